@@ -1,0 +1,41 @@
+# Studyhall: `make dev` runs the whole local stack, `make test` passes the suite.
+# Both set up what they need first (virtual environment, requirements, emulator checks).
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: setup dev test lint typecheck unit generate bench clean
+
+setup: $(STAMP)
+
+$(STAMP): requirements.txt requirements-dev.txt
+	@command -v gcloud >/dev/null || { echo "The Google Cloud CLI (gcloud) is required for the emulators."; exit 1; }
+	@command -v java >/dev/null || { echo "Java is required for the Firestore and Pub/Sub emulators."; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -r requirements-dev.txt
+	@gcloud beta --help >/dev/null 2>&1 || { echo "gcloud needs its 'beta' component for the Pub/Sub emulator."; exit 1; }
+	touch $(STAMP)
+
+dev: setup
+	$(PY) -m infra.local.dev
+
+lint: setup
+	$(VENV)/bin/ruff check .
+
+typecheck: setup
+	$(VENV)/bin/mypy
+
+test: lint typecheck
+	$(VENV)/bin/pytest
+
+generate: setup
+	STUDYHALL_ENV=test $(PY) -m infra.generate
+
+bench: setup
+	$(PY) -m bench.run
+
+clean:
+	rm -rf $(VENV) .dev .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,73 @@
+"""Payloads of the auth routes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import EmailStr, Field, StringConstraints, field_validator
+
+from shared.passwords import MAX_LENGTH
+from shared.validation import Out, Payload
+
+# Passwords keep every character, leading and trailing spaces included.
+Password = Annotated[str, StringConstraints(strip_whitespace=False, min_length=1, max_length=MAX_LENGTH)]
+Name = Annotated[str, StringConstraints(min_length=1, max_length=100)]
+Email = Annotated[EmailStr, Field(max_length=254)]
+GradeLevel = Annotated[int, Field(ge=9, le=12)]
+
+
+def normalize_email(value: str) -> str:
+    return value.strip().lower()
+
+
+class RegisterIn(Payload):
+    email: Email
+    password: Password
+    first_name: Name
+    last_name: Name
+    role: Literal["student", "teacher", "admin"] = "student"
+    grade_level: GradeLevel | None = None
+
+    @field_validator("email")
+    @classmethod
+    def _lower(cls, value: str) -> str:
+        return normalize_email(value)
+
+
+class LoginIn(Payload):
+    email: Annotated[str, StringConstraints(min_length=1, max_length=254)]
+    password: Password
+
+    @field_validator("email")
+    @classmethod
+    def _lower(cls, value: str) -> str:
+        return normalize_email(value)
+
+
+class RefreshIn(Payload):
+    refresh_token: Annotated[str, StringConstraints(min_length=1, max_length=512)]
+
+
+class LogoutQuery(Payload):
+    all_devices: bool = False
+
+
+class UserOut(Out):
+    id: str
+    email: str
+    first_name: str
+    last_name: str
+    role: Literal["student", "teacher", "admin"]
+    status: Literal["active", "suspended", "archived"]
+    grade_level: int | None = None
+    created_at: datetime
+    last_login_at: datetime | None = None
+
+
+class TokensOut(Out):
+    access_token: str
+    refresh_token: str
+    token_type: Literal["bearer"] = "bearer"
+    expires_in: int
+    user: UserOut

@@ -1,0 +1,116 @@
+"""Start and stop the real emulators: Firestore and Pub/Sub from the Google Cloud CLI, Cloud
+Storage from gcp-storage-emulator. Each runs in its own process group so that stopping leaves
+no Java process behind."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def port_open(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.3)
+        return sock.connect_ex((host, port)) == 0
+
+
+def emulator_env(project: str, ports: dict[str, int]) -> dict[str, str]:
+    return {
+        "GOOGLE_CLOUD_PROJECT": project,
+        "FIRESTORE_EMULATOR_HOST": f"127.0.0.1:{ports['firestore']}",
+        "PUBSUB_EMULATOR_HOST": f"127.0.0.1:{ports['pubsub']}",
+        "PUBSUB_PROJECT_ID": project,
+        "STORAGE_EMULATOR_HOST": f"http://127.0.0.1:{ports['storage']}",
+    }
+
+
+@dataclass
+class Emulators:
+    project: str
+    ports: dict[str, int]
+    log_dir: Path
+    processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    def start(self, *, reuse: bool = False) -> Emulators:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        gcloud = shutil.which("gcloud")
+        if gcloud is None:
+            raise RuntimeError("the Google Cloud CLI (gcloud) is needed for the Firestore and Pub/Sub emulators")
+        commands = {
+            "firestore": [gcloud, "emulators", "firestore", "start", f"--host-port=127.0.0.1:{self.ports['firestore']}", "--quiet"],
+            "pubsub": [gcloud, "beta", "emulators", "pubsub", "start", f"--host-port=127.0.0.1:{self.ports['pubsub']}",
+                       f"--project={self.project}", "--quiet"],
+            "storage": [str(Path(sys.executable).parent / "gcp-storage-emulator"), "start", "--host=127.0.0.1",
+                        f"--port={self.ports['storage']}", "--in-memory", "--quiet"],
+        }
+        for name, command in commands.items():
+            if port_open(self.ports[name]):
+                if reuse:
+                    continue
+                raise RuntimeError(f"port {self.ports[name]} for the {name} emulator is already taken")
+            log = open(self.log_dir / f"{name}.log", "wb")  # noqa: SIM115 - lives as long as the process
+            self.processes.append(
+                subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                 start_new_session=True, cwd=ROOT)
+            )
+        self.wait_ready()
+        return self
+
+    def wait_ready(self, timeout: float = 90) -> None:
+        deadline = time.monotonic() + timeout
+        pending = dict(self.ports)
+        pending.pop("gateway", None)
+        while pending:
+            for name, port in list(pending.items()):
+                if port_open(port) and (name != "firestore" or self._firestore_ok(port)):
+                    pending.pop(name)
+            if time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"emulators did not start: {', '.join(pending)} (logs in {self.log_dir})")
+            for process in self.processes:
+                if process.poll() is not None:
+                    self.stop()
+                    raise RuntimeError(f"an emulator exited early (logs in {self.log_dir})")
+            time.sleep(0.3)
+
+    @staticmethod
+    def _firestore_ok(port: int) -> bool:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=1) as response:
+                return bool(response.status == 200)
+        except OSError:
+            return False
+
+    def env(self) -> dict[str, str]:
+        return emulator_env(self.project, self.ports)
+
+    def stop(self) -> None:
+        for process in self.processes:
+            if process.poll() is None:
+                try:
+                    os.killpg(process.pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    continue
+        for process in self.processes:
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+        self.processes.clear()
+
+
+def clear_firestore(project: str, port: int) -> None:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/emulator/v1/projects/{project}/databases/(default)/documents", method="DELETE"
+    )
+    urllib.request.urlopen(request, timeout=10).close()

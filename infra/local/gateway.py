@@ -1,0 +1,177 @@
+"""The local stand-in for the managed parts: Firebase Hosting (the rewrites of firebase.json),
+Eventarc (a new object in the storage emulator becomes a finalized CloudEvent) and Cloud
+Scheduler (the jobs of infra/scheduler.json, on their cron and on demand).
+
+Every function runs as functions-framework builds it in production (`create_app` on main.py),
+so the handler code cannot tell local from deployed. All functions share this one process.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import flask
+import functions_framework
+from werkzeug.test import Client
+
+from shared.logging import get_logger, log_fields
+
+ROOT = Path(__file__).resolve().parents[2]
+log = get_logger("gateway")
+
+WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+def glob_to_regex(glob: str) -> re.Pattern[str]:
+    parts = []
+    for segment in glob.split("/"):
+        if segment == "**":
+            parts.append(".*")
+        else:
+            parts.append("[^/]+".join(re.escape(p) for p in segment.split("*")))
+    return re.compile("^" + "/".join(parts) + "/?$")
+
+
+def _not_found(start_response: Callable[..., Any]) -> list[bytes]:
+    body = json.dumps({"error": {"code": "not_found", "message": "No such route.", "details": []}}).encode()
+    start_response("404 NOT FOUND", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+    return [body]
+
+
+class Gateway:
+    """A WSGI app: `/_events/<function>/...` reaches an event function (Pub/Sub push target),
+    every other path goes through the hosting rewrites."""
+
+    def __init__(self, firebase_json: Path = ROOT / "firebase.json", source: Path = ROOT / "main.py"):
+        config = json.loads(firebase_json.read_text())
+        self.rewrites = [
+            (glob_to_regex(r["source"]), r["function"]["functionId"]) for r in config["hosting"]["rewrites"]
+        ]
+        self.source = source
+        self._apps: dict[str, flask.Flask] = {}
+        self._lock = threading.Lock()
+
+    def app(self, function: str) -> flask.Flask:
+        with self._lock:
+            if function not in self._apps:
+                self._apps[function] = functions_framework.create_app(
+                    target=function.replace("-", "_"), source=str(self.source)
+                )
+            return self._apps[function]
+
+    def route(self, path: str) -> str | None:
+        return next((name for pattern, name in self.rewrites if pattern.match(path)), None)
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        path: str = environ.get("PATH_INFO", "")
+        if path.startswith("/_events/"):
+            _, _, rest = path.partition("/_events/")
+            function, _, tail = rest.partition("/")
+            environ["PATH_INFO"] = "/" + tail
+            try:
+                return self.app(function)(environ, start_response)
+            except Exception:  # an unknown function name
+                return _not_found(start_response)
+        function = self.route(path)
+        if function is None:
+            return _not_found(start_response)
+        return self.app(function)(environ, start_response)
+
+    def deliver(self, function: str, path: str, body: dict[str, Any], headers: dict[str, str] | None = None) -> int:
+        """POST a body to a function in-process (the drain and the Eventarc stand-in use this)."""
+        response = Client(self.app(function)).post(path, json=body, headers=headers or {})
+        return int(response.status_code)
+
+
+def storage_cloud_event(bucket: str, blob: Any) -> tuple[dict[str, str], dict[str, Any]]:
+    """Headers and body of the binary-mode CloudEvent Eventarc posts for a finalized object."""
+    generation = str(blob.generation or int(time.time() * 1e6))
+    headers = {
+        "ce-id": f"{bucket}/{blob.name}/{generation}",
+        "ce-specversion": "1.0",
+        "ce-type": "google.cloud.storage.object.v1.finalized",
+        "ce-source": f"//storage.googleapis.com/projects/_/buckets/{bucket}",
+        "ce-subject": f"objects/{blob.name}",
+        "ce-time": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+    }
+    body = {
+        "bucket": bucket,
+        "name": blob.name,
+        "generation": generation,
+        "size": str(blob.size or 0),
+        "contentType": blob.content_type or "application/octet-stream",
+        "timeCreated": headers["ce-time"],
+        "updated": headers["ce-time"],
+    }
+    return headers, body
+
+
+class StorageWatcher:
+    """Polls a bucket of the storage emulator and fires the storage functions for each object
+    finalized since the last look (Eventarc's part). A failed delivery is retried next poll."""
+
+    def __init__(self, gateway: Gateway, bucket: str, functions: list[str], interval: float = 1.0):
+        self.gateway, self.bucket, self.functions, self.interval = gateway, bucket, functions, interval
+        self.seen: set[tuple[str, str]] = set()
+        self._stop = threading.Event()
+
+    def poll_once(self) -> int:
+        from google.cloud import storage
+
+        fired = 0
+        for blob in storage.Client().list_blobs(self.bucket):
+            key = (blob.name, str(blob.generation))
+            if key in self.seen:
+                continue
+            headers, body = storage_cloud_event(self.bucket, blob)
+            ok = True
+            for function in self.functions:
+                status = self.gateway.deliver(function, "/", body, headers)
+                ok = ok and 200 <= status < 300
+                log.info("storage event delivered", extra=log_fields(function=function, object=blob.name, status=status))
+            if ok:
+                self.seen.add(key)
+                fired += 1
+        return fired
+
+    def run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.poll_once()
+            except Exception as exc:
+                log.warning(f"storage watcher: {type(exc).__name__}: {exc}")
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+class Scheduler:
+    """Fires the jobs of infra/scheduler.json on their cron by publishing to their topic."""
+
+    def __init__(self, jobs: list[dict[str, Any]]):
+        self.jobs = jobs
+        self._stop = threading.Event()
+
+    def run(self) -> None:
+        from croniter import croniter
+
+        from shared.events import publish
+
+        upcoming = {job["name"]: croniter(job["schedule"], datetime.now(UTC)).get_next(datetime) for job in self.jobs}
+        while not self._stop.wait(5):
+            now = datetime.now(UTC)
+            for job in self.jobs:
+                if upcoming[job["name"]] <= now:
+                    publish(job["topic"], job["payload"])
+                    log.info("scheduled job fired", extra=log_fields(job=job["name"]))
+                    upcoming[job["name"]] = croniter(job["schedule"], now).get_next(datetime)
+
+    def stop(self) -> None:
+        self._stop.set()

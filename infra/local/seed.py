@@ -1,0 +1,55 @@
+"""Demo data for the local stack only: three accounts and whatever each area contributes.
+
+Never run against a deployed project: `load` refuses unless the Firestore emulator is in use.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+from functions.auth import service as accounts
+from shared import store
+from shared.auth import hash_password
+
+DEMO_PASSWORD = "studyhall-demo"
+DEMO_ACCOUNTS = [
+    {"email": "admin@studyhall.dev", "first_name": "Ada", "last_name": "Admin", "role": "admin", "grade_level": None},
+    {"email": "teacher@studyhall.dev", "first_name": "Tom", "last_name": "Teacher", "role": "teacher", "grade_level": None},
+    {"email": "student@studyhall.dev", "first_name": "Sam", "last_name": "Student", "role": "student", "grade_level": 10},
+]
+
+# Areas add their own demo loaders here (question bank, interests, ...): name -> loader.
+EXTRA_LOADERS: dict[str, Callable[[], str]] = {}
+
+
+def ensure_account(account: dict[str, Any]) -> str:
+    """Create the account if its email is free; return its id either way."""
+    found = accounts.find_user_by_email(account["email"])
+    if found:
+        return found[0]
+    now = store.now()
+    user_id = accounts.new_id()
+    batch = store.db().batch()
+    batch.create(store.db().collection(accounts.USER_EMAILS).document(account["email"]),
+                 {"user_id": user_id, "created_at": now})
+    batch.create(store.db().collection(accounts.USERS).document(user_id), {
+        **account, "status": "active", "password_hash": hash_password(DEMO_PASSWORD), "timezone": "UTC",
+        "created_at": now, "updated_at": now, "last_login_at": None,
+    })
+    batch.commit()
+    accounts.publish("user.registered", {"user_id": user_id, "role": account["role"], "email_domain": "studyhall.dev"})
+    return user_id
+
+
+def load() -> list[str]:
+    if not os.environ.get("FIRESTORE_EMULATOR_HOST"):
+        raise RuntimeError("demo data is only for the local emulators")
+    lines = []
+    for account in DEMO_ACCOUNTS:
+        user_id = ensure_account(account)
+        lines.append(f"  {account['role']:<8} {account['email']:<24} password: {DEMO_PASSWORD}  id: {user_id}")
+    for name, loader in EXTRA_LOADERS.items():
+        lines.append(f"  {name}: {loader()}")
+    return lines

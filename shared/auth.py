@@ -1,0 +1,174 @@
+"""Auth primitives: password hashing, access and refresh tokens, the caller, role guards.
+
+Access tokens are short-lived JWTs naming their session (`sid`); every authenticated request
+reads that one session document, so logout, password change, suspension and archiving cut a
+token off at once (one Firestore read per request, written down in docs/auth.md).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import lru_cache
+from typing import Any, Literal
+
+import bcrypt
+import jwt
+
+from shared.config import settings
+from shared.errors import AccountSuspended, Forbidden, Unauthorized
+
+Role = Literal["student", "teacher", "admin"]
+ROLES: tuple[Role, ...] = ("student", "teacher", "admin")
+AUDIENCE = "studyhall-api"
+SESSIONS = "sessions"
+
+# Passwords ---------------------------------------------------------------------------------
+
+# bcrypt reads at most 72 bytes (bcrypt 5 raises beyond). A keyed SHA-256 pre-hash makes every
+# byte of a long passphrase count, so nothing is silently truncated.
+_PREHASH_CONTEXT = b"studyhall-password-v1"
+
+
+def _prehash(password: str) -> bytes:
+    digest = hmac.new(_PREHASH_CONTEXT, password.encode("utf-8"), hashlib.sha256).digest()
+    return base64.b64encode(digest)
+
+
+def hash_password(password: str) -> str:
+    rounds = settings().bcrypt_rounds
+    return bcrypt.hashpw(_prehash(password), bcrypt.gensalt(rounds)).decode()
+
+
+@lru_cache(maxsize=1)
+def _dummy_hash() -> bytes:
+    return hash_password(secrets.token_urlsafe(16)).encode()
+
+
+def verify_password(password: str, password_hash: str | None) -> bool:
+    """Constant work whether or not the account exists: an unknown email spends one bcrypt too."""
+    if not password_hash:
+        bcrypt.checkpw(_prehash(password), _dummy_hash())
+        return False
+    return bcrypt.checkpw(_prehash(password), password_hash.encode())
+
+
+# Tokens ----------------------------------------------------------------------------------------
+
+
+def hash_token(token: str) -> str:
+    """Refresh and reset tokens are high-entropy random values: a plain SHA-256 suffices."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_secret() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+def issue_access_token(user_id: str, role: str, session_id: str, now: datetime) -> tuple[str, int]:
+    cfg = settings()
+    kid, key = next(iter(cfg.signing_keys.items()))
+    ttl = cfg.access_token_ttl_seconds
+    claims = {
+        "iss": cfg.jwt_issuer,
+        "aud": AUDIENCE,
+        "sub": user_id,
+        "sid": session_id,
+        "role": role,
+        "iat": int(now.timestamp()),
+        "exp": int((now + timedelta(seconds=ttl)).timestamp()),
+        "jti": new_id(),
+    }
+    return jwt.encode(claims, key, algorithm="HS256", headers={"kid": kid}), ttl
+
+
+def decode_access_token(token: str) -> dict[str, Any]:
+    cfg = settings()
+    try:
+        kid = jwt.get_unverified_header(token).get("kid")
+        key = cfg.signing_keys.get(kid) if isinstance(kid, str) else None
+        if key is None:
+            raise Unauthorized("The access token is invalid.")
+        return jwt.decode(
+            token,
+            key,
+            algorithms=["HS256"],
+            audience=AUDIENCE,
+            issuer=cfg.jwt_issuer,
+            options={"require": ["exp", "iat", "sub", "sid", "aud", "iss"]},
+        )
+    except jwt.ExpiredSignatureError as exc:
+        raise Unauthorized("The access token has expired.") from exc
+    except jwt.PyJWTError as exc:
+        raise Unauthorized("The access token is invalid.") from exc
+
+
+# The caller -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Principal:
+    user_id: str
+    role: Role
+    session_id: str
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+    def is_self_or_admin(self, user_id: str) -> bool:
+        return self.user_id == user_id or self.is_admin
+
+
+def bearer_token(authorization: str | None) -> str:
+    if not authorization:
+        raise Unauthorized("Sign in first: the Authorization header is missing.")
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("The Authorization header must be 'Bearer <token>'.")
+    return token.strip()
+
+
+def session_is_live(session: dict[str, Any] | None, now: datetime) -> bool:
+    if not session or session.get("revoked_at") is not None:
+        return False
+    expires_at = session.get("expires_at")
+    return expires_at is None or expires_at > now
+
+
+def authenticate(authorization: str | None, now: datetime) -> Principal:
+    """The caller of a request: a valid token whose session is live. One Firestore read."""
+    from shared.store import db
+
+    claims = decode_access_token(bearer_token(authorization))
+    session = db().collection(SESSIONS).document(str(claims["sid"])).get().to_dict()
+    if not session_is_live(session, now) or session.get("user_id") != claims["sub"]:
+        raise Unauthorized("The session has ended; sign in again.")
+    assert session is not None
+    if session.get("user_status", "active") == "suspended":
+        raise AccountSuspended()
+    role = session.get("role", claims.get("role"))
+    if role not in ROLES:
+        raise Unauthorized("The access token is invalid.")
+    return Principal(user_id=claims["sub"], role=role, session_id=str(claims["sid"]))
+
+
+def require_role(principal: Principal, roles: Iterable[str]) -> None:
+    if principal.role not in set(roles):
+        raise Forbidden("Your role does not allow this.")
+
+
+def require_self_or_admin(principal: Principal, user_id: str) -> None:
+    """Another user's document: the owner may, an admin may, nobody else."""
+    if not principal.is_self_or_admin(user_id):
+        raise Forbidden("You may only act on your own account.")

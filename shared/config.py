@@ -1,0 +1,83 @@
+"""Settings from the environment, read once per process.
+
+Every variable is documented in README.md. A production start without a signing key refuses
+to run: there is no default key outside development and tests.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Environment = Literal["development", "test", "production"]
+
+# Only ever used when STUDYHALL_ENV is development or test.
+_DEV_SIGNING_KEY = "studyhall-development-signing-key-not-for-production"
+
+
+class ConfigError(RuntimeError):
+    """The environment does not describe a runnable deployment."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="STUDYHALL_", extra="ignore")
+
+    env: Environment = "production"
+    version: str = "0.1.0"
+    project_id: str = Field(default="studyhall-dev", validation_alias="GOOGLE_CLOUD_PROJECT")
+    region: str = "us-central1"
+
+    # JWT signing keys as JSON {"kid": "secret", ...}; the first entry signs, all verify.
+    jwt_keys: str = ""
+    jwt_issuer: str = "studyhall"
+    access_token_ttl_seconds: int = 900
+    refresh_token_ttl_seconds: int = 30 * 24 * 3600
+    bcrypt_rounds: int = 12
+
+    cors_origins: str = "http://localhost:3000,http://localhost:5173"
+    max_body_bytes: int = 1024 * 1024
+    max_upload_bytes: int = 32 * 1024 * 1024
+
+    imports_bucket: str = "studyhall-imports"
+    # Response header with the request's Firestore reads and writes (never in production).
+    expose_ops: bool = False
+
+    @model_validator(mode="after")
+    def _require_signing_key(self) -> Settings:
+        if not self.jwt_keys:
+            if self.env == "production":
+                raise ConfigError("STUDYHALL_JWT_KEYS must be set in production")
+            self.jwt_keys = json.dumps({"dev-1": _DEV_SIGNING_KEY})
+        keys = self.signing_keys
+        if not keys:
+            raise ConfigError("STUDYHALL_JWT_KEYS must hold at least one key")
+        if self.env == "production" and any(len(secret) < 32 for secret in keys.values()):
+            raise ConfigError("production signing keys must be at least 32 characters")
+        return self
+
+    @property
+    def signing_keys(self) -> dict[str, str]:
+        try:
+            keys = json.loads(self.jwt_keys)
+        except json.JSONDecodeError as exc:
+            raise ConfigError("STUDYHALL_JWT_KEYS must be a JSON object of kid to secret") from exc
+        if not isinstance(keys, dict) or not all(isinstance(v, str) for v in keys.values()):
+            raise ConfigError("STUDYHALL_JWT_KEYS must be a JSON object of kid to secret")
+        return keys
+
+    @property
+    def allowed_origins(self) -> frozenset[str]:
+        return frozenset(o.strip() for o in self.cors_origins.split(",") if o.strip())
+
+    @property
+    def is_production(self) -> bool:
+        return self.env == "production"
+
+
+@lru_cache(maxsize=1)
+def settings() -> Settings:
+    return Settings()

@@ -1,0 +1,260 @@
+"""Domain events on Pub/Sub: publish, consume once, and storage-object triggers.
+
+Delivery is at least once and unordered, so a consumer does its work through `run_once`,
+which records the event id in the same Firestore transaction as the work itself.
+
+    @subscriber("progress-on-exam-completed", topic="exam.completed")
+    def on_exam_completed(event: Event) -> None:
+        run_once("progress-on-exam-completed", event, lambda txn: apply(txn, event.data))
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+from cloudevents.http.event import CloudEvent
+
+from shared import store
+from shared.config import settings
+from shared.logging import get_logger, log_fields, request_id_var
+from shared.registry import FunctionSpec, register
+
+log = get_logger("events")
+T = TypeVar("T")
+
+PROCESSED = "processed_events"
+PROCESSED_TTL = timedelta(days=30)
+
+
+@dataclass(frozen=True)
+class Event:
+    id: str
+    type: str
+    occurred_at: datetime
+    data: dict[str, Any]
+    message_id: str = ""
+
+    def envelope(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "type": self.type,
+            "occurred_at": self.occurred_at.isoformat(),
+            "data": self.data,
+        }
+
+
+class MalformedEvent(ValueError):
+    """A message that no retry can make sense of."""
+
+
+# Publishing ---------------------------------------------------------------------------------
+
+_publisher: Any = None
+_publisher_lock = threading.Lock()
+
+
+def publisher() -> Any:
+    global _publisher
+    if _publisher is None:
+        with _publisher_lock:
+            if _publisher is None:
+                from google.cloud import pubsub_v1
+
+                _publisher = pubsub_v1.PublisherClient()
+    return _publisher
+
+
+def topic_path(topic: str) -> str:
+    return f"projects/{settings().project_id}/topics/{topic}"
+
+
+def publish(event_type: str, data: dict[str, Any], *, occurred_at: datetime | None = None,
+            event_id: str | None = None) -> str:
+    """Publish `event_type` (its topic has the same name) and wait for the server's ack."""
+    from shared.auth import new_id
+
+    event = Event(
+        id=event_id or new_id(),
+        type=event_type,
+        occurred_at=occurred_at or store.now(),
+        data=data,
+    )
+    payload = json.dumps(event.envelope(), default=str).encode()
+    attributes = {"event_type": event.type, "event_id": event.id}
+    if request_id := request_id_var.get():
+        attributes["request_id"] = request_id
+    future = publisher().publish(topic_path(event_type), payload, **attributes)
+    future.result(timeout=30)
+    return event.id
+
+
+# Consuming ------------------------------------------------------------------------------------
+
+
+def event_from_cloud_event(cloud_event: CloudEvent) -> Event:
+    """The domain event inside a Pub/Sub CloudEvent (as functions-framework hands it over).
+
+    Our publishers send an envelope `{id, type, occurred_at, data}`; Cloud Scheduler sends its
+    fixed job body, which takes its id and time from the Pub/Sub message instead.
+    """
+    try:
+        message = cloud_event.data["message"]
+        message_id = str(message.get("messageId") or message.get("message_id") or "")
+        payload = json.loads(base64.b64decode(message["data"]))
+        if not isinstance(payload, dict):
+            raise ValueError("the message is not a JSON object")
+        attributes = message.get("attributes") or {}
+        if "id" in payload and "data" in payload:
+            return Event(
+                id=str(payload["id"]),
+                type=str(payload["type"]),
+                occurred_at=datetime.fromisoformat(payload["occurred_at"]),
+                data=dict(payload["data"]),
+                message_id=message_id,
+            )
+        published = str(message.get("publishTime") or cloud_event["time"]).replace("Z", "+00:00")
+        return Event(
+            id=message_id,
+            type=str(attributes.get("event_type") or cloud_event["source"].rsplit("/", 1)[-1]),
+            occurred_at=datetime.fromisoformat(published),
+            data=payload,
+            message_id=message_id,
+        )
+    except (KeyError, TypeError, ValueError, binascii.Error) as exc:
+        raise MalformedEvent(str(exc)) from exc
+
+
+def subscriber(
+    name: str,
+    *,
+    topic: str,
+    schedule: str | None = None,
+    max_attempts: int = 5,
+    timeout_seconds: int = 60,
+) -> Callable[[Callable[[Event], None]], Callable[[Event], None]]:
+    """Declare an event function fed by `topic` (a Cloud Scheduler cron too, with `schedule`).
+
+    An exception makes the delivery fail, so Pub/Sub retries it; after `max_attempts` it goes
+    to the dead-letter topic. A message that cannot be parsed is logged and dropped: no retry
+    can mend it.
+    """
+
+    def decorate(handler: Callable[[Event], None]) -> Callable[[Event], None]:
+        def handle(cloud_event: CloudEvent) -> None:
+            try:
+                event = event_from_cloud_event(cloud_event)
+            except MalformedEvent:
+                log.error("malformed event dropped", extra=log_fields(function=name, topic=topic))
+                return
+            store.start_metering()
+            handler(event)
+            log.info(
+                "event handled",
+                extra=log_fields(function=name, event_type=event.type, event_id=event.id),
+            )
+
+        register(
+            FunctionSpec(
+                name=name,
+                kind="event",
+                area=name.split("-")[0],
+                handler=handle,
+                topic=topic,
+                schedule=schedule,
+                max_attempts=max_attempts,
+                timeout_seconds=timeout_seconds,
+                spec=handler,
+            )
+        )
+        return handler
+
+    return decorate
+
+
+def run_once(consumer: str, event: Event, work: Callable[[store.Transaction], T]) -> T | None:
+    """Do `work(transaction)` once per (consumer, event id), however often the event arrives.
+
+    `work` must do its reads before its writes (a Firestore transaction's rule); the marker is
+    read first and written last, in the same transaction.
+    """
+    marker = store.db().collection(PROCESSED).document(f"{consumer}:{event.id}")
+
+    def body(txn: store.Transaction) -> T | None:
+        if marker.get(transaction=txn).exists:
+            return None
+        result = work(txn)
+        txn.create(
+            marker,
+            {
+                "consumer": consumer,
+                "event_type": event.type,
+                "processed_at": store.now(),
+                "expires_at": store.now() + PROCESSED_TTL,
+            },
+        )
+        return result
+
+    return store.run_transaction(body)
+
+
+# Storage triggers -----------------------------------------------------------------------------
+
+STORAGE_FINALIZED = "google.cloud.storage.object.v1.finalized"
+
+
+@dataclass(frozen=True)
+class StorageObject:
+    bucket: str
+    name: str
+    generation: str
+    size: int
+    content_type: str
+    event_id: str
+
+
+def on_object_finalized(
+    name: str, *, bucket_setting: str, timeout_seconds: int = 540, memory: str = "512Mi"
+) -> Callable[[Callable[[StorageObject], None]], Callable[[StorageObject], None]]:
+    """Declare a function fired when an object is finalized in the bucket named by a setting."""
+
+    def decorate(handler: Callable[[StorageObject], None]) -> Callable[[StorageObject], None]:
+        def handle(cloud_event: CloudEvent) -> None:
+            data = cloud_event.data or {}
+            if cloud_event["type"] != STORAGE_FINALIZED or not data.get("name"):
+                log.error("unexpected storage event dropped", extra=log_fields(function=name))
+                return
+            store.start_metering()
+            handler(
+                StorageObject(
+                    bucket=str(data.get("bucket", "")),
+                    name=str(data["name"]),
+                    generation=str(data.get("generation", "")),
+                    size=int(data.get("size") or 0),
+                    content_type=str(data.get("contentType", "")),
+                    event_id=str(cloud_event["id"]),
+                )
+            )
+
+        register(
+            FunctionSpec(
+                name=name,
+                kind="storage",
+                area=name.split("-")[0],
+                handler=handle,
+                bucket_setting=bucket_setting,
+                event_type=STORAGE_FINALIZED,
+                timeout_seconds=timeout_seconds,
+                memory=memory,
+                spec=handler,
+            )
+        )
+        return handler
+
+    return decorate

@@ -1,0 +1,355 @@
+"""The HTTP layer: one deployed function serves the methods of one route.
+
+    me = HttpFunction("auth-me", "/api/v1/auth/me")
+
+    @me.get(response=UserOut)
+    def read_me(call: Call[None]) -> UserOut:
+        return service.get_user(call.user.user_id)
+
+The function takes care of what every route shares: request id and structured log, CORS, the
+body limit, JSON parsing and pydantic validation, the caller and their role, the JSON errors
+of API.md, and never a stack trace in a response.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+import flask
+from pydantic import BaseModel
+
+from shared import store
+from shared.auth import Principal, authenticate, require_role
+from shared.config import settings
+from shared.errors import (
+    ApiError,
+    BadRequest,
+    Forbidden,
+    MethodNotAllowed,
+    NotFound,
+    PayloadTooLarge,
+    Unauthorized,
+)
+from shared.logging import get_logger, log_fields, request_id_var, trace_var
+from shared.registry import FunctionSpec, register
+from shared.validation import parse_json_body, validate, validate_query
+
+log = get_logger("http")
+
+B = TypeVar("B")
+Q = TypeVar("Q")
+
+_PARAM = re.compile(r"\{([a-z_]+)\}")
+_PARAM_VALUE = re.compile(r"^[A-Za-z0-9_.:@\-]{1,128}$")
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9\-]{8,64}$")
+_ALLOWED_HEADERS = "Authorization, Content-Type, X-Request-Id"
+
+
+@dataclass(frozen=True)
+class Access:
+    """Who may call a method: anyone, any signed-in user, or the listed roles."""
+
+    public: bool = False
+    roles: frozenset[str] | None = None
+
+    def describe(self) -> str:
+        if self.public:
+            return "public"
+        return "signed-in" if self.roles is None else "roles: " + ", ".join(sorted(self.roles))
+
+
+PUBLIC = Access(public=True)
+SIGNED_IN = Access()
+
+
+def roles(*names: str) -> Access:
+    return Access(roles=frozenset(names))
+
+
+@dataclass
+class Response:
+    """An answer other than a plain 200 with a model: a status, a body, headers."""
+
+    status: int = 200
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Call(Generic[B, Q]):
+    """What a handler receives: the validated body and query, path params and the caller."""
+
+    request: flask.Request
+    body: B
+    query: Q
+    params: dict[str, str]
+    principal: Principal | None
+    now: datetime
+    ip: str
+    user_agent: str
+    request_id: str
+
+    @property
+    def user(self) -> Principal:
+        if self.principal is None:
+            raise Unauthorized()
+        return self.principal
+
+
+@dataclass
+class Method:
+    verb: str
+    handler: Callable[[Call[Any, Any]], Any]
+    access: Access
+    body: type[BaseModel] | None = None
+    query: type[BaseModel] | None = None
+    response: type[BaseModel] | None = None
+    status: int = 200
+    raw_body: bool = False
+    before: tuple[Callable[[Call[Any, Any]], None], ...] = ()
+    summary: str = ""
+
+
+def _client_ip(request: flask.Request) -> str:
+    # Behind Firebase Hosting / Cloud Run the client is the first X-Forwarded-For entry.
+    forwarded = request.headers.get("X-Forwarded-For", "")
+    first = forwarded.split(",")[0].strip()
+    return (first or request.remote_addr or "unknown")[:64]
+
+
+def _json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> flask.Response:
+    data = "" if body is None else json.dumps(body, default=str, separators=(",", ":"))
+    response = flask.Response(data, status=status, mimetype="application/json" if data else None)
+    for key, value in (headers or {}).items():
+        response.headers[key] = value
+    return response
+
+
+def _dump(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    if isinstance(value, store.Page):
+        return {**value.body(), "items": [_dump(item) for item in value.items]}
+    if isinstance(value, list):
+        return [_dump(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _dump(v) for k, v in value.items()}
+    return value
+
+
+class HttpFunction:
+    """One route, one deployed function, the methods it serves."""
+
+    def __init__(self, name: str, path: str, *, memory: str = "256Mi", timeout_seconds: int = 60):
+        self.path = path
+        self.param_names = _PARAM.findall(path)
+        pattern = _PARAM.sub(lambda m: f"(?P<{m.group(1)}>[^/]+)", re.escape(path).replace(r"\{", "{").replace(r"\}", "}"))
+        self._pattern = re.compile(f"^{pattern}/?$")
+        self.methods: dict[str, Method] = {}
+        self.spec: FunctionSpec = register(
+            FunctionSpec(
+                name=name,
+                kind="http",
+                area=name.split("-")[0],
+                handler=self.handle,
+                path=path,
+                memory=memory,
+                timeout_seconds=timeout_seconds,
+                spec=self,
+            )
+        )
+
+    # Declaring methods ------------------------------------------------------------------------
+
+    def _method(self, verb: str, access: Access, **options: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        def decorate(handler: Callable[..., Any]) -> Callable[..., Any]:
+            if verb in self.methods:
+                raise ValueError(f"{self.spec.name} declares {verb} twice")
+            summary = options.pop("summary", None) or (handler.__doc__ or "").strip().split("\n")[0]
+            self.methods[verb] = Method(verb=verb, handler=handler, access=access, summary=summary, **options)
+            self.spec.methods = sorted(self.methods)
+            return handler
+
+        return decorate
+
+    def get(self, access: Access = SIGNED_IN, **options: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        return self._method("GET", access, **options)
+
+    def post(self, access: Access = SIGNED_IN, **options: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        return self._method("POST", access, **options)
+
+    def put(self, access: Access = SIGNED_IN, **options: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        return self._method("PUT", access, **options)
+
+    def patch(self, access: Access = SIGNED_IN, **options: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        return self._method("PATCH", access, **options)
+
+    def delete(self, access: Access = SIGNED_IN, **options: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        return self._method("DELETE", access, **options)
+
+    # Serving ------------------------------------------------------------------------------------
+
+    def match(self, path: str) -> dict[str, str] | None:
+        found = self._pattern.match(path)
+        if found is None:
+            return None
+        params = found.groupdict()
+        if not all(_PARAM_VALUE.match(v) for v in params.values()):
+            return None
+        return params
+
+    def handle(self, request: flask.Request) -> flask.Response:
+        started = time.perf_counter()
+        incoming_id = request.headers.get("X-Request-Id", "")
+        request_id = incoming_id if _REQUEST_ID.match(incoming_id) else uuid.uuid4().hex
+        request_id_var.set(request_id)
+        trace_var.set(self._trace(request))
+        meter = store.start_metering()
+        cors = self._cors_headers(request)
+        principal: Principal | None = None
+        try:
+            if request.method == "OPTIONS":
+                response = self._preflight(request, cors)
+            else:
+                response, principal = self._dispatch(request, request_id)
+        except ApiError as error:
+            response = _json_response(error.status, error.body(), error.headers)
+        except Exception:
+            log.exception("unhandled error", extra=log_fields(function=self.spec.name))
+            response = _json_response(500, ApiError().body())
+        response.headers["X-Request-Id"] = request_id
+        response.headers["Cache-Control"] = "no-store"
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers.update(cors)
+        if settings().expose_ops:
+            response.headers["X-Firestore-Ops"] = meter.header()
+        log.info(
+            f"{request.method} {self.path} {response.status_code}",
+            extra=log_fields(
+                httpRequest={
+                    "requestMethod": request.method,
+                    "requestUrl": request.path,
+                    "status": response.status_code,
+                    "latency": f"{time.perf_counter() - started:.4f}s",
+                    "userAgent": request.headers.get("User-Agent", "")[:200],
+                },
+                function=self.spec.name,
+                user_id=principal.user_id if principal else None,
+                firestore_reads=meter.reads,
+                firestore_writes=meter.writes + meter.deletes,
+            ),
+        )
+        return response
+
+    def _dispatch(self, request: flask.Request, request_id: str) -> tuple[flask.Response, Principal | None]:
+        params = self.match(request.path)
+        if params is None:
+            raise NotFound("No such route.")
+        method = self.methods.get(request.method) or (
+            self.methods.get("GET") if request.method == "HEAD" else None
+        )
+        if method is None:
+            raise MethodNotAllowed(headers={"Allow": ", ".join(self._allowed())})
+        self._check_size(request, method)
+        now = store.now()
+        principal = None if method.access.public else authenticate(request.headers.get("Authorization"), now)
+        if principal is not None and method.access.roles is not None:
+            require_role(principal, method.access.roles)
+        body = self._parse_body(request, method)
+        query = validate_query(method.query, request.args) if method.query else None
+        call: Call[Any, Any] = Call(
+            request=request,
+            body=body,
+            query=query,
+            params=params,
+            principal=principal,
+            now=now,
+            ip=_client_ip(request),
+            user_agent=request.headers.get("User-Agent", "")[:256],
+            request_id=request_id,
+        )
+        for check in method.before:
+            check(call)
+        result = method.handler(call)
+        return self._answer(result, method), principal
+
+    def _answer(self, result: Any, method: Method) -> flask.Response:
+        if isinstance(result, flask.Response):
+            return result
+        if isinstance(result, Response):
+            return _json_response(result.status, _dump(result.body), result.headers)
+        if result is None:
+            return _json_response(204, None)
+        return _json_response(method.status, _dump(result))
+
+    def _check_size(self, request: flask.Request, method: Method) -> None:
+        limit = settings().max_upload_bytes if method.raw_body else settings().max_body_bytes
+        if request.content_length is not None and request.content_length > limit:
+            raise PayloadTooLarge(f"The request body is larger than {limit} bytes.")
+
+    def _parse_body(self, request: flask.Request, method: Method) -> Any:
+        if method.body is None:
+            return None
+        mimetype = request.mimetype or ""
+        if mimetype != "application/json" and not mimetype.endswith("+json"):
+            raise BadRequest("Send the body as application/json.")
+        limit = settings().max_body_bytes
+        raw = request.stream.read(limit + 1)
+        if len(raw) > limit:
+            raise PayloadTooLarge(f"The request body is larger than {limit} bytes.")
+        return validate(method.body, parse_json_body(raw))
+
+    def _allowed(self) -> list[str]:
+        verbs = set(self.methods) | {"OPTIONS"}
+        if "GET" in verbs:
+            verbs.add("HEAD")
+        return sorted(verbs)
+
+    @staticmethod
+    def _trace(request: flask.Request) -> str | None:
+        header = request.headers.get("X-Cloud-Trace-Context", "")
+        trace_id = header.split("/")[0]
+        if not re.fullmatch(r"[0-9a-f]{32}", trace_id):
+            return None
+        return f"projects/{settings().project_id}/traces/{trace_id}"
+
+    @staticmethod
+    def _cors_headers(request: flask.Request) -> dict[str, str]:
+        origin = request.headers.get("Origin")
+        if origin and origin in settings().allowed_origins:
+            return {
+                "Access-Control-Allow-Origin": origin,
+                "Access-Control-Expose-Headers": "X-Request-Id, Retry-After",
+                "Vary": "Origin",
+            }
+        return {"Vary": "Origin"}
+
+    def _preflight(self, request: flask.Request, cors: dict[str, str]) -> flask.Response:
+        if "Access-Control-Allow-Origin" not in cors:
+            raise Forbidden("This origin is not allowed.")
+        if self.match(request.path) is None:
+            raise NotFound("No such route.")
+        wanted = request.headers.get("Access-Control-Request-Method", "")
+        if wanted and wanted not in self._allowed():
+            raise MethodNotAllowed(headers={"Allow": ", ".join(self._allowed())})
+        response = _json_response(204, None)
+        response.headers["Access-Control-Allow-Methods"] = ", ".join(self._allowed())
+        response.headers["Access-Control-Allow-Headers"] = _ALLOWED_HEADERS
+        response.headers["Access-Control-Max-Age"] = "600"
+        return response
+
+
+def all_methods(functions: Iterable[FunctionSpec]) -> list[tuple[FunctionSpec, Method]]:
+    """Every (function, method) pair: for OpenAPI and tests."""
+    pairs = []
+    for spec in functions:
+        route: HttpFunction = spec.spec
+        pairs.extend((spec, route.methods[verb]) for verb in sorted(route.methods))
+    return pairs

@@ -1,0 +1,124 @@
+"""The one registry of functions, declared next to each handler.
+
+Every deployable function registers here when its area's `handlers` module is imported: its
+name, trigger and entry point. `firebase.json`, `cloudbuild.yaml`, `infra/pubsub.json`,
+`infra/scheduler.json`, the OpenAPI document and the local gateway are all derived from it.
+
+Names are kebab-case and start with their area (`auth-login` lives in
+`functions/auth/handlers.py`); the entry point is the name in snake_case (`auth_login`). That
+rule is what lets `main.py` import only the area a target needs.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import re
+import types
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import functions_framework
+
+Kind = Literal["http", "event", "storage"]
+
+_NAME = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)+$")
+
+
+@dataclass
+class FunctionSpec:
+    name: str
+    kind: Kind
+    area: str
+    handler: Callable[..., Any]
+    # http
+    path: str | None = None
+    methods: list[str] = field(default_factory=list)
+    # event: the Pub/Sub topic it consumes; storage: the bucket setting it watches
+    topic: str | None = None
+    bucket_setting: str | None = None
+    event_type: str | None = None
+    # a scheduled event function: the Cloud Scheduler cron it is fired on
+    schedule: str | None = None
+    memory: str = "256Mi"
+    timeout_seconds: int = 60
+    max_attempts: int = 5
+    spec: Any = None
+
+    @property
+    def entry_point(self) -> str:
+        return self.name.replace("-", "_")
+
+
+_functions: dict[str, FunctionSpec] = {}
+_entry_points: dict[str, types.FunctionType] = {}
+
+
+def register(spec: FunctionSpec) -> FunctionSpec:
+    if not _NAME.match(spec.name):
+        raise ValueError(f"function name {spec.name!r} must be kebab-case: <area>-<what>")
+    if spec.name.split("-")[0] != spec.area:
+        raise ValueError(f"function {spec.name!r} must start with its area {spec.area!r}")
+    existing = _functions.get(spec.name)
+    if existing is not None and existing.handler is not spec.handler:
+        raise ValueError(f"function {spec.name!r} is declared twice")
+    _functions[spec.name] = spec
+
+    handler = spec.handler
+
+    def entry(*args: Any) -> Any:
+        return handler(*args)
+
+    entry.__name__ = entry.__qualname__ = spec.entry_point
+    entry.__doc__ = f"Cloud Function entry point of {spec.name}."
+    decorate = functions_framework.http if spec.kind == "http" else functions_framework.cloud_event
+    _entry_points[spec.entry_point] = decorate(entry)
+    return spec
+
+
+def area_of_module(module: str) -> str:
+    """`functions.auth.handlers` -> `auth`."""
+    parts = module.split(".")
+    if len(parts) < 2 or parts[0] != "functions":
+        raise ValueError(f"functions are declared in functions/<area>/handlers.py, not {module}")
+    return parts[1]
+
+
+def entry_point(target: str) -> types.FunctionType:
+    """The entry point `target`, importing only its own area."""
+    if target not in _entry_points:
+        area = target.split("_")[0]
+        if not re.fullmatch(r"[a-z][a-z0-9]*", area):
+            raise AttributeError(target)
+        try:
+            importlib.import_module(f"functions.{area}.handlers")
+        except ModuleNotFoundError as exc:
+            raise AttributeError(target) from exc
+    try:
+        return _entry_points[target]
+    except KeyError:
+        raise AttributeError(target) from None
+
+
+def areas() -> list[str]:
+    import functions
+
+    return sorted(
+        m.name for m in pkgutil.iter_modules(functions.__path__) if m.ispkg and not m.name.startswith("_")
+    )
+
+
+def load_all() -> dict[str, FunctionSpec]:
+    """Import every area and return the whole registry, ordered by name."""
+    for area in areas():
+        importlib.import_module(f"functions.{area}.handlers")
+    return dict(sorted(_functions.items()))
+
+
+def http_functions() -> list[FunctionSpec]:
+    return [f for f in load_all().values() if f.kind == "http"]
+
+
+def event_functions() -> list[FunctionSpec]:
+    return [f for f in load_all().values() if f.kind != "http"]

@@ -1,0 +1,248 @@
+"""Firestore: the one client, transactions, cursor paging and per-request operation metering.
+
+The client is created on first use, not at import, so a cold start pays for it only when the
+request needs it. Every read and write passes through a meter (counted from the RPC responses,
+as Firestore bills them) so tests can hold each endpoint to its budget.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import threading
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from google.cloud import firestore
+
+from shared.config import settings
+from shared.errors import BadRequest
+
+T = TypeVar("T")
+
+SERVER_TIMESTAMP = firestore.SERVER_TIMESTAMP
+Increment = firestore.Increment
+ArrayUnion = firestore.ArrayUnion
+ArrayRemove = firestore.ArrayRemove
+DESCENDING = firestore.Query.DESCENDING
+ASCENDING = firestore.Query.ASCENDING
+Transaction = firestore.Transaction
+transactional = firestore.transactional
+
+
+@dataclass
+class OpMeter:
+    reads: int = 0
+    writes: int = 0
+    deletes: int = 0
+
+    def header(self) -> str:
+        return f"reads={self.reads};writes={self.writes};deletes={self.deletes}"
+
+
+_meter: ContextVar[OpMeter | None] = ContextVar("firestore_meter", default=None)
+
+
+def start_metering() -> OpMeter:
+    meter = OpMeter()
+    _meter.set(meter)
+    return meter
+
+
+def current_meter() -> OpMeter | None:
+    return _meter.get()
+
+
+def _count(reads: int = 0, writes: int = 0, deletes: int = 0) -> None:
+    meter = _meter.get()
+    if meter is not None:
+        meter.reads += reads
+        meter.writes += writes
+        meter.deletes += deletes
+
+
+def _metered_stream(stream: Iterator[Any], attr: str) -> Iterator[Any]:
+    seen = 0
+    for response in stream:
+        if attr == "found":
+            seen += 1  # a lookup is billed whether the document exists or not
+        elif response._pb.HasField("document"):
+            seen += 1
+        yield response
+    # A query that matches nothing is still billed one read.
+    _count(reads=max(seen, 1))
+
+
+def _install_meter(client: firestore.Client) -> None:
+    api = client._firestore_api
+
+    def wrap_stream(name: str, attr: str) -> None:
+        original = getattr(api, name)
+
+        def call(*args: Any, **kwargs: Any) -> Iterator[Any]:
+            return _metered_stream(original(*args, **kwargs), attr)
+
+        setattr(api, name, call)
+
+    wrap_stream("batch_get_documents", "found")
+    wrap_stream("run_query", "document")
+
+    original_aggregation = api.run_aggregation_query
+
+    def aggregation(*args: Any, **kwargs: Any) -> Any:
+        _count(reads=1)
+        return original_aggregation(*args, **kwargs)
+
+    api.run_aggregation_query = aggregation
+
+    def count_writes(writes: Any) -> None:
+        writes = list(writes or [])
+        deletes = sum(1 for w in writes if _write_kind(w) == "delete")
+        _count(writes=len(writes) - deletes, deletes=deletes)
+
+    original_commit = api.commit
+
+    def commit(*args: Any, **kwargs: Any) -> Any:
+        request = kwargs.get("request") or {}
+        count_writes(request.get("writes") if isinstance(request, dict) else request.writes)
+        return original_commit(*args, **kwargs)
+
+    api.commit = commit
+
+    original_batch_write = api.batch_write
+
+    def batch_write(*args: Any, **kwargs: Any) -> Any:
+        request = kwargs.get("request") or {}
+        count_writes(request.get("writes") if isinstance(request, dict) else request.writes)
+        return original_batch_write(*args, **kwargs)
+
+    api.batch_write = batch_write
+
+
+def _write_kind(write: Any) -> str:
+    pb = getattr(write, "_pb", write)
+    try:
+        return str(pb.WhichOneof("operation"))
+    except (AttributeError, TypeError):
+        return "update"
+
+
+_client: firestore.Client | None = None
+_client_lock = threading.Lock()
+
+
+def db() -> firestore.Client:
+    global _client
+    if _client is None:
+        with _client_lock:
+            if _client is None:
+                client = firestore.Client(project=settings().project_id)
+                _install_meter(client)
+                _client = client
+    return _client
+
+
+def reset_client() -> None:
+    """Forget the client (tests that switch projects or inject faults)."""
+    global _client
+    _client = None
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def run_transaction(work: Callable[[firestore.Transaction], T], *, max_attempts: int = 5) -> T:
+    """Run `work(transaction)` in a Firestore transaction, retried on contention."""
+    transaction = db().transaction(max_attempts=max_attempts)
+
+    @firestore.transactional
+    def body(txn: firestore.Transaction) -> T:
+        return work(txn)
+
+    return body(transaction)
+
+
+# Cursor paging -------------------------------------------------------------------------------
+
+DEFAULT_LIMIT = 20
+MAX_LIMIT = 100
+
+
+@dataclass
+class Page:
+    items: list[Any]
+    next_cursor: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def body(self) -> dict[str, Any]:
+        return {"items": self.items, "next_cursor": self.next_cursor, **self.extra}
+
+
+def _encode_value(value: Any) -> list[Any]:
+    if isinstance(value, datetime):
+        return ["dt", value.isoformat()]
+    return ["v", value]
+
+
+def _decode_value(pair: Any) -> Any:
+    if not isinstance(pair, list) or len(pair) != 2 or pair[0] not in ("dt", "v"):
+        raise ValueError("bad cursor value")
+    kind, value = pair
+    if kind == "dt":
+        return datetime.fromisoformat(value)
+    if not isinstance(value, str | int | float | bool) and value is not None:
+        raise ValueError("bad cursor value")
+    return value
+
+
+def encode_cursor(fields: list[str], snapshot: Any) -> str:
+    data = snapshot.to_dict() or {}
+    payload = {"v": [_encode_value(data.get(f)) for f in fields], "id": snapshot.id}
+    return base64.urlsafe_b64encode(json.dumps(payload).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, fields: list[str]) -> tuple[list[Any], str]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        payload = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        values = [_decode_value(v) for v in payload["v"]]
+        doc_id = payload["id"]
+        if len(values) != len(fields) or not isinstance(doc_id, str) or "/" in doc_id:
+            raise ValueError("cursor does not fit this list")
+        return values, doc_id
+    except (ValueError, KeyError, TypeError, binascii.Error, json.JSONDecodeError) as exc:
+        raise BadRequest("The cursor is not valid for this list.") from exc
+
+
+def paginate(
+    query: Any,
+    collection: Any,
+    order: list[tuple[str, str]],
+    limit: int,
+    cursor: str | None,
+    to_item: Callable[[Any], Any],
+) -> Page:
+    """One page of `query`, ordered by `order` then document id, `limit` items at most.
+
+    Reads `limit + 1` documents so that `next_cursor` is null on the last page.
+    """
+    fields = [name for name, _ in order]
+    direction = order[-1][1] if order else ASCENDING
+    for name, dirn in order:
+        query = query.order_by(name, direction=dirn)
+    query = query.order_by("__name__", direction=direction)
+    if cursor:
+        values, doc_id = decode_cursor(cursor, fields)
+        start = dict(zip(fields, values, strict=True))
+        start["__name__"] = collection.document(doc_id)
+        query = query.start_after(start)
+    snapshots = list(query.limit(limit + 1).stream())
+    more = len(snapshots) > limit
+    snapshots = snapshots[:limit]
+    next_cursor = encode_cursor(fields, snapshots[-1]) if more and snapshots else None
+    return Page(items=[to_item(s) for s in snapshots], next_cursor=next_cursor)

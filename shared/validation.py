@@ -1,0 +1,74 @@
+"""Pydantic payloads: the single description of a body, for validation, docs and OpenAPI.
+
+`Payload` rejects unknown fields and caps every string, so a body that slips past a field's own
+limits still cannot carry megabytes of text into Firestore.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from shared.errors import BadRequest, ValidationFailed
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class Payload(BaseModel):
+    """A request body or query: strict about unknown fields, every string capped."""
+
+    model_config = ConfigDict(extra="forbid", str_max_length=20_000, str_strip_whitespace=True)
+
+
+class Out(BaseModel):
+    """A response model: what the API promises to return."""
+
+    model_config = ConfigDict(extra="ignore")
+
+
+def field_errors(exc: ValidationError) -> list[dict[str, str]]:
+    """Pydantic errors as API.md `details`; never echoes the rejected input (it may be a password)."""
+    details = []
+    for error in exc.errors(include_input=False, include_url=False):
+        loc = ".".join(str(part) for part in error["loc"] if part != "__root__") or "body"
+        message = error["msg"]
+        if error["type"] == "extra_forbidden":
+            message = "Unknown field."
+        details.append({"field": loc, "message": message})
+    return details
+
+
+def parse_json_body(raw: bytes) -> Any:
+    if not raw.strip():
+        raise BadRequest("The request body is empty; JSON was expected.")
+    try:
+        return json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise BadRequest("The request body is not valid JSON.") from exc
+
+
+def validate(model: type[M], data: Any, *, what: str = "body") -> M:
+    if model is not None and not isinstance(data, dict):
+        raise ValidationFailed(
+            f"The request {what} must be a JSON object.",
+            details=[{"field": what, "message": "Expected an object."}],
+        )
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ValidationFailed(
+            f"The request {what} is invalid.", details=field_errors(exc)
+        ) from exc
+
+
+def validate_query(model: type[M], args: Any) -> M:
+    """Query strings are flat: a repeated key becomes a list only where the model wants one."""
+    data: dict[str, Any] = {}
+    for key in args:
+        values = args.getlist(key)
+        annotation = model.model_fields.get(key)
+        wants_list = annotation is not None and "list" in str(annotation.annotation)
+        data[key] = values if wants_list else values[-1]
+    return validate(model, data, what="query")

@@ -1,0 +1,126 @@
+"""Helpers the tests share: the stack, an HTTP client that speaks the API, ready-made users."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from google.cloud import pubsub_v1, storage
+from werkzeug.test import Client, TestResponse
+
+from infra.local import pubsub
+from infra.local.gateway import Gateway
+from shared import store
+from shared.config import settings
+
+PASSWORD = "correct horse battery staple"
+
+
+@dataclass
+class Stack:
+    project: str
+    gateway: Gateway
+
+    @classmethod
+    def start(cls, project: str) -> Stack:
+        store.reset_client()
+        client = storage.Client(project=project)
+        if client.lookup_bucket(settings().imports_bucket) is None:
+            client.create_bucket(settings().imports_bucket)
+        pubsub.apply(project, push_base=None)
+        return cls(project=project, gateway=Gateway())
+
+    def drain(self, subscriptions: list[str] | None = None) -> int:
+        """Deliver every pending event to its function, as push would, until none is left."""
+        return pubsub.drain(self.project, self.gateway.deliver, subscriptions=subscriptions)
+
+    def purge(self) -> None:
+        subscriber = pubsub_v1.SubscriberClient()
+        try:
+            for sub in pubsub.manifest()["subscriptions"]:
+                path = subscriber.subscription_path(self.project, sub["name"])
+                while True:
+                    response = subscriber.pull(request={"subscription": path, "max_messages": 500,
+                                                        "return_immediately": True}, timeout=10)
+                    if not response.received_messages:
+                        break
+                    subscriber.acknowledge(request={"subscription": path,
+                                                    "ack_ids": [m.ack_id for m in response.received_messages]})
+        finally:
+            subscriber.close()
+
+    def reset_storage(self) -> None:
+        bucket = storage.Client(project=self.project).bucket(settings().imports_bucket)
+        for blob in bucket.list_blobs():
+            blob.delete()
+
+
+def ops(response: TestResponse) -> dict[str, int]:
+    """The Firestore operations a request spent, from the X-Firestore-Ops header."""
+    header = response.headers["X-Firestore-Ops"]
+    return {k: int(v) for k, v in (part.split("=") for part in header.split(";"))}
+
+
+@dataclass
+class Api:
+    gateway: Gateway
+    client: Client = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.client = Client(self.gateway)
+
+    def call(self, method: str, path: str, *, token: str | None = None, json_body: Any = None,
+             headers: dict[str, str] | None = None, **kwargs: Any) -> TestResponse:
+        all_headers = dict(headers or {})
+        if token:
+            all_headers["Authorization"] = f"Bearer {token}"
+        if json_body is not None:
+            kwargs["data"] = json.dumps(json_body)
+            kwargs.setdefault("content_type", "application/json")
+        return self.client.open(path, method=method, headers=all_headers, **kwargs)
+
+    def get(self, path: str, **kwargs: Any) -> TestResponse:
+        return self.call("GET", path, **kwargs)
+
+    def post(self, path: str, json: Any = None, **kwargs: Any) -> TestResponse:
+        return self.call("POST", path, json_body=json, **kwargs)
+
+    def put(self, path: str, json: Any = None, **kwargs: Any) -> TestResponse:
+        return self.call("PUT", path, json_body=json, **kwargs)
+
+    def patch(self, path: str, json: Any = None, **kwargs: Any) -> TestResponse:
+        return self.call("PATCH", path, json_body=json, **kwargs)
+
+    def delete(self, path: str, **kwargs: Any) -> TestResponse:
+        return self.call("DELETE", path, **kwargs)
+
+    def register(self, email: str, *, role: str = "student", password: str = PASSWORD,
+                 token: str | None = None, **extra: Any) -> dict[str, Any]:
+        body = {"email": email, "password": password, "first_name": "Test", "last_name": "User",
+                "role": role, **extra}
+        response = self.post("/api/v1/auth/register", body, token=token)
+        assert response.status_code == 201, response.json
+        return dict(response.json)  # type: ignore[arg-type]
+
+    def login(self, email: str, password: str = PASSWORD) -> dict[str, Any]:
+        response = self.post("/api/v1/auth/login", {"email": email, "password": password})
+        assert response.status_code == 200, response.json
+        return dict(response.json)  # type: ignore[arg-type]
+
+    def admin(self, email: str = "admin@example.com") -> dict[str, Any]:
+        """An admin account (created as the first-admin command would) and its tokens."""
+        from functions.auth import service as accounts
+        from shared.auth import hash_password
+
+        now = store.now()
+        user_id = accounts.new_id()
+        batch = store.db().batch()
+        batch.create(store.db().collection(accounts.USER_EMAILS).document(email), {"user_id": user_id})
+        batch.create(store.db().collection(accounts.USERS).document(user_id), {
+            "email": email, "first_name": "Ada", "last_name": "Admin", "role": "admin", "status": "active",
+            "grade_level": None, "password_hash": hash_password(PASSWORD), "timezone": "UTC",
+            "created_at": now, "updated_at": now, "last_login_at": None,
+        })
+        batch.commit()
+        return self.login(email)

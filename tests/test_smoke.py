@@ -1,0 +1,12 @@
+def test_health(api):
+    response = api.get("/health")
+    assert response.status_code == 200
+    assert response.json["status"] == "ok"
+
+
+def test_register_login_me(api):
+    tokens = api.register("Alice@Example.com")
+    assert tokens["user"]["email"] == "alice@example.com"
+    me = api.get("/api/v1/auth/me", token=tokens["access_token"])
+    assert me.status_code == 200, me.json
+    assert me.json["id"] == tokens["user"]["id"]
