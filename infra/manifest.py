@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from shared.registry import FunctionSpec, load_all
+from shared.registry import FunctionSpec, indexes, load_all, ttl_collections
 
 RUNTIME = "python311"
 DEAD_LETTER_TOPIC = "dead-letter"
@@ -48,9 +48,7 @@ def firebase_json(specs: dict[str, FunctionSpec]) -> dict[str, Any]:
             "public": "infra/hosting",
             "ignore": ["firebase.json", "**/.*"],
             "rewrites": rewrites(specs),
-            "headers": [
-                {"source": "/api/**", "headers": [{"key": "Cache-Control", "value": "no-store"}]}
-            ],
+            "headers": [{"source": "/api/**", "headers": [{"key": "Cache-Control", "value": "no-store"}]}],
         },
         "firestore": {"rules": "infra/firestore.rules", "indexes": "infra/firestore.indexes.json"},
         "storage": {"rules": "infra/storage.rules"},
@@ -89,9 +87,16 @@ def pubsub_json(specs: dict[str, FunctionSpec]) -> dict[str, Any]:
         if s.kind == "event"
     ]
     subscriptions.append(
-        {"name": DEAD_LETTER_SUBSCRIPTION, "topic": DEAD_LETTER_TOPIC, "function": None, "push_path": None,
-         "ack_deadline_seconds": 60, "max_delivery_attempts": None, "dead_letter_topic": None,
-         "retry_policy": None}
+        {
+            "name": DEAD_LETTER_SUBSCRIPTION,
+            "topic": DEAD_LETTER_TOPIC,
+            "function": None,
+            "push_path": None,
+            "ack_deadline_seconds": 60,
+            "max_delivery_attempts": None,
+            "dead_letter_topic": None,
+            "retry_policy": None,
+        }
     )
     return {"topics": event_topics(specs), "subscriptions": subscriptions}
 
@@ -99,8 +104,13 @@ def pubsub_json(specs: dict[str, FunctionSpec]) -> dict[str, Any]:
 def scheduler_json(specs: dict[str, FunctionSpec]) -> dict[str, Any]:
     return {
         "jobs": [
-            {"name": s.name, "schedule": s.schedule, "time_zone": "Etc/UTC", "topic": s.topic,
-             "payload": {"job": s.name}}
+            {
+                "name": s.name,
+                "schedule": s.schedule,
+                "time_zone": "Etc/UTC",
+                "topic": s.topic,
+                "payload": {"job": s.name},
+            }
             for s in specs.values()
             if s.kind == "event" and s.schedule
         ]
@@ -109,8 +119,15 @@ def scheduler_json(specs: dict[str, FunctionSpec]) -> dict[str, Any]:
 
 def _deploy_step(spec: FunctionSpec) -> dict[str, Any]:
     args = [
-        "functions", "deploy", spec.name, "--gen2", "--region=${_REGION}", f"--runtime={RUNTIME}",
-        "--source=.", f"--entry-point={spec.entry_point}", f"--memory={spec.memory}",
+        "functions",
+        "deploy",
+        spec.name,
+        "--gen2",
+        "--region=${_REGION}",
+        f"--runtime={RUNTIME}",
+        "--source=.",
+        f"--entry-point={spec.entry_point}",
+        f"--memory={spec.memory}",
         f"--timeout={spec.timeout_seconds}s",
         # `^;^` makes `;` the separator, so the comma-separated origins stay one value.
         "--set-env-vars=^;^STUDYHALL_ENV=production;STUDYHALL_IMPORTS_BUCKET=${_IMPORTS_BUCKET};"
@@ -155,7 +172,10 @@ def cloudbuild(specs: dict[str, FunctionSpec]) -> dict[str, Any]:
                 "id": "checks",
                 "name": "python:3.11-slim",
                 "entrypoint": "bash",
-                "args": ["-c", "pip install -q -r requirements-dev.txt && python -m infra.generate --check"],
+                "args": [
+                    "-c",
+                    "pip install -q -r requirements-dev.txt && STUDYHALL_ENV=test python -m infra.generate --check",
+                ],
             },
             {
                 "id": "firestore-indexes",
@@ -179,7 +199,7 @@ def cloudbuild(specs: dict[str, FunctionSpec]) -> dict[str, Any]:
 def infra_script(specs: dict[str, FunctionSpec]) -> str:
     """Idempotent gcloud commands for the topics, push subscriptions and scheduler jobs."""
     pubsub = pubsub_json(specs)
-    lines = ["set -e"]
+    lines: list[str] = ["set -e"]
     for topic in pubsub["topics"]:
         lines.append(f"gcloud pubsub topics describe {topic} >/dev/null 2>&1 || gcloud pubsub topics create {topic}")
     for sub in pubsub["subscriptions"]:
@@ -201,11 +221,38 @@ def infra_script(specs: dict[str, FunctionSpec]) -> str:
         )
     for job in scheduler_json(specs)["jobs"]:
         body = json.dumps(job["payload"], separators=(",", ":"))
-        flags = (f"--location=${{_REGION}} --schedule='{job['schedule']}' --time-zone={job['time_zone']} "
-                 f"--topic={job['topic']} --message-body='{body}'")
-        lines.append(f"gcloud scheduler jobs create pubsub {job['name']} {flags} "
-                     f"|| gcloud scheduler jobs update pubsub {job['name']} {flags}")
+        job_flags = (
+            f"--location=${{_REGION}} --schedule='{job['schedule']}' --time-zone={job['time_zone']} "
+            f"--topic={job['topic']} --message-body='{body}'"
+        )
+        lines.append(
+            f"gcloud scheduler jobs create pubsub {job['name']} {job_flags} "
+            f"|| gcloud scheduler jobs update pubsub {job['name']} {job_flags}"
+        )
     return "\n".join(lines)
+
+
+def firestore_indexes() -> dict[str, Any]:
+    def field(path: str, mode: str) -> dict[str, str]:
+        return (
+            {"fieldPath": path, "arrayConfig": "CONTAINS"} if mode == "CONTAINS" else {"fieldPath": path, "order": mode}
+        )
+
+    return {
+        "indexes": [
+            {
+                "collectionGroup": i.collection,
+                "queryScope": "COLLECTION",
+                "fields": [field(path, mode) for path, mode in i.fields],
+            }
+            for i in indexes()
+        ],
+        "fieldOverrides": [
+            # TTL fields: Firestore deletes the document once this time has passed.
+            {"collectionGroup": group, "fieldPath": "expires_at", "ttl": True, "indexes": []}
+            for group in ttl_collections()
+        ],
+    }
 
 
 def dumps(data: Any) -> str:
@@ -214,9 +261,9 @@ def dumps(data: Any) -> str:
 
 def generated_files() -> dict[str, str]:
     """Path -> content of every file derived from the registry."""
-    from infra.openapi import openapi_document
-
     import yaml
+
+    from infra.openapi import openapi_document
 
     specs = load_all()
     return {
@@ -224,5 +271,6 @@ def generated_files() -> dict[str, str]:
         "cloudbuild.yaml": yaml.safe_dump(cloudbuild(specs), sort_keys=False, width=120),
         "infra/pubsub.json": dumps(pubsub_json(specs)),
         "infra/scheduler.json": dumps(scheduler_json(specs)),
+        "infra/firestore.indexes.json": dumps(firestore_indexes()),
         "docs/openapi.json": dumps(openapi_document(specs)),
     }

@@ -49,28 +49,40 @@ def openapi_document(specs: dict[str, FunctionSpec]) -> dict[str, Any]:
             "x-function": spec.name,
             "x-access": method.access.describe(),
             "responses": {
-                "default": {"description": "Error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+                "default": {
+                    "description": "Error",
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+                },
             },
         }
         parameters = [
-            {"name": p, "in": "path", "required": True, "schema": {"type": "string"}}
-            for p in spec.spec.param_names
+            {"name": p, "in": "path", "required": True, "schema": {"type": "string"}} for p in spec.spec.param_names
         ]
         if method.query is not None:
             for name, field in method.query.model_fields.items():
-                parameters.append({"name": name, "in": "query", "required": field.is_required(),
-                                   "schema": {"type": "string"}, "description": field.description or ""})
+                parameters.append(
+                    {
+                        "name": name,
+                        "in": "query",
+                        "required": field.is_required(),
+                        "schema": {"type": "string"},
+                        "description": field.description or "",
+                    }
+                )
         if parameters:
             operation["parameters"] = parameters
         if not method.access.public:
             operation["security"] = [{"bearer": []}]
         if method.body is not None:
-            operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": _ref(method.body, schemas)}}}
+            operation["requestBody"] = {
+                "required": True,
+                "content": {"application/json": {"schema": _ref(method.body, schemas)}},
+            }
         success: dict[str, Any] = {"description": _STATUS_TEXT.get(method.status, "OK")}
         if method.response is not None and method.status != 204:
             success["content"] = {"application/json": {"schema": _ref(method.response, schemas)}}
         operation["responses"][str(method.status)] = success
-        paths.setdefault(spec.path, {})[method.verb.lower()] = operation
+        paths.setdefault(spec.path or "", {})[method.verb.lower()] = operation
     return {
         "openapi": "3.1.0",
         "info": {"title": "Studyhall API", "version": settings().version},

@@ -23,11 +23,12 @@ import jwt
 
 from shared.config import settings
 from shared.errors import AccountSuspended, Forbidden, Unauthorized
+from shared.registry import expires
 
 Role = Literal["student", "teacher", "admin"]
 ROLES: tuple[Role, ...] = ("student", "teacher", "admin")
 AUDIENCE = "studyhall-api"
-SESSIONS = "sessions"
+SESSIONS = expires("sessions")
 
 # Passwords ---------------------------------------------------------------------------------
 
@@ -152,9 +153,8 @@ def authenticate(authorization: str | None, now: datetime) -> Principal:
 
     claims = decode_access_token(bearer_token(authorization))
     session = db().collection(SESSIONS).document(str(claims["sid"])).get().to_dict()
-    if not session_is_live(session, now) or session.get("user_id") != claims["sub"]:
+    if session is None or not session_is_live(session, now) or session.get("user_id") != claims["sub"]:
         raise Unauthorized("The session has ended; sign in again.")
-    assert session is not None
     if session.get("user_status", "active") == "suspended":
         raise AccountSuspended()
     role = session.get("role", claims.get("role"))

@@ -24,12 +24,12 @@ from cloudevents.http.event import CloudEvent
 from shared import store
 from shared.config import settings
 from shared.logging import get_logger, log_fields, request_id_var
-from shared.registry import FunctionSpec, register
+from shared.registry import FunctionSpec, expires, register
 
 log = get_logger("events")
 T = TypeVar("T")
 
-PROCESSED = "processed_events"
+PROCESSED = expires("processed_events")
 PROCESSED_TTL = timedelta(days=30)
 
 
@@ -65,7 +65,7 @@ def publisher() -> Any:
     if _publisher is None:
         with _publisher_lock:
             if _publisher is None:
-                from google.cloud import pubsub_v1
+                from google.cloud import pubsub_v1  # type: ignore[attr-defined]
 
                 _publisher = pubsub_v1.PublisherClient()
     return _publisher
@@ -75,8 +75,9 @@ def topic_path(topic: str) -> str:
     return f"projects/{settings().project_id}/topics/{topic}"
 
 
-def publish(event_type: str, data: dict[str, Any], *, occurred_at: datetime | None = None,
-            event_id: str | None = None) -> str:
+def publish(
+    event_type: str, data: dict[str, Any], *, occurred_at: datetime | None = None, event_id: str | None = None
+) -> str:
     """Publish `event_type` (its topic has the same name) and wait for the server's ack."""
     from shared.auth import new_id
 

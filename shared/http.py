@@ -150,7 +150,9 @@ class HttpFunction:
     def __init__(self, name: str, path: str, *, memory: str = "256Mi", timeout_seconds: int = 60):
         self.path = path
         self.param_names = _PARAM.findall(path)
-        pattern = _PARAM.sub(lambda m: f"(?P<{m.group(1)}>[^/]+)", re.escape(path).replace(r"\{", "{").replace(r"\}", "}"))
+        pattern = _PARAM.sub(
+            lambda m: f"(?P<{m.group(1)}>[^/]+)", re.escape(path).replace(r"\{", "{").replace(r"\}", "}")
+        )
         self._pattern = re.compile(f"^{pattern}/?$")
         self.methods: dict[str, Method] = {}
         self.spec: FunctionSpec = register(
@@ -252,9 +254,7 @@ class HttpFunction:
         params = self.match(request.path)
         if params is None:
             raise NotFound("No such route.")
-        method = self.methods.get(request.method) or (
-            self.methods.get("GET") if request.method == "HEAD" else None
-        )
+        method = self.methods.get(request.method) or (self.methods.get("GET") if request.method == "HEAD" else None)
         if method is None:
             raise MethodNotAllowed(headers={"Allow": ", ".join(self._allowed())})
         self._check_size(request, method)
@@ -348,7 +348,7 @@ class HttpFunction:
 
 def all_methods(functions: Iterable[FunctionSpec]) -> list[tuple[FunctionSpec, Method]]:
     """Every (function, method) pair: for OpenAPI and tests."""
-    pairs = []
+    pairs: list[tuple[FunctionSpec, Method]] = []
     for spec in functions:
         route: HttpFunction = spec.spec
         pairs.extend((spec, route.methods[verb]) for verb in sorted(route.methods))

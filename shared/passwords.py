@@ -16,9 +16,7 @@ def common_passwords() -> frozenset[str]:
         text = resources.files("shared.data").joinpath("common-passwords.txt").read_text("utf-8")
     except FileNotFoundError:
         return frozenset()
-    return frozenset(
-        line.strip().lower() for line in text.splitlines() if line.strip() and not line.startswith("#")
-    )
+    return frozenset(line.strip().lower() for line in text.splitlines() if line.strip() and not line.startswith("#"))
 
 
 def password_problem(password: str, *, email: str | None = None) -> str | None:

@@ -51,7 +51,43 @@ class FunctionSpec:
         return self.name.replace("-", "_")
 
 
+@dataclass(frozen=True)
+class CompositeIndex:
+    """A composite index a query needs: real Firestore rejects the query without it."""
+
+    collection: str
+    fields: tuple[tuple[str, str], ...]  # (field path, "ASCENDING" | "DESCENDING" | "CONTAINS")
+
+
 _functions: dict[str, FunctionSpec] = {}
+_indexes: set[CompositeIndex] = set()
+_ttl_collections: set[str] = set()
+
+
+def expires(collection: str) -> str:
+    """Declare that `collection` documents carry an `expires_at` TTL field (Firestore deletes
+    them once it has passed). Returns the collection name, so it reads as a constant."""
+    _ttl_collections.add(collection)
+    return collection
+
+
+def ttl_collections() -> list[str]:
+    load_all()
+    return sorted(_ttl_collections)
+
+
+def composite_index(collection: str, *fields: tuple[str, str]) -> CompositeIndex:
+    """Declare, next to the query that needs it, an index for infra/firestore.indexes.json."""
+    index = CompositeIndex(collection, tuple(fields))
+    _indexes.add(index)
+    return index
+
+
+def indexes() -> list[CompositeIndex]:
+    load_all()
+    return sorted(_indexes, key=lambda i: (i.collection, i.fields))
+
+
 _entry_points: dict[str, types.FunctionType] = {}
 
 
@@ -73,7 +109,7 @@ def register(spec: FunctionSpec) -> FunctionSpec:
     entry.__name__ = entry.__qualname__ = spec.entry_point
     entry.__doc__ = f"Cloud Function entry point of {spec.name}."
     decorate = functions_framework.http if spec.kind == "http" else functions_framework.cloud_event
-    _entry_points[spec.entry_point] = decorate(entry)
+    _entry_points[spec.entry_point] = decorate(entry)  # type: ignore[assignment]
     return spec
 
 
@@ -104,9 +140,7 @@ def entry_point(target: str) -> types.FunctionType:
 def areas() -> list[str]:
     import functions
 
-    return sorted(
-        m.name for m in pkgutil.iter_modules(functions.__path__) if m.ispkg and not m.name.startswith("_")
-    )
+    return sorted(m.name for m in pkgutil.iter_modules(functions.__path__) if m.ispkg and not m.name.startswith("_"))
 
 
 def load_all() -> dict[str, FunctionSpec]:

@@ -58,9 +58,7 @@ def validate(model: type[M], data: Any, *, what: str = "body") -> M:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise ValidationFailed(
-            f"The request {what} is invalid.", details=field_errors(exc)
-        ) from exc
+        raise ValidationFailed(f"The request {what} is invalid.", details=field_errors(exc)) from exc
 
 
 def validate_query(model: type[M], args: Any) -> M:

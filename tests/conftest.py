@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from infra.manifest import TEST_PORTS
 from infra.local.emulators import Emulators, clear_firestore, emulator_env
+from infra.manifest import TEST_PORTS
 
 # A separate project id per concurrent run keeps their data apart on the same emulators.
 PROJECT = os.environ.get("STUDYHALL_TEST_PROJECT", "studyhall-test")

@@ -41,12 +41,14 @@ class Stack:
             for sub in pubsub.manifest()["subscriptions"]:
                 path = subscriber.subscription_path(self.project, sub["name"])
                 while True:
-                    response = subscriber.pull(request={"subscription": path, "max_messages": 500,
-                                                        "return_immediately": True}, timeout=10)
+                    response = subscriber.pull(
+                        request={"subscription": path, "max_messages": 500, "return_immediately": True}, timeout=10
+                    )
                     if not response.received_messages:
                         break
-                    subscriber.acknowledge(request={"subscription": path,
-                                                    "ack_ids": [m.ack_id for m in response.received_messages]})
+                    subscriber.acknowledge(
+                        request={"subscription": path, "ack_ids": [m.ack_id for m in response.received_messages]}
+                    )
         finally:
             subscriber.close()
 
@@ -70,8 +72,16 @@ class Api:
     def __post_init__(self) -> None:
         self.client = Client(self.gateway)
 
-    def call(self, method: str, path: str, *, token: str | None = None, json_body: Any = None,
-             headers: dict[str, str] | None = None, **kwargs: Any) -> TestResponse:
+    def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        token: str | None = None,
+        json_body: Any = None,
+        headers: dict[str, str] | None = None,
+        **kwargs: Any,
+    ) -> TestResponse:
         all_headers = dict(headers or {})
         if token:
             all_headers["Authorization"] = f"Bearer {token}"
@@ -95,10 +105,10 @@ class Api:
     def delete(self, path: str, **kwargs: Any) -> TestResponse:
         return self.call("DELETE", path, **kwargs)
 
-    def register(self, email: str, *, role: str = "student", password: str = PASSWORD,
-                 token: str | None = None, **extra: Any) -> dict[str, Any]:
-        body = {"email": email, "password": password, "first_name": "Test", "last_name": "User",
-                "role": role, **extra}
+    def register(
+        self, email: str, *, role: str = "student", password: str = PASSWORD, token: str | None = None, **extra: Any
+    ) -> dict[str, Any]:
+        body = {"email": email, "password": password, "first_name": "Test", "last_name": "User", "role": role, **extra}
         response = self.post("/api/v1/auth/register", body, token=token)
         assert response.status_code == 201, response.json
         return dict(response.json)  # type: ignore[arg-type]
@@ -117,10 +127,21 @@ class Api:
         user_id = accounts.new_id()
         batch = store.db().batch()
         batch.create(store.db().collection(accounts.USER_EMAILS).document(email), {"user_id": user_id})
-        batch.create(store.db().collection(accounts.USERS).document(user_id), {
-            "email": email, "first_name": "Ada", "last_name": "Admin", "role": "admin", "status": "active",
-            "grade_level": None, "password_hash": hash_password(PASSWORD), "timezone": "UTC",
-            "created_at": now, "updated_at": now, "last_login_at": None,
-        })
+        batch.create(
+            store.db().collection(accounts.USERS).document(user_id),
+            {
+                "email": email,
+                "first_name": "Ada",
+                "last_name": "Admin",
+                "role": "admin",
+                "status": "active",
+                "grade_level": None,
+                "password_hash": hash_password(PASSWORD),
+                "timezone": "UTC",
+                "created_at": now,
+                "updated_at": now,
+                "last_login_at": None,
+            },
+        )
         batch.commit()
         return self.login(email)

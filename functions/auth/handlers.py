@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from functions.auth import service
 from functions.auth.models import LoginIn, LogoutQuery, RefreshIn, RegisterIn, TokensOut, UserOut
 from shared.auth import authenticate, require_role
@@ -14,7 +16,7 @@ logout_route = HttpFunction("auth-logout", "/api/v1/auth/logout")
 me_route = HttpFunction("auth-me", "/api/v1/auth/me")
 
 
-def _client(call: Call[object, object]) -> service.Client:
+def _client(call: Call[Any, Any]) -> service.Client:
     return service.Client(ip=call.ip, user_agent=call.user_agent)
 
 
@@ -25,8 +27,14 @@ def register(call: Call[RegisterIn, None]) -> TokensOut:
     if body.role == "admin":
         require_role(authenticate(call.request.headers.get("Authorization"), call.now), ["admin"])
     return service.register(
-        email=body.email, password=body.password, first_name=body.first_name, last_name=body.last_name,
-        role=body.role, grade_level=body.grade_level, client=_client(call), now=call.now,
+        email=body.email,
+        password=body.password,
+        first_name=body.first_name,
+        last_name=body.last_name,
+        role=body.role,
+        grade_level=body.grade_level,
+        client=_client(call),
+        now=call.now,
     )
 
 
@@ -45,8 +53,9 @@ def refresh(call: Call[RefreshIn, None]) -> TokensOut:
 @logout_route.post(query=LogoutQuery, status=204)
 def logout(call: Call[None, LogoutQuery]) -> Response:
     """End this session, or every session with `?all_devices=true`."""
-    service.logout(user_id=call.user.user_id, session_id=call.user.session_id,
-                   all_devices=call.query.all_devices, now=call.now)
+    service.logout(
+        user_id=call.user.user_id, session_id=call.user.session_id, all_devices=call.query.all_devices, now=call.now
+    )
     return Response(status=204)
 
 

@@ -61,15 +61,33 @@ def user_out(user_id: str, data: dict[str, Any]) -> UserOut:
 def describe_device(user_agent: str) -> str:
     ua = user_agent.lower()
     browser = next(
-        (name for key, name in (("edg/", "Edge"), ("firefox", "Firefox"), ("chrome", "Chrome"),
-                                ("safari", "Safari"), ("curl", "curl"), ("python", "Python"))
-         if key in ua),
+        (
+            name
+            for key, name in (
+                ("edg/", "Edge"),
+                ("firefox", "Firefox"),
+                ("chrome", "Chrome"),
+                ("safari", "Safari"),
+                ("curl", "curl"),
+                ("python", "Python"),
+            )
+            if key in ua
+        ),
         "Unknown browser",
     )
     system = next(
-        (name for key, name in (("android", "Android"), ("iphone", "iOS"), ("ipad", "iPadOS"),
-                                ("windows", "Windows"), ("mac os", "macOS"), ("linux", "Linux"))
-         if key in ua),
+        (
+            name
+            for key, name in (
+                ("android", "Android"),
+                ("iphone", "iOS"),
+                ("ipad", "iPadOS"),
+                ("windows", "Windows"),
+                ("mac os", "macOS"),
+                ("linux", "Linux"),
+            )
+            if key in ua
+        ),
         "unknown system",
     )
     return f"{browser} on {system}"
@@ -78,9 +96,7 @@ def describe_device(user_agent: str) -> str:
 def check_password(password: str, email: str) -> None:
     problem = password_problem(password, email=email)
     if problem:
-        raise ValidationFailed(
-            "The password is not acceptable.", details=[{"field": "password", "message": problem}]
-        )
+        raise ValidationFailed("The password is not acceptable.", details=[{"field": "password", "message": problem}])
 
 
 def _new_session(user_id: str, role: str, client: Client, now: datetime) -> tuple[str, str, dict[str, Any]]:
@@ -113,8 +129,15 @@ def _tokens(user_id: str, user: dict[str, Any], session_id: str, refresh_token: 
 
 
 def register(
-    *, email: str, password: str, first_name: str, last_name: str, role: str,
-    grade_level: int | None, client: Client, now: datetime,
+    *,
+    email: str,
+    password: str,
+    first_name: str,
+    last_name: str,
+    role: str,
+    grade_level: int | None,
+    client: Client,
+    now: datetime,
 ) -> TokensOut:
     """Create the account and its first session. Email uniqueness holds under races:
     the `user_emails/{email}` document is created in the same transaction as the user."""
@@ -149,8 +172,9 @@ def register(
         store.run_transaction(create)
     except gexc.AlreadyExists as exc:
         raise Conflict("An account with this email already exists.") from exc
-    publish("user.registered", {"user_id": user_id, "role": role, "email_domain": email.split("@")[-1]},
-            occurred_at=now)
+    publish(
+        "user.registered", {"user_id": user_id, "role": role, "email_domain": email.split("@")[-1]}, occurred_at=now
+    )
     log.info("user registered", extra=log_fields(user_id=user_id, role=role))
     return _tokens(user_id, user, session_id, refresh_token, now)
 
@@ -218,13 +242,16 @@ def refresh(*, refresh_token: str, client: Client, now: datetime) -> TokensOut:
             raise AccountSuspended()
         next_gen = generation + 1
         spent = [*session.get("spent_hashes", []), presented][-SPENT_HASHES_KEPT:]
-        txn.update(ref, {
-            "refresh_gen": next_gen,
-            "refresh_hash": hash_token(new_secret_value),
-            "spent_hashes": spent,
-            "last_used_at": now,
-            "ip": client.ip,
-        })
+        txn.update(
+            ref,
+            {
+                "refresh_gen": next_gen,
+                "refresh_hash": hash_token(new_secret_value),
+                "spent_hashes": spent,
+                "last_used_at": now,
+                "ip": client.ip,
+            },
+        )
         return session, next_gen
 
     outcome = store.run_transaction(rotate)

@@ -6,14 +6,16 @@ the firebase.json rewrites at http://127.0.0.1:8080, storage and scheduler trigg
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
-from infra.manifest import EMULATOR_PORTS
 from infra.local.emulators import Emulators, emulator_env
+from infra.manifest import EMULATOR_PORTS
 
 ROOT = Path(__file__).resolve().parents[2]
 PROJECT = os.environ.get("STUDYHALL_DEV_PROJECT", "studyhall-dev")
@@ -32,7 +34,7 @@ def main() -> int:
     print("starting emulators (Firestore, Pub/Sub, Storage)...", flush=True)
     emulators.start()
     server = None
-    background: list[object] = []
+    background: list[Any] = []
     try:
         import json
 
@@ -45,7 +47,7 @@ def main() -> int:
 
         specs = load_all()
         bucket = settings().imports_bucket
-        from google.cloud import storage
+        from google.cloud import storage  # type: ignore[attr-defined]
 
         storage.Client(project=PROJECT).create_bucket(bucket)
         gateway_port = EMULATOR_PORTS["gateway"]
@@ -80,15 +82,13 @@ def main() -> int:
         )
         stopped = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stopped.set())
-        try:
+        with contextlib.suppress(KeyboardInterrupt):
             stopped.wait()
-        except KeyboardInterrupt:
-            pass
         return 0
     finally:
         print("\nstopping...", flush=True)
         for worker in background:
-            worker.stop()  # type: ignore[attr-defined]
+            worker.stop()
         if server is not None:
             server.shutdown()
         emulators.stop()

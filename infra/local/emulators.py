@@ -47,11 +47,32 @@ class Emulators:
         if gcloud is None:
             raise RuntimeError("the Google Cloud CLI (gcloud) is needed for the Firestore and Pub/Sub emulators")
         commands = {
-            "firestore": [gcloud, "emulators", "firestore", "start", f"--host-port=127.0.0.1:{self.ports['firestore']}", "--quiet"],
-            "pubsub": [gcloud, "beta", "emulators", "pubsub", "start", f"--host-port=127.0.0.1:{self.ports['pubsub']}",
-                       f"--project={self.project}", "--quiet"],
-            "storage": [str(Path(sys.executable).parent / "gcp-storage-emulator"), "start", "--host=127.0.0.1",
-                        f"--port={self.ports['storage']}", "--in-memory", "--quiet"],
+            "firestore": [
+                gcloud,
+                "emulators",
+                "firestore",
+                "start",
+                f"--host-port=127.0.0.1:{self.ports['firestore']}",
+                "--quiet",
+            ],
+            "pubsub": [
+                gcloud,
+                "beta",
+                "emulators",
+                "pubsub",
+                "start",
+                f"--host-port=127.0.0.1:{self.ports['pubsub']}",
+                f"--project={self.project}",
+                "--quiet",
+            ],
+            "storage": [
+                str(Path(sys.executable).parent / "gcp-storage-emulator"),
+                "start",
+                "--host=127.0.0.1",
+                f"--port={self.ports['storage']}",
+                "--in-memory",
+                "--quiet",
+            ],
         }
         for name, command in commands.items():
             if port_open(self.ports[name]):
@@ -60,8 +81,14 @@ class Emulators:
                 raise RuntimeError(f"port {self.ports[name]} for the {name} emulator is already taken")
             log = open(self.log_dir / f"{name}.log", "wb")  # noqa: SIM115 - lives as long as the process
             self.processes.append(
-                subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                 start_new_session=True, cwd=ROOT)
+                subprocess.Popen(
+                    command,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    start_new_session=True,
+                    cwd=ROOT,
+                )
             )
         self.wait_ready()
         return self

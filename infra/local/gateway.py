@@ -79,10 +79,10 @@ class Gateway:
                 return self.app(function)(environ, start_response)
             except Exception:  # an unknown function name
                 return _not_found(start_response)
-        function = self.route(path)
-        if function is None:
+        routed = self.route(path)
+        if routed is None:
             return _not_found(start_response)
-        return self.app(function)(environ, start_response)
+        return self.app(routed)(environ, start_response)
 
     def deliver(self, function: str, path: str, body: dict[str, Any], headers: dict[str, str] | None = None) -> int:
         """POST a body to a function in-process (the drain and the Eventarc stand-in use this)."""
@@ -123,7 +123,7 @@ class StorageWatcher:
         self._stop = threading.Event()
 
     def poll_once(self) -> int:
-        from google.cloud import storage
+        from google.cloud import storage  # type: ignore[attr-defined]
 
         fired = 0
         for blob in storage.Client().list_blobs(self.bucket):
@@ -135,7 +135,9 @@ class StorageWatcher:
             for function in self.functions:
                 status = self.gateway.deliver(function, "/", body, headers)
                 ok = ok and 200 <= status < 300
-                log.info("storage event delivered", extra=log_fields(function=function, object=blob.name, status=status))
+                log.info(
+                    "storage event delivered", extra=log_fields(function=function, object=blob.name, status=status)
+                )
             if ok:
                 self.seen.add(key)
                 fired += 1

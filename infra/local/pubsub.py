@@ -4,12 +4,13 @@ deterministic drain that pulls pending messages and delivers them exactly as a p
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 from pathlib import Path
 from typing import Any
 
 from google.api_core import exceptions as gexc
-from google.cloud import pubsub_v1
+from google.cloud import pubsub_v1  # type: ignore[attr-defined]
 from google.protobuf import duration_pb2
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -27,10 +28,8 @@ def apply(project: str, *, push_base: str | None) -> None:
     subscriber = pubsub_v1.SubscriberClient()
     data = manifest()
     for topic in data["topics"]:
-        try:
+        with contextlib.suppress(gexc.AlreadyExists):
             publisher.create_topic(name=publisher.topic_path(project, topic))
-        except gexc.AlreadyExists:
-            pass
     for sub in data["subscriptions"]:
         request: dict[str, Any] = {
             "name": subscriber.subscription_path(project, sub["name"]),
@@ -86,18 +85,22 @@ def drain(project: str, deliver: Any, *, subscriptions: list[str] | None = None,
             moved = 0
             for sub in subs:
                 path = subscriber.subscription_path(project, sub["name"])
-                response = subscriber.pull(request={"subscription": path, "max_messages": 100,
-                                                    "return_immediately": True}, timeout=10)
+                response = subscriber.pull(
+                    request={"subscription": path, "max_messages": 100, "return_immediately": True}, timeout=10
+                )
                 for received in response.received_messages:
-                    status = deliver(sub["function"], sub["push_path"].format(project=project)
-                                     .removeprefix(f"/{sub['function']}"),
-                                     push_body(project, sub["name"], received.message))
+                    status = deliver(
+                        sub["function"],
+                        sub["push_path"].format(project=project).removeprefix(f"/{sub['function']}"),
+                        push_body(project, sub["name"], received.message),
+                    )
                     if 200 <= status < 300:
                         subscriber.acknowledge(request={"subscription": path, "ack_ids": [received.ack_id]})
                         delivered += 1
                     else:
-                        subscriber.modify_ack_deadline(request={"subscription": path, "ack_ids": [received.ack_id],
-                                                                "ack_deadline_seconds": 0})
+                        subscriber.modify_ack_deadline(
+                            request={"subscription": path, "ack_ids": [received.ack_id], "ack_deadline_seconds": 0}
+                        )
                     moved += 1
             if moved == 0:
                 return delivered

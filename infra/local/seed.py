@@ -14,10 +14,22 @@ from shared import store
 from shared.auth import hash_password
 
 DEMO_PASSWORD = "studyhall-demo"
-DEMO_ACCOUNTS = [
+DEMO_ACCOUNTS: list[dict[str, Any]] = [
     {"email": "admin@studyhall.dev", "first_name": "Ada", "last_name": "Admin", "role": "admin", "grade_level": None},
-    {"email": "teacher@studyhall.dev", "first_name": "Tom", "last_name": "Teacher", "role": "teacher", "grade_level": None},
-    {"email": "student@studyhall.dev", "first_name": "Sam", "last_name": "Student", "role": "student", "grade_level": 10},
+    {
+        "email": "teacher@studyhall.dev",
+        "first_name": "Tom",
+        "last_name": "Teacher",
+        "role": "teacher",
+        "grade_level": None,
+    },
+    {
+        "email": "student@studyhall.dev",
+        "first_name": "Sam",
+        "last_name": "Student",
+        "role": "student",
+        "grade_level": 10,
+    },
 ]
 
 # Areas add their own demo loaders here (question bank, interests, ...): name -> loader.
@@ -32,12 +44,21 @@ def ensure_account(account: dict[str, Any]) -> str:
     now = store.now()
     user_id = accounts.new_id()
     batch = store.db().batch()
-    batch.create(store.db().collection(accounts.USER_EMAILS).document(account["email"]),
-                 {"user_id": user_id, "created_at": now})
-    batch.create(store.db().collection(accounts.USERS).document(user_id), {
-        **account, "status": "active", "password_hash": hash_password(DEMO_PASSWORD), "timezone": "UTC",
-        "created_at": now, "updated_at": now, "last_login_at": None,
-    })
+    batch.create(
+        store.db().collection(accounts.USER_EMAILS).document(account["email"]), {"user_id": user_id, "created_at": now}
+    )
+    batch.create(
+        store.db().collection(accounts.USERS).document(user_id),
+        {
+            **account,
+            "status": "active",
+            "password_hash": hash_password(DEMO_PASSWORD),
+            "timezone": "UTC",
+            "created_at": now,
+            "updated_at": now,
+            "last_login_at": None,
+        },
+    )
     batch.commit()
     accounts.publish("user.registered", {"user_id": user_id, "role": account["role"], "email_domain": "studyhall.dev"})
     return user_id
