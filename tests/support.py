@@ -124,24 +124,14 @@ class Api:
         from shared.auth import hash_password
 
         now = store.now()
-        user_id = accounts.new_id()
-        batch = store.db().batch()
-        batch.create(store.db().collection(accounts.USER_EMAILS).document(email), {"user_id": user_id})
-        batch.create(
-            store.db().collection(accounts.USERS).document(user_id),
-            {
-                "email": email,
-                "first_name": "Ada",
-                "last_name": "Admin",
-                "role": "admin",
-                "status": "active",
-                "grade_level": None,
-                "password_hash": hash_password(PASSWORD),
-                "timezone": "UTC",
-                "created_at": now,
-                "updated_at": now,
-                "last_login_at": None,
-            },
+        user = accounts.new_user(
+            email=email,
+            first_name="Ada",
+            last_name="Admin",
+            role="admin",
+            grade_level=None,
+            password_hash=hash_password(PASSWORD),
+            now=now,
         )
-        batch.commit()
+        store.run_transaction(lambda txn: accounts.create_account(txn, accounts.new_id(), user, now))
         return self.login(email)

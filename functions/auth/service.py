@@ -128,6 +128,55 @@ def _tokens(user_id: str, user: dict[str, Any], session_id: str, refresh_token: 
     )
 
 
+def new_user(
+    *,
+    email: str,
+    first_name: str,
+    last_name: str,
+    role: str,
+    grade_level: int | None,
+    password_hash: str | None,
+    now: datetime,
+) -> dict[str, Any]:
+    """A user document. `password_hash` None: the account must set a password before login."""
+    return {
+        "email": email,
+        "first_name": first_name,
+        "last_name": last_name,
+        "role": role,
+        "status": "active",
+        "grade_level": grade_level,
+        "password_hash": password_hash,
+        "timezone": "UTC",
+        "created_at": now,
+        "updated_at": now,
+        "last_login_at": None,
+    }
+
+
+def create_account(txn: store.Transaction, user_id: str, user: dict[str, Any], now: datetime) -> None:
+    """Claim the email and create the user inside `txn` (which has done no writes yet).
+
+    Email uniqueness holds under races: `user_emails/{email}` is created in the same
+    transaction as the user, so of two concurrent registrations exactly one commits.
+    Raises Conflict when the email is taken. The caller publishes `user.registered` after commit.
+    """
+    client_db = store.db()
+    email_ref = client_db.collection(USER_EMAILS).document(user["email"])
+    if email_ref.get(transaction=txn).exists:
+        raise Conflict("An account with this email already exists.")
+    txn.create(email_ref, {"user_id": user_id, "created_at": now})
+    txn.create(client_db.collection(USERS).document(user_id), user)
+
+
+def announce_account(user_id: str, user: dict[str, Any], now: datetime) -> None:
+    publish(
+        "user.registered",
+        {"user_id": user_id, "role": user["role"], "email_domain": user["email"].split("@")[-1]},
+        occurred_at=now,
+    )
+
+
 def register(
     *,
     email: str,
@@ -139,42 +188,31 @@ def register(
     client: Client,
     now: datetime,
 ) -> TokensOut:
-    """Create the account and its first session. Email uniqueness holds under races:
-    the `user_emails/{email}` document is created in the same transaction as the user."""
+    """Create the account and its first session, in one transaction."""
     check_password(password, email)
     password_hash = hash_password(password)  # outside the transaction: retries stay cheap
-    client_db = store.db()
     user_id = new_id()
-    user = {
-        "email": email,
-        "first_name": first_name,
-        "last_name": last_name,
-        "role": role,
-        "status": "active",
-        "grade_level": grade_level,
-        "password_hash": password_hash,
-        "timezone": "UTC",
-        "created_at": now,
-        "updated_at": now,
-        "last_login_at": now,
-    }
+    user = new_user(
+        email=email,
+        first_name=first_name,
+        last_name=last_name,
+        role=role,
+        grade_level=grade_level,
+        password_hash=password_hash,
+        now=now,
+    )
+    user["last_login_at"] = now
     session_id, refresh_token, session = _new_session(user_id, role, client, now)
-    email_ref = client_db.collection(USER_EMAILS).document(email)
 
     def create(txn: store.Transaction) -> None:
-        if email_ref.get(transaction=txn).exists:
-            raise Conflict("An account with this email already exists.")
-        txn.create(email_ref, {"user_id": user_id, "created_at": now})
-        txn.create(client_db.collection(USERS).document(user_id), user)
-        txn.create(client_db.collection(SESSIONS).document(session_id), session)
+        create_account(txn, user_id, user, now)
+        txn.create(store.db().collection(SESSIONS).document(session_id), session)
 
     try:
         store.run_transaction(create)
     except gexc.AlreadyExists as exc:
         raise Conflict("An account with this email already exists.") from exc
-    publish(
-        "user.registered", {"user_id": user_id, "role": role, "email_domain": email.split("@")[-1]}, occurred_at=now
-    )
+    announce_account(user_id, user, now)
     log.info("user registered", extra=log_fields(user_id=user_id, role=role))
     return _tokens(user_id, user, session_id, refresh_token, now)
 

@@ -43,24 +43,9 @@ def ensure_account(account: dict[str, Any]) -> str:
         return found[0]
     now = store.now()
     user_id = accounts.new_id()
-    batch = store.db().batch()
-    batch.create(
-        store.db().collection(accounts.USER_EMAILS).document(account["email"]), {"user_id": user_id, "created_at": now}
-    )
-    batch.create(
-        store.db().collection(accounts.USERS).document(user_id),
-        {
-            **account,
-            "status": "active",
-            "password_hash": hash_password(DEMO_PASSWORD),
-            "timezone": "UTC",
-            "created_at": now,
-            "updated_at": now,
-            "last_login_at": None,
-        },
-    )
-    batch.commit()
-    accounts.publish("user.registered", {"user_id": user_id, "role": account["role"], "email_domain": "studyhall.dev"})
+    user = accounts.new_user(**account, password_hash=hash_password(DEMO_PASSWORD), now=now)
+    store.run_transaction(lambda txn: accounts.create_account(txn, user_id, user, now))
+    accounts.announce_account(user_id, user, now)
     return user_id
 
 
