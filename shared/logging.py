@@ -51,7 +51,9 @@ def get_logger(name: str) -> logging.Logger:
         handler = logging.StreamHandler(sys.stdout)
         handler.setFormatter(JsonFormatter())
         root.addHandler(handler)
-        root.setLevel(logging.INFO)
+        from shared.config import settings
+
+        root.setLevel(settings().log_level.upper())
         root.propagate = False
     return root.getChild(name)
 

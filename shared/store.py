@@ -66,15 +66,18 @@ def _count(reads: int = 0, writes: int = 0, deletes: int = 0) -> None:
 
 
 def _metered_stream(stream: Iterator[Any], attr: str) -> Iterator[Any]:
+    """Count reads as responses arrive: a caller may stop early (a single get takes one)."""
     seen = 0
-    for response in stream:
-        if attr == "found":
-            seen += 1  # a lookup is billed whether the document exists or not
-        elif response._pb.HasField("document"):
-            seen += 1
-        yield response
-    # A query that matches nothing is still billed one read.
-    _count(reads=max(seen, 1))
+    try:
+        for response in stream:
+            # A lookup is billed whether the document exists or not; a query per document.
+            if attr == "found" or response._pb.HasField("document"):
+                seen += 1
+                _count(reads=1)
+            yield response
+    finally:
+        if seen == 0 and attr != "found":
+            _count(reads=1)  # a query that matches nothing is still billed one read
 
 
 def _install_meter(client: firestore.Client) -> None:

@@ -135,3 +135,48 @@ class Api:
         )
         store.run_transaction(lambda txn: accounts.create_account(txn, accounts.new_id(), user, now))
         return self.login(email)
+
+
+class PushEndpoint:
+    """A real HTTP server in front of the gateway, and a push subscription from the Pub/Sub
+    emulator to one event function through it: delivery exactly as in production."""
+
+    def __init__(self, stack: Stack, function: str, topic: str) -> None:
+        import threading
+
+        from werkzeug.serving import make_server
+
+        self.stack = stack
+        self.server = make_server("127.0.0.1", 0, stack.gateway, threaded=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.subscriber = pubsub_v1.SubscriberClient()
+        self.subscription = self.subscriber.subscription_path(stack.project, f"push-test-{function}")
+        self.endpoint = (f"http://127.0.0.1:{self.server.server_port}/_events/{function}"
+                         f"/projects/{stack.project}/topics/{topic}")
+        self.topic = f"projects/{stack.project}/topics/{topic}"
+
+    def __enter__(self) -> PushEndpoint:
+        self.thread.start()
+        self.subscriber.create_subscription(request={
+            "name": self.subscription, "topic": self.topic, "push_config": {"push_endpoint": self.endpoint},
+            "ack_deadline_seconds": 10,
+        })
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.subscriber.delete_subscription(subscription=self.subscription)
+        self.subscriber.close()
+        self.server.shutdown()
+
+
+def eventually(probe: Any, *, timeout: float = 20.0, interval: float = 0.2) -> Any:
+    """Poll `probe()` until it returns something truthy (asynchronous delivery), or fail."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = probe()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout}s")

@@ -10,3 +10,11 @@ def test_register_login_me(api):
     me = api.get("/api/v1/auth/me", token=tokens["access_token"])
     assert me.status_code == 200, me.json
     assert me.json["id"] == tokens["user"]["id"]
+
+
+def test_firestore_operations_are_metered(api):
+    from tests.support import ops
+
+    tokens = api.register("metered@example.com")
+    me = api.get("/api/v1/auth/me", token=tokens["access_token"])
+    assert ops(me) == {"reads": 2, "writes": 0, "deletes": 0}  # the session, the user

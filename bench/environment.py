@@ -1,0 +1,27 @@
+"""The environment a benchmark runs in: the emulators on the test ports, a project of its own."""
+
+from __future__ import annotations
+
+import os
+
+from infra.local.emulators import emulator_env
+from infra.manifest import TEST_PORTS
+
+BENCH_PROJECT = os.environ.get("STUDYHALL_BENCH_PROJECT", "studyhall-bench")
+
+
+def bench_env() -> dict[str, str]:
+    return {
+        **emulator_env(BENCH_PROJECT, TEST_PORTS),
+        "STUDYHALL_ENV": "test",
+        "STUDYHALL_EXPOSE_OPS": "true",
+        "STUDYHALL_LOG_LEVEL": "WARNING",
+        # The production work factor: cold start and login figures include real bcrypt cost.
+        "STUDYHALL_BCRYPT_ROUNDS": os.environ.get("STUDYHALL_BCRYPT_ROUNDS", "12"),
+        "STUDYHALL_IMPORTS_BUCKET": f"{BENCH_PROJECT}-imports",
+    }
+
+
+def configure() -> None:
+    """Point this process at the bench project (call before importing shared.config users)."""
+    os.environ.update(bench_env())
