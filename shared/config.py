@@ -43,6 +43,22 @@ class Settings(BaseSettings):
     max_upload_bytes: int = 32 * 1024 * 1024
 
     imports_bucket: str = "studyhall-imports"
+
+    # The web frontend: links in mails (password reset, invitations) point here.
+    app_url: str = "http://localhost:5173"
+    password_reset_ttl_seconds: int = 3600
+    invitation_ttl_seconds: int = 7 * 24 * 3600
+    # Account lockout: after this many failed logins in a row the account waits, doubling
+    # from lockout_base_seconds up to lockout_max_seconds; a day without failures forgets them.
+    lockout_threshold: int = 5
+    lockout_base_seconds: int = 30
+    lockout_max_seconds: int = 3600
+    # Per-IP request limits (requests per window). Unset: the production default, except in
+    # the test environment, where every test shares one IP: there an unset limit is off.
+    ip_limit_register: int | None = None
+    ip_limit_login: int | None = None
+    ip_limit_password_reset: int | None = None
+    log_level: str = "INFO"
     # Response header with the request's Firestore reads and writes (never in production).
     expose_ops: bool = False
 
@@ -55,8 +71,10 @@ class Settings(BaseSettings):
         keys = self.signing_keys
         if not keys:
             raise ConfigError("STUDYHALL_JWT_KEYS must hold at least one key")
-        if self.env == "production" and any(len(secret) < 32 for secret in keys.values()):
-            raise ConfigError("production signing keys must be at least 32 characters")
+        if self.env == "production":
+            if any(len(secret) < 32 for secret in keys.values()):
+                raise ConfigError("production signing keys must be at least 32 characters")
+            self.expose_ops = False  # internal cost figures never leave a deployed function
         return self
 
     @property
@@ -72,6 +90,14 @@ class Settings(BaseSettings):
     @property
     def allowed_origins(self) -> frozenset[str]:
         return frozenset(o.strip() for o in self.cors_origins.split(",") if o.strip())
+
+    def ip_limit(self, name: str, default: int) -> int | None:
+        """The per-IP limit `ip_limit_<name>`: set explicitly, else `default` (None, no limit,
+        in the test environment)."""
+        value = getattr(self, f"ip_limit_{name}", None)
+        if value is not None:
+            return int(value)
+        return None if self.env == "test" else default
 
     @property
     def is_production(self) -> bool:
