@@ -126,7 +126,9 @@ def _client_ip(request: flask.Request) -> str:
 
 def _json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> flask.Response:
     data = "" if body is None else json.dumps(body, default=str, separators=(",", ":"))
-    response = flask.Response(data, status=status, mimetype="application/json" if data else None)
+    response = flask.Response(data, status=status, mimetype="application/json")
+    if body is None:
+        del response.headers["Content-Type"]
     for key, value in (headers or {}).items():
         response.headers[key] = value
     return response

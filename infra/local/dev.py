@@ -6,7 +6,6 @@ the firebase.json rewrites at http://127.0.0.1:8080, storage and scheduler trigg
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import sys
@@ -81,9 +80,11 @@ def main() -> int:
             flush=True,
         )
         stopped = threading.Event()
-        signal.signal(signal.SIGTERM, lambda *_: stopped.set())
-        with contextlib.suppress(KeyboardInterrupt):
-            stopped.wait()
+        # Ctrl-C and SIGTERM both end the wait (a background start may have inherited an ignored SIGINT).
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, lambda *_: stopped.set())
+        while not stopped.wait(1):
+            pass
         return 0
     finally:
         print("\nstopping...", flush=True)
