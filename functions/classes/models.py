@@ -1,0 +1,212 @@
+"""Payloads of the class routes: classes, rosters, joins, student account requests, dashboard."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import EmailStr, Field, StringConstraints, field_validator, model_validator
+
+from shared.store import DEFAULT_LIMIT, MAX_LIMIT
+from shared.validation import Out, Payload
+
+ClassName = Annotated[str, StringConstraints(min_length=1, max_length=100)]
+Subject = Annotated[str, StringConstraints(min_length=1, max_length=50)]
+Description = Annotated[str, StringConstraints(max_length=1000)]
+GradeLevel = Annotated[int, Field(ge=9, le=12)]
+PersonName = Annotated[str, StringConstraints(min_length=1, max_length=100)]
+Email = Annotated[EmailStr, Field(max_length=254)]
+Cursor = Annotated[str, StringConstraints(max_length=1000)]
+Limit = Annotated[int, Field(ge=1, le=MAX_LIMIT)]
+ClassStatus = Literal["active", "archived"]
+RequestStatus = Literal["pending", "approved", "rejected"]
+
+
+def _unique_grades(value: list[int] | None) -> list[int] | None:
+    if value is None:
+        return None
+    if len(set(value)) != len(value):
+        raise ValueError("Grade levels must be unique.")
+    return sorted(value)
+
+
+class ClassIn(Payload):
+    name: ClassName
+    subject: Subject
+    description: Description = ""
+    grade_levels: Annotated[list[GradeLevel], Field(max_length=4)] = []
+
+    @field_validator("grade_levels")
+    @classmethod
+    def _grades(cls, value: list[int]) -> list[int]:
+        return _unique_grades(value) or []
+
+
+class ClassPatch(Payload):
+    name: ClassName | None = None
+    subject: Subject | None = None
+    description: Description | None = None
+    grade_levels: Annotated[list[GradeLevel], Field(max_length=4)] | None = None
+
+    @field_validator("grade_levels")
+    @classmethod
+    def _grades(cls, value: list[int] | None) -> list[int] | None:
+        return _unique_grades(value)
+
+    @model_validator(mode="after")
+    def _something(self) -> ClassPatch:
+        if not self.model_fields_set:
+            raise ValueError("Send at least one field to change.")
+        for name in ("name", "subject", "description", "grade_levels"):
+            if name in self.model_fields_set and getattr(self, name) is None:
+                raise ValueError(f"{name} cannot be null.")
+        return self
+
+
+class ClassOut(Out):
+    id: str
+    teacher_id: str
+    name: str
+    subject: str
+    description: str = ""
+    grade_levels: list[int] = []
+    class_code: str
+    status: ClassStatus
+    student_count: int
+    created_at: datetime
+    updated_at: datetime
+    archived_at: datetime | None = None
+
+
+class PageQuery(Payload):
+    limit: Limit = DEFAULT_LIMIT
+    cursor: Cursor | None = None
+
+
+class ClassListQuery(PageQuery):
+    status: ClassStatus = "active"
+
+
+class ClassPage(Out):
+    items: list[ClassOut]
+    next_cursor: str | None
+
+
+class JoinIn(Payload):
+    class_code: Annotated[str, StringConstraints(min_length=1, max_length=40)]
+
+
+class MembershipOut(Out):
+    class_id: str
+    student_id: str
+    teacher_id: str
+    name: str
+    subject: str
+    status: Literal["active", "removed"]
+    joined_at: datetime
+
+
+class RosterEntry(Out):
+    student_id: str
+    first_name: str
+    last_name: str
+    grade_level: int | None = None
+    joined_at: datetime
+
+
+class RosterPage(Out):
+    items: list[RosterEntry]
+    next_cursor: str | None
+
+
+# Student account requests ----------------------------------------------------------------------
+
+
+class StudentRequestIn(Payload):
+    first_name: PersonName
+    last_name: PersonName
+    email: Email
+    class_id: Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_-]+$")]
+    grade_level: GradeLevel | None = None
+
+    @field_validator("email")
+    @classmethod
+    def _lower(cls, value: str) -> str:
+        return value.strip().lower()
+
+
+class RejectIn(Payload):
+    reason: Annotated[str, StringConstraints(max_length=500)] = ""
+
+
+class StudentRequestOut(Out):
+    id: str
+    teacher_id: str
+    class_id: str
+    class_name: str
+    first_name: str
+    last_name: str
+    email: str
+    grade_level: int | None = None
+    status: RequestStatus
+    created_at: datetime
+    decided_at: datetime | None = None
+    decided_by: str | None = None
+    reason: str | None = None
+    student_id: str | None = None
+
+
+class RequestListQuery(PageQuery):
+    status: RequestStatus | None = None
+
+
+class AdminRequestListQuery(PageQuery):
+    status: RequestStatus = "pending"
+
+
+class StudentRequestPage(Out):
+    items: list[StudentRequestOut]
+    next_cursor: str | None
+
+
+# Dashboard --------------------------------------------------------------------------------------
+
+
+class DashboardQuery(PageQuery):
+    limit: Annotated[int, Field(ge=1, le=10)] = 5
+
+
+class ActiveStudent(Out):
+    student_id: str
+    first_name: str
+    last_name: str
+    last_active_at: datetime
+
+
+class DomainStat(Out):
+    exam_type: str
+    domain: str
+    answered: int
+    correct: int
+    accuracy: float
+
+
+class ClassDashboard(Out):
+    class_id: str
+    name: str
+    subject: str
+    class_code: str
+    student_count: int
+    students_considered: int
+    active_last_7_days: int
+    active_students: list[ActiveStudent]
+    exams_completed: int
+    average_exam_score: float | None
+    weakest_domains: list[DomainStat]
+
+
+class DashboardOut(Out):
+    teacher_id: str
+    generated_at: datetime
+    items: list[ClassDashboard]
+    next_cursor: str | None
