@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from shared.registry import FunctionSpec, indexes, load_all, ttl_collections
+from shared.registry import FunctionSpec, indexes, load_all, published_topics, ttl_collections
 
 RUNTIME = "python311"
 DEAD_LETTER_TOPIC = "dead-letter"
@@ -68,7 +68,7 @@ def subscription_name(spec: FunctionSpec) -> str:
 
 def event_topics(specs: dict[str, FunctionSpec]) -> list[str]:
     topics = {s.topic for s in specs.values() if s.kind == "event" and s.topic}
-    return sorted(topics | {DEAD_LETTER_TOPIC})
+    return sorted(topics | set(published_topics()) | {DEAD_LETTER_TOPIC})
 
 
 def pubsub_json(specs: dict[str, FunctionSpec]) -> dict[str, Any]:

@@ -153,10 +153,13 @@ def authenticate(authorization: str | None, now: datetime) -> Principal:
 
     claims = decode_access_token(bearer_token(authorization))
     session = db().collection(SESSIONS).document(str(claims["sid"])).get().to_dict()
-    if session is None or not session_is_live(session, now) or session.get("user_id") != claims["sub"]:
+    if session is None or session.get("user_id") != claims["sub"]:
         raise Unauthorized("The session has ended; sign in again.")
+    # Suspension revokes the sessions and marks them: their tokens answer 403 account_suspended.
     if session.get("user_status", "active") == "suspended":
         raise AccountSuspended()
+    if not session_is_live(session, now):
+        raise Unauthorized("The session has ended; sign in again.")
     role = session.get("role", claims.get("role"))
     if role not in ROLES:
         raise Unauthorized("The access token is invalid.")

@@ -58,6 +58,8 @@ class Settings(BaseSettings):
     ip_limit_register: int | None = None
     ip_limit_login: int | None = None
     ip_limit_password_reset: int | None = None
+    # How many trusted proxies append to X-Forwarded-For (0: trust its first entry).
+    trusted_proxy_hops: int = 0
     log_level: str = "INFO"
     # Response header with the request's Firestore reads and writes (never in production).
     expose_ops: bool = False

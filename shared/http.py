@@ -118,10 +118,16 @@ class Method:
 
 
 def _client_ip(request: flask.Request) -> str:
-    # Behind Firebase Hosting / Cloud Run the client is the first X-Forwarded-For entry.
-    forwarded = request.headers.get("X-Forwarded-For", "")
-    first = forwarded.split(",")[0].strip()
-    return (first or request.remote_addr or "unknown")[:64]
+    """The caller's address. The first X-Forwarded-For entry is whatever the client sent, so
+    with `trusted_proxy_hops` = N > 0 the N-th entry from the right is taken instead: the address
+    seen by the outermost of the N proxies that append to the header (what per-IP limits need)."""
+    entries = [e.strip() for e in request.headers.get("X-Forwarded-For", "").split(",") if e.strip()]
+    hops = settings().trusted_proxy_hops
+    if hops > 0:
+        chosen = entries[-hops] if len(entries) >= hops else (entries[0] if entries else "")
+    else:
+        chosen = entries[0] if entries else ""
+    return (chosen or request.remote_addr or "unknown")[:64]
 
 
 def _json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> flask.Response:

@@ -62,6 +62,7 @@ class CompositeIndex:
 _functions: dict[str, FunctionSpec] = {}
 _indexes: set[CompositeIndex] = set()
 _ttl_collections: set[str] = set()
+_published_topics: set[str] = set()
 
 
 def expires(collection: str) -> str:
@@ -74,6 +75,18 @@ def expires(collection: str) -> str:
 def ttl_collections() -> list[str]:
     load_all()
     return sorted(_ttl_collections)
+
+
+def published(topic: str) -> str:
+    """Declare a topic that code publishes to, so it exists even before any function consumes
+    it (publishing to a missing topic fails). Returns the name, so it reads as a constant."""
+    _published_topics.add(topic)
+    return topic
+
+
+def published_topics() -> list[str]:
+    load_all()
+    return sorted(_published_topics)
 
 
 def composite_index(collection: str, *fields: tuple[str, str]) -> CompositeIndex:

@@ -17,10 +17,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+from google.api_core import exceptions as gexc
 from google.cloud import firestore
 
 from shared.config import settings
-from shared.errors import BadRequest
+from shared.errors import BadRequest, ServiceUnavailable
 
 T = TypeVar("T")
 
@@ -167,7 +168,13 @@ def run_transaction(work: Callable[[firestore.Transaction], T], *, max_attempts:
     def body(txn: firestore.Transaction) -> T:
         return work(txn)
 
-    return body(transaction)
+    try:
+        return body(transaction)
+    except ValueError as exc:
+        # The client gives up on contention with a bare ValueError: answer 503, not 500.
+        if isinstance(exc.__cause__, gexc.Aborted):
+            raise ServiceUnavailable("Too many concurrent changes; try again.", headers={"Retry-After": "1"}) from exc
+        raise
 
 
 # Cursor paging -------------------------------------------------------------------------------

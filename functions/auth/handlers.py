@@ -1,31 +1,60 @@
-"""Auth routes: register, login, refresh, logout, me."""
+"""Auth routes: register, login, refresh, logout, me, password reset and change, sessions."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from functions.auth import service
-from functions.auth.models import LoginIn, LogoutQuery, RefreshIn, RegisterIn, TokensOut, UserOut
+from functions.auth.models import (
+    ChangePasswordIn,
+    LoginIn,
+    LogoutQuery,
+    MessageOut,
+    PasswordChangedOut,
+    PasswordResetConfirmIn,
+    PasswordResetRequestIn,
+    RefreshIn,
+    RegisterIn,
+    SessionsPage,
+    SessionsQuery,
+    TokensOut,
+    UserOut,
+)
+from shared import store
 from shared.auth import authenticate, require_role
-from shared.http import PUBLIC, Call, HttpFunction, Response
+from shared.http import PUBLIC, SIGNED_IN, Call, HttpFunction, Response
+from shared.ratelimit import per_ip
 
 register_route = HttpFunction("auth-register", "/api/v1/auth/register")
 login_route = HttpFunction("auth-login", "/api/v1/auth/login")
 refresh_route = HttpFunction("auth-refresh", "/api/v1/auth/refresh")
 logout_route = HttpFunction("auth-logout", "/api/v1/auth/logout")
 me_route = HttpFunction("auth-me", "/api/v1/auth/me")
+reset_request_route = HttpFunction("auth-password-reset-request", "/api/v1/auth/password-reset-request")
+reset_confirm_route = HttpFunction("auth-password-reset-confirm", "/api/v1/auth/password-reset-confirm")
+change_password_route = HttpFunction("auth-change-password", "/api/v1/auth/change-password")
+sessions_route = HttpFunction("auth-sessions", "/api/v1/auth/sessions")
+session_route = HttpFunction("auth-sessions-item", "/api/v1/auth/sessions/{id}")
+
+# Per-IP limits (production defaults; settings ip_limit_<name> override).
+REGISTER_LIMIT = per_ip("register", default=50, window_seconds=3600)
+LOGIN_LIMIT = per_ip("login", default=300, window_seconds=900)
+RESET_LIMIT = per_ip("password_reset", default=20, window_seconds=3600)
 
 
 def _client(call: Call[Any, Any]) -> service.Client:
     return service.Client(ip=call.ip, user_agent=call.user_agent)
 
 
-@register_route.post(PUBLIC, body=RegisterIn, response=TokensOut, status=201)
+@register_route.post(PUBLIC, body=RegisterIn, response=TokensOut, status=201, before=(REGISTER_LIMIT,))
 def register(call: Call[RegisterIn, None]) -> TokensOut:
     """Create an account and sign it in. Only an admin may create an admin."""
     body = call.body
+    created_by = None
     if body.role == "admin":
-        require_role(authenticate(call.request.headers.get("Authorization"), call.now), ["admin"])
+        creator = authenticate(call.request.headers.get("Authorization"), call.now)
+        require_role(creator, ["admin"])
+        created_by = creator.user_id
     return service.register(
         email=body.email,
         password=body.password,
@@ -35,12 +64,13 @@ def register(call: Call[RegisterIn, None]) -> TokensOut:
         grade_level=body.grade_level,
         client=_client(call),
         now=call.now,
+        created_by=created_by,
     )
 
 
-@login_route.post(PUBLIC, body=LoginIn, response=TokensOut)
+@login_route.post(PUBLIC, body=LoginIn, response=TokensOut, before=(LOGIN_LIMIT,))
 def login(call: Call[LoginIn, None]) -> TokensOut:
-    """Sign in with email and password."""
+    """Sign in with email and password. Repeated failures lock the login for a growing while."""
     return service.login(email=call.body.email, password=call.body.password, client=_client(call), now=call.now)
 
 
@@ -50,16 +80,69 @@ def refresh(call: Call[RefreshIn, None]) -> TokensOut:
     return service.refresh(refresh_token=call.body.refresh_token, client=_client(call), now=call.now)
 
 
-@logout_route.post(query=LogoutQuery, status=204)
+@logout_route.post(SIGNED_IN, query=LogoutQuery, status=204)
 def logout(call: Call[None, LogoutQuery]) -> Response:
     """End this session, or every session with `?all_devices=true`."""
     service.logout(
-        user_id=call.user.user_id, session_id=call.user.session_id, all_devices=call.query.all_devices, now=call.now
+        user_id=call.user.user_id,
+        session_id=call.user.session_id,
+        all_devices=call.query.all_devices,
+        client=_client(call),
+        now=call.now,
     )
     return Response(status=204)
 
 
-@me_route.get(response=UserOut)
+@me_route.get(SIGNED_IN, response=UserOut)
 def me(call: Call[None, None]) -> UserOut:
     """The signed-in user."""
     return service.get_user(call.user.user_id)
+
+
+@reset_request_route.post(PUBLIC, body=PasswordResetRequestIn, response=MessageOut, status=202, before=(RESET_LIMIT,))
+def password_reset_request(call: Call[PasswordResetRequestIn, None]) -> MessageOut:
+    """Mail a reset link if the email has an account; the answer is the same either way."""
+    service.request_password_reset(email=call.body.email, client=_client(call), now=call.now)
+    return MessageOut(message="If an account uses this email, a reset link is on its way.")
+
+
+@reset_confirm_route.post(PUBLIC, body=PasswordResetConfirmIn, response=MessageOut, before=(RESET_LIMIT,))
+def password_reset_confirm(call: Call[PasswordResetConfirmIn, None]) -> MessageOut:
+    """Set a new password with the mailed single-use token; every session ends."""
+    service.confirm_password_reset(
+        token=call.body.token, new_password=call.body.new_password, client=_client(call), now=call.now
+    )
+    return MessageOut(message="Your password is changed; sign in with it.")
+
+
+@change_password_route.post(SIGNED_IN, body=ChangePasswordIn, response=PasswordChangedOut)
+def change_password(call: Call[ChangePasswordIn, None]) -> PasswordChangedOut:
+    """Change the password with the current one; the other sessions end."""
+    revoked = service.change_password(
+        user_id=call.user.user_id,
+        session_id=call.user.session_id,
+        current_password=call.body.current_password,
+        new_password=call.body.new_password,
+        client=_client(call),
+        now=call.now,
+    )
+    return PasswordChangedOut(message="Your password is changed.", sessions_revoked=revoked)
+
+
+@sessions_route.get(SIGNED_IN, query=SessionsQuery, response=SessionsPage)
+def list_sessions(call: Call[None, SessionsQuery]) -> store.Page:
+    """The caller's live sessions: device, IP, created and last used."""
+    return service.list_sessions(
+        user_id=call.user.user_id,
+        current=call.user.session_id,
+        limit=call.query.limit,
+        cursor=call.query.cursor,
+        now=call.now,
+    )
+
+
+@session_route.delete(SIGNED_IN, status=204)
+def revoke_session(call: Call[None, None]) -> Response:
+    """End one of the caller's sessions (its tokens stop at once)."""
+    service.revoke_session(user_id=call.user.user_id, session_id=call.params["id"], client=_client(call), now=call.now)
+    return Response(status=204)

@@ -71,3 +71,52 @@ class TokensOut(Out):
     token_type: Literal["bearer"] = "bearer"
     expires_in: int
     user: UserOut
+
+
+class PasswordResetRequestIn(Payload):
+    email: Annotated[str, StringConstraints(min_length=1, max_length=254)]
+
+    @field_validator("email")
+    @classmethod
+    def _lower(cls, value: str) -> str:
+        return normalize_email(value)
+
+
+class PasswordResetConfirmIn(Payload):
+    token: Annotated[str, StringConstraints(min_length=1, max_length=512)]
+    new_password: Password
+
+
+class ChangePasswordIn(Payload):
+    current_password: Password
+    new_password: Password
+
+
+class MessageOut(Out):
+    message: str
+
+
+class PasswordChangedOut(Out):
+    message: str
+    sessions_revoked: int
+
+
+class SessionOut(Out):
+    id: str
+    device: str
+    ip: str
+    user_agent: str
+    created_at: datetime
+    last_used_at: datetime
+    expires_at: datetime | None = None
+    current: bool
+
+
+class SessionsQuery(Payload):
+    limit: Annotated[int, Field(ge=1, le=100)] = 20
+    cursor: Annotated[str, StringConstraints(max_length=1000)] | None = None
+
+
+class SessionsPage(Out):
+    items: list[SessionOut]
+    next_cursor: str | None = None

@@ -1,0 +1,1 @@
+"""Audit: the admins' view of the security trail (written by shared.audit)."""

@@ -1,0 +1,1 @@
+"""Users: the admin view of accounts and each user's own profile."""

@@ -1,0 +1,67 @@
+"""Users routes: the admin list, one user (self or admin), suspension and reactivation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from functions.auth.models import UserOut
+from functions.auth.service import Client
+from functions.users import service
+from functions.users.models import StatusIn, UserPatchIn, UsersPage, UsersQuery
+from shared import store
+from shared.http import SIGNED_IN, Call, HttpFunction, Response, roles
+
+list_route = HttpFunction("users-list", "/api/v1/users")
+item_route = HttpFunction("users-item", "/api/v1/users/{id}")
+status_route = HttpFunction("users-status", "/api/v1/users/{id}/status")
+
+
+def _client(call: Call[Any, Any]) -> Client:
+    return Client(ip=call.ip, user_agent=call.user_agent)
+
+
+@list_route.get(roles("admin"), query=UsersQuery, response=UsersPage)
+def list_users(call: Call[None, UsersQuery]) -> store.Page:
+    """Every account, newest first, filtered by `role` and `status` (admin)."""
+    q = call.query
+    return service.list_users(role=q.role, status=q.status, limit=q.limit, cursor=q.cursor)
+
+
+@item_route.get(SIGNED_IN, response=UserOut)
+def get_user(call: Call[None, None]) -> UserOut:
+    """One user: the user themselves or an admin."""
+    return service.get_user(actor=call.user, user_id=call.params["id"])
+
+
+@item_route.patch(SIGNED_IN, body=UserPatchIn, response=UserOut)
+def patch_user(call: Call[UserPatchIn, None]) -> UserOut:
+    """Edit names and grade (self or admin); the role (admin only)."""
+    changes = call.body.model_dump(exclude_unset=True)
+    if changes.get("role") is None:
+        changes.pop("role", None)
+    for name in ("first_name", "last_name"):
+        if name in changes and changes[name] is None:
+            changes.pop(name)
+    return service.update_user(
+        actor=call.user, user_id=call.params["id"], changes=changes, client=_client(call), now=call.now
+    )
+
+
+@item_route.delete(SIGNED_IN, status=204)
+def archive_user(call: Call[None, None]) -> Response:
+    """Archive an account (self or admin): it can no longer sign in."""
+    service.archive_user(actor=call.user, user_id=call.params["id"], client=_client(call), now=call.now)
+    return Response(status=204)
+
+
+@status_route.patch(roles("admin"), body=StatusIn, response=UserOut)
+def set_status(call: Call[StatusIn, None]) -> UserOut:
+    """Suspend or reactivate an account (admin)."""
+    return service.set_status(
+        actor=call.user,
+        user_id=call.params["id"],
+        status=call.body.status,
+        reason=call.body.reason,
+        client=_client(call),
+        now=call.now,
+    )

@@ -1,0 +1,38 @@
+"""Payloads of the users routes."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, StringConstraints
+
+from functions.auth.models import GradeLevel, Name, UserOut
+from shared.validation import Out, Payload
+
+Role = Literal["student", "teacher", "admin"]
+
+
+class UsersQuery(Payload):
+    role: Role | None = None
+    status: Literal["active", "suspended", "archived"] | None = None
+    limit: Annotated[int, Field(ge=1, le=100)] = 20
+    cursor: Annotated[str, StringConstraints(max_length=1000)] | None = None
+
+
+class UserPatchIn(Payload):
+    """Names and grade: the user or an admin. `role`: an admin only, never on their own account."""
+
+    first_name: Name | None = None
+    last_name: Name | None = None
+    grade_level: GradeLevel | None = None
+    role: Role | None = None
+
+
+class StatusIn(Payload):
+    status: Literal["active", "suspended"]
+    reason: Annotated[str, StringConstraints(max_length=500)] | None = None
+
+
+class UsersPage(Out):
+    items: list[UserOut]
+    next_cursor: str | None = None

@@ -1,0 +1,158 @@
+"""Accounts as admins and their owners see them: list, read, edit, suspend, archive.
+
+The account documents belong to the auth area (`users/{id}`, see functions/auth/service.py).
+A change of role or status is copied onto the user's live sessions in the same request, because
+every authenticated request reads its session (not the user): the change bites at once.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from functions.auth.models import UserOut
+from functions.auth.service import USERS, Client, revoke_sessions, update_sessions, user_out
+from shared import audit, store
+from shared.auth import Principal, require_self_or_admin
+from shared.errors import Conflict, Forbidden, NotFound
+from shared.registry import composite_index
+
+LIST_ORDER = [("created_at", store.DESCENDING)]
+composite_index(USERS, ("role", "ASCENDING"), ("created_at", "DESCENDING"))
+composite_index(USERS, ("status", "ASCENDING"), ("created_at", "DESCENDING"))
+composite_index(USERS, ("role", "ASCENDING"), ("status", "ASCENDING"), ("created_at", "DESCENDING"))
+
+
+def _ref(user_id: str) -> Any:
+    return store.db().collection(USERS).document(user_id)
+
+
+def list_users(*, role: str | None, status: str | None, limit: int, cursor: str | None) -> store.Page:
+    """Newest first, filtered by role and status: one query, limit + 1 reads."""
+    users = store.db().collection(USERS)
+    query: Any = users
+    if role:
+        query = query.where("role", "==", role)
+    if status:
+        query = query.where("status", "==", status)
+    return store.paginate(query, users, LIST_ORDER, limit, cursor, lambda snap: user_out(snap.id, snap.to_dict()))
+
+
+def get_user(*, actor: Principal, user_id: str) -> UserOut:
+    """The user, for themselves or an admin (1 read; none when refused)."""
+    require_self_or_admin(actor, user_id)
+    data = _ref(user_id).get().to_dict()
+    if data is None:
+        raise NotFound("No such user.")
+    return user_out(user_id, data)
+
+
+def update_user(*, actor: Principal, user_id: str, changes: dict[str, Any], client: Client, now: datetime) -> UserOut:
+    """Edit names and grade (self or admin) or the role (admin, not their own).
+
+    1 read, 2 writes (user, audit); a role change adds one write per live session."""
+    require_self_or_admin(actor, user_id)
+    if "role" in changes:
+        if not actor.is_admin:
+            raise Forbidden("Only an admin changes a role.")
+        if actor.user_id == user_id:
+            raise Conflict("An admin cannot change their own role; ask another admin.")
+    ref = _ref(user_id)
+
+    def apply(txn: store.Transaction) -> tuple[dict[str, Any], str | None]:
+        data = ref.get(transaction=txn).to_dict()
+        if data is None:
+            raise NotFound("No such user.")
+        if data.get("status") == "archived":
+            raise Conflict("This account is archived.")
+        old_role = data.get("role")
+        delta = {k: v for k, v in changes.items() if data.get(k) != v}
+        if delta:
+            txn.update(ref, {**delta, "updated_at": now})
+            action = "user.role_changed" if "role" in delta else "user.updated"
+            details: dict[str, Any] = {"fields": sorted(delta)}
+            if "role" in delta:
+                details.update({"from": old_role, "to": delta["role"]})
+            audit.record(
+                action,
+                actor_id=actor.user_id,
+                target_id=user_id,
+                ip=client.ip,
+                user_agent=client.user_agent,
+                details=details,
+                at=now,
+                writer=txn,
+            )
+        data.update(delta)
+        return data, delta.get("role")
+
+    data, new_role = store.run_transaction(apply)
+    if new_role is not None:
+        update_sessions(user_id, {"role": new_role})
+    return user_out(user_id, data)
+
+
+def set_status(
+    *, actor: Principal, user_id: str, status: str, reason: str | None, client: Client, now: datetime
+) -> UserOut:
+    """Suspend or reactivate (admin). Suspension ends every session at once, and their access
+    tokens answer 403 account_suspended. 1 read, 2 writes, plus the user's live sessions."""
+    if actor.user_id == user_id:
+        raise Conflict("An admin cannot change the status of their own account.")
+    ref = _ref(user_id)
+
+    def apply(txn: store.Transaction) -> tuple[dict[str, Any], bool]:
+        data = ref.get(transaction=txn).to_dict()
+        if data is None:
+            raise NotFound("No such user.")
+        if data.get("status") == "archived":
+            raise Conflict("This account is archived.")
+        if data.get("status") == status:
+            return data, False
+        txn.update(ref, {"status": status, "updated_at": now})
+        audit.record(
+            "user.status_changed",
+            actor_id=actor.user_id,
+            target_id=user_id,
+            ip=client.ip,
+            user_agent=client.user_agent,
+            details={"from": data.get("status"), "to": status, "reason": reason},
+            at=now,
+            writer=txn,
+        )
+        data["status"] = status
+        return data, True
+
+    data, changed = store.run_transaction(apply)
+    if changed and status == "suspended":
+        revoke_sessions(user_id, now, reason="suspended", extra={"user_status": "suspended"})
+    return user_out(user_id, data)
+
+
+def archive_user(*, actor: Principal, user_id: str, client: Client, now: datetime) -> None:
+    """Archive (self or admin): the account can no longer sign in and every session ends.
+    The document stays (history and other areas' references); archiving again changes nothing."""
+    require_self_or_admin(actor, user_id)
+    ref = _ref(user_id)
+
+    def apply(txn: store.Transaction) -> bool:
+        data = ref.get(transaction=txn).to_dict()
+        if data is None:
+            raise NotFound("No such user.")
+        if data.get("status") == "archived":
+            return False
+        txn.update(ref, {"status": "archived", "archived_at": now, "updated_at": now})
+        audit.record(
+            "user.archived",
+            actor_id=actor.user_id,
+            target_id=user_id,
+            ip=client.ip,
+            user_agent=client.user_agent,
+            details={"from": data.get("status")},
+            at=now,
+            writer=txn,
+        )
+        return True
+
+    if store.run_transaction(apply):
+        revoke_sessions(user_id, now, reason="archived")
