@@ -25,27 +25,15 @@ configure()
 os.environ["STUDYHALL_BCRYPT_ROUNDS"] = "4"  # one account is registered; its bcrypt is not measured here
 
 EXAM_TYPE = "bench-exam"
-HEADER = [
-    "question-id",
-    "domain",
-    "question-text",
-    "option-a",
-    "option-b",
-    "option-c",
-    "option-d",
-    "explanation-a",
-    "explanation-b",
-    "explanation-c",
-    "explanation-d",
-    "correct answer",
-]
 
 
 def write_csv(path: Path, rows: int) -> None:
     """A realistic file: ~600 bytes a row, 5 domains of 5 objectives, a quoted comma in each text."""
+    from functions.exams.csvrows import COLUMNS
+
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
-        writer.writerow(HEADER)
+        writer.writerow(COLUMNS)
         for i in range(rows):
             writer.writerow(
                 [

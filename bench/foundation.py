@@ -121,7 +121,8 @@ def warm_latency(clients: int = 20, requests_per_client: int = 100) -> list[str]
     server.shutdown()
     cuts = statistics.quantiles(latencies, n=100)
     return [
-        "| route | clients | requests | p50 (ms) | p95 (ms) | p99 (ms) | throughput (req/s) | Firestore ops per request |",
+        "| route | clients | requests | p50 (ms) | p95 (ms) | p99 (ms) | throughput (req/s) "
+        "| Firestore ops per request |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
         f"| GET /api/v1/auth/me | {clients} | {len(latencies)} | {cuts[49]:.1f} | {cuts[94]:.1f} | {cuts[98]:.1f} | "
         f"{len(latencies) / wall:.0f} | {', '.join(sorted(ops))} |",

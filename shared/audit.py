@@ -2,8 +2,10 @@
 
 Any area records an event with one write:
 
-    audit.record("user.role_changed", actor_id=admin_id, target_id=user_id, ip=call.ip,
-                 user_agent=call.user_agent, details={"from": "student", "to": "teacher"})
+    audit.record("user.role_changed", actor_id=admin_id, target_id=user_id, client=call.client,
+                 details={"from": "student", "to": "teacher"})
+
+`client` is a `Client(ip, user_agent)`: where the request came from (`call.client` in a handler).
 
 `audit_logs/{id}` = {action, actor_id, target_id, ip, user_agent, details, at, expires_at}.
 Entries expire after a year (a TTL field). Never put a secret in `details`: no password, token
@@ -12,6 +14,7 @@ or hash. Admins read the trail through `GET /api/v1/audit-logs` (functions/audit
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -46,13 +49,20 @@ ACTIONS = (
 _FORBIDDEN_DETAIL_KEYS = ("password", "token", "hash", "secret")
 
 
+@dataclass(frozen=True)
+class Client:
+    """Where a request came from, for sessions and the audit trail."""
+
+    ip: str
+    user_agent: str
+
+
 def entry(
     action: str,
     *,
     actor_id: str | None,
     target_id: str | None,
-    ip: str | None,
-    user_agent: str | None,
+    client: Client,
     details: dict[str, Any] | None = None,
     at: datetime | None = None,
 ) -> dict[str, Any]:
@@ -63,8 +73,8 @@ def entry(
         "action": action,
         "actor_id": actor_id,
         "target_id": target_id,
-        "ip": (ip or "")[:64] or None,
-        "user_agent": (user_agent or "")[:256] or None,
+        "ip": (client.ip or "")[:64] or None,
+        "user_agent": (client.user_agent or "")[:256] or None,
         "details": clean,
         "at": when,
         "expires_at": when + RETENTION,
@@ -76,15 +86,14 @@ def record(
     *,
     actor_id: str | None,
     target_id: str | None,
-    ip: str | None,
-    user_agent: str | None,
+    client: Client,
     details: dict[str, Any] | None = None,
     at: datetime | None = None,
     writer: Any = None,
 ) -> str:
     """Write one audit entry (one Firestore write). With `writer` (a transaction or a batch) the
     entry joins that commit instead of its own. Returns the entry id."""
-    doc = entry(action, actor_id=actor_id, target_id=target_id, ip=ip, user_agent=user_agent, details=details, at=at)
+    doc = entry(action, actor_id=actor_id, target_id=target_id, client=client, details=details, at=at)
     entry_id = new_id()
     ref = store.db().collection(AUDIT_LOGS).document(entry_id)
     if writer is not None:

@@ -26,6 +26,7 @@ import flask
 from pydantic import BaseModel
 
 from shared import store
+from shared.audit import Client
 from shared.auth import Principal, authenticate, require_role
 from shared.config import settings
 from shared.errors import (
@@ -101,6 +102,11 @@ class Call(Generic[B, Q]):
         if self.principal is None:
             raise Unauthorized()
         return self.principal
+
+    @property
+    def client(self) -> Client:
+        """Where the request came from, for sessions and the audit trail."""
+        return Client(ip=self.ip, user_agent=self.user_agent)
 
 
 @dataclass

@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from google.cloud import pubsub_v1, storage
+from google.cloud import pubsub_v1, storage  # type: ignore[attr-defined]
 from werkzeug.test import Client, TestResponse
 
 from infra.local import pubsub

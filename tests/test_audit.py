@@ -69,7 +69,11 @@ def test_no_secret_reaches_the_trail(api):
     api.post("/api/v1/auth/refresh", {"refresh_token": tokens["refresh_token"]})  # reuse
     api.post("/api/v1/auth/login", {"email": "cat@example.com", "password": "my secret guess"})
     audit.record(
-        "x.test", actor_id=None, target_id=None, ip=None, user_agent=None, details={"new_password": "p", "ok": 1}
+        "x.test",
+        actor_id=None,
+        target_id=None,
+        client=audit.Client(ip="", user_agent=""),
+        details={"new_password": "p", "ok": 1},
     )
     text = json.dumps([d.to_dict() for d in store.db().collection("audit_logs").stream()], default=str)
     assert PASSWORD not in text and "my secret guess" not in text

@@ -11,25 +11,13 @@ import pytest
 from google.cloud import storage  # type: ignore[attr-defined]
 from google.cloud.firestore_v1.base_query import FieldFilter
 
+from functions.exams.csvrows import COLUMNS
 from infra.local.gateway import StorageWatcher, storage_cloud_event
 from shared import store
 from shared.config import settings
 from tests.support import ops
 
-HEADER = [
-    "question-id",
-    "domain",
-    "question-text",
-    "option-a",
-    "option-b",
-    "option-c",
-    "option-d",
-    "explanation-a",
-    "explanation-b",
-    "explanation-c",
-    "explanation-d",
-    "correct answer",
-]
+HEADER = list(COLUMNS)
 FUNCTION = "exams-import-csv"
 
 

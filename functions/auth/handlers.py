@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from functions.auth import service
 from functions.auth.models import (
     ChangePasswordIn,
@@ -42,10 +40,6 @@ LOGIN_LIMIT = per_ip("login", default=300, window_seconds=900)
 RESET_LIMIT = per_ip("password_reset", default=20, window_seconds=3600)
 
 
-def _client(call: Call[Any, Any]) -> service.Client:
-    return service.Client(ip=call.ip, user_agent=call.user_agent)
-
-
 @register_route.post(PUBLIC, body=RegisterIn, response=TokensOut, status=201, before=(REGISTER_LIMIT,))
 def register(call: Call[RegisterIn, None]) -> TokensOut:
     """Create an account and sign it in. Only an admin may create an admin."""
@@ -62,7 +56,7 @@ def register(call: Call[RegisterIn, None]) -> TokensOut:
         last_name=body.last_name,
         role=body.role,
         grade_level=body.grade_level,
-        client=_client(call),
+        client=call.client,
         now=call.now,
         created_by=created_by,
     )
@@ -71,13 +65,13 @@ def register(call: Call[RegisterIn, None]) -> TokensOut:
 @login_route.post(PUBLIC, body=LoginIn, response=TokensOut, before=(LOGIN_LIMIT,))
 def login(call: Call[LoginIn, None]) -> TokensOut:
     """Sign in with email and password. Repeated failures lock the login for a growing while."""
-    return service.login(email=call.body.email, password=call.body.password, client=_client(call), now=call.now)
+    return service.login(email=call.body.email, password=call.body.password, client=call.client, now=call.now)
 
 
 @refresh_route.post(PUBLIC, body=RefreshIn, response=TokensOut)
 def refresh(call: Call[RefreshIn, None]) -> TokensOut:
     """Trade a refresh token for a new pair; the old one is spent."""
-    return service.refresh(refresh_token=call.body.refresh_token, client=_client(call), now=call.now)
+    return service.refresh(refresh_token=call.body.refresh_token, client=call.client, now=call.now)
 
 
 @logout_route.post(SIGNED_IN, query=LogoutQuery, status=204)
@@ -87,7 +81,7 @@ def logout(call: Call[None, LogoutQuery]) -> Response:
         user_id=call.user.user_id,
         session_id=call.user.session_id,
         all_devices=call.query.all_devices,
-        client=_client(call),
+        client=call.client,
         now=call.now,
     )
     return Response(status=204)
@@ -102,7 +96,7 @@ def me(call: Call[None, None]) -> UserOut:
 @reset_request_route.post(PUBLIC, body=PasswordResetRequestIn, response=MessageOut, status=202, before=(RESET_LIMIT,))
 def password_reset_request(call: Call[PasswordResetRequestIn, None]) -> MessageOut:
     """Mail a reset link if the email has an account; the answer is the same either way."""
-    service.request_password_reset(email=call.body.email, client=_client(call), now=call.now)
+    service.request_password_reset(email=call.body.email, client=call.client, now=call.now)
     return MessageOut(message="If an account uses this email, a reset link is on its way.")
 
 
@@ -110,7 +104,7 @@ def password_reset_request(call: Call[PasswordResetRequestIn, None]) -> MessageO
 def password_reset_confirm(call: Call[PasswordResetConfirmIn, None]) -> MessageOut:
     """Set a new password with the mailed single-use token; every session ends."""
     service.confirm_password_reset(
-        token=call.body.token, new_password=call.body.new_password, client=_client(call), now=call.now
+        token=call.body.token, new_password=call.body.new_password, client=call.client, now=call.now
     )
     return MessageOut(message="Your password is changed; sign in with it.")
 
@@ -123,7 +117,7 @@ def change_password(call: Call[ChangePasswordIn, None]) -> PasswordChangedOut:
         session_id=call.user.session_id,
         current_password=call.body.current_password,
         new_password=call.body.new_password,
-        client=_client(call),
+        client=call.client,
         now=call.now,
     )
     return PasswordChangedOut(message="Your password is changed.", sessions_revoked=revoked)
@@ -144,5 +138,5 @@ def list_sessions(call: Call[None, SessionsQuery]) -> store.Page:
 @session_route.delete(SIGNED_IN, status=204)
 def revoke_session(call: Call[None, None]) -> Response:
     """End one of the caller's sessions (its tokens stop at once)."""
-    service.revoke_session(user_id=call.user.user_id, session_id=call.params["id"], client=_client(call), now=call.now)
+    service.revoke_session(user_id=call.user.user_id, session_id=call.params["id"], client=call.client, now=call.now)
     return Response(status=204)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import random
 import time
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -19,6 +18,7 @@ from google.api_core import exceptions as gexc
 
 from functions.auth.models import SessionOut, TokensOut, UserOut
 from shared import audit, store
+from shared.audit import Client
 from shared.auth import (
     SESSIONS,
     hash_password,
@@ -58,14 +58,6 @@ FAILURES_FORGOTTEN_AFTER = timedelta(days=1)
 # At most this many reset mails per email address per hour, whether or not it has an account.
 RESET_MAILS_PER_EMAIL = Limit(name="reset-mail", max_hits=3, window_seconds=3600)
 SPENT_HASHES_KEPT = 20
-
-
-@dataclass(frozen=True)
-class Client:
-    """Where a request came from, for sessions and the audit trail."""
-
-    ip: str
-    user_agent: str
 
 
 def user_out(user_id: str, data: dict[str, Any]) -> UserOut:
@@ -227,8 +219,7 @@ def register(
             "user.created_by_admin" if created_by else "auth.register",
             actor_id=created_by or user_id,
             target_id=user_id,
-            ip=client.ip,
-            user_agent=client.user_agent,
+            client=client,
             details={"role": role, "session_id": session_id},
             at=now,
             writer=txn,
@@ -320,8 +311,7 @@ def login(*, email: str, password: str, client: Client, now: datetime) -> Tokens
                 action,
                 actor_id=None,
                 target_id=user_id or None,
-                ip=client.ip,
-                user_agent=client.user_agent,
+                client=client,
                 details=details,
                 at=now,
                 writer=batch,
@@ -335,8 +325,7 @@ def login(*, email: str, password: str, client: Client, now: datetime) -> Tokens
             "auth.login_failed",
             actor_id=user_id,
             target_id=user_id,
-            ip=client.ip,
-            user_agent=client.user_agent,
+            client=client,
             details={"reason": "suspended"},
             at=now,
         )
@@ -352,8 +341,7 @@ def login(*, email: str, password: str, client: Client, now: datetime) -> Tokens
         "auth.login",
         actor_id=user_id,
         target_id=user_id,
-        ip=client.ip,
-        user_agent=client.user_agent,
+        client=client,
         details={"session_id": session_id},
         at=now,
         writer=batch,
@@ -419,8 +407,7 @@ def refresh(*, refresh_token: str, client: Client, now: datetime) -> TokensOut:
             "auth.refresh_reuse",
             actor_id=None,
             target_id=owner,
-            ip=client.ip,
-            user_agent=client.user_agent,
+            client=client,
             details={"session_id": session_id},
             at=now,
         )
@@ -457,7 +444,6 @@ def revoke_sessions(
 
 def logout(*, user_id: str, session_id: str, all_devices: bool, client: Client | None = None, now: datetime) -> int:
     """End this session (1 write) or every session of the user (a query, 1 write each)."""
-    where = client or Client(ip="", user_agent="")
     if all_devices:
         count = revoke_sessions(user_id, now, reason="logout_all")
         action = "auth.logout_all"
@@ -469,8 +455,7 @@ def logout(*, user_id: str, session_id: str, all_devices: bool, client: Client |
         action,
         actor_id=user_id,
         target_id=user_id,
-        ip=where.ip,
-        user_agent=where.user_agent,
+        client=client or Client(ip="", user_agent=""),
         details={"session_id": session_id, "sessions_revoked": count},
         at=now,
     )
@@ -570,8 +555,7 @@ def request_password_reset(*, email: str, client: Client, now: datetime) -> None
         "auth.password_reset_requested",
         actor_id=None,
         target_id=user_id,
-        ip=client.ip,
-        user_agent=client.user_agent,
+        client=client,
         details={"mail_queued": user_id is not None},
         at=now,
     )
@@ -617,8 +601,7 @@ def confirm_password_reset(*, token: str, new_password: str, client: Client, now
         "auth.password_reset",
         actor_id=user_id,
         target_id=user_id,
-        ip=client.ip,
-        user_agent=client.user_agent,
+        client=client,
         details={"sessions_revoked": revoked},
         at=now,
     )
@@ -644,8 +627,7 @@ def change_password(
             "auth.password_change_failed",
             actor_id=user_id,
             target_id=user_id,
-            ip=client.ip,
-            user_agent=client.user_agent,
+            client=client,
             details={"locked_seconds": wait},
             at=now,
         )
@@ -666,8 +648,7 @@ def change_password(
         "auth.password_changed",
         actor_id=user_id,
         target_id=user_id,
-        ip=client.ip,
-        user_agent=client.user_agent,
+        client=client,
         details={"sessions_revoked": revoked},
         at=now,
     )
@@ -719,8 +700,7 @@ def revoke_session(*, user_id: str, session_id: str, client: Client, now: dateti
         "auth.session_revoked",
         actor_id=user_id,
         target_id=user_id,
-        ip=client.ip,
-        user_agent=client.user_agent,
+        client=client,
         details={"session_id": session_id},
         at=now,
         writer=batch,

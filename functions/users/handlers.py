@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from functions.auth.models import UserOut
-from functions.auth.service import Client
 from functions.users import service
 from functions.users.models import StatusIn, UserPatchIn, UsersPage, UsersQuery
 from shared import store
@@ -14,10 +11,6 @@ from shared.http import SIGNED_IN, Call, HttpFunction, Response, roles
 list_route = HttpFunction("users-list", "/api/v1/users")
 item_route = HttpFunction("users-item", "/api/v1/users/{id}")
 status_route = HttpFunction("users-status", "/api/v1/users/{id}/status")
-
-
-def _client(call: Call[Any, Any]) -> Client:
-    return Client(ip=call.ip, user_agent=call.user_agent)
 
 
 @list_route.get(roles("admin"), query=UsersQuery, response=UsersPage)
@@ -43,14 +36,14 @@ def patch_user(call: Call[UserPatchIn, None]) -> UserOut:
         if name in changes and changes[name] is None:
             changes.pop(name)
     return service.update_user(
-        actor=call.user, user_id=call.params["id"], changes=changes, client=_client(call), now=call.now
+        actor=call.user, user_id=call.params["id"], changes=changes, client=call.client, now=call.now
     )
 
 
 @item_route.delete(SIGNED_IN, status=204)
 def archive_user(call: Call[None, None]) -> Response:
     """Archive an account (self or admin): it can no longer sign in."""
-    service.archive_user(actor=call.user, user_id=call.params["id"], client=_client(call), now=call.now)
+    service.archive_user(actor=call.user, user_id=call.params["id"], client=call.client, now=call.now)
     return Response(status=204)
 
 
@@ -62,6 +55,6 @@ def set_status(call: Call[StatusIn, None]) -> UserOut:
         user_id=call.params["id"],
         status=call.body.status,
         reason=call.body.reason,
-        client=_client(call),
+        client=call.client,
         now=call.now,
     )

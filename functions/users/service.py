@@ -11,8 +11,9 @@ from datetime import datetime
 from typing import Any
 
 from functions.auth.models import UserOut
-from functions.auth.service import USERS, Client, revoke_sessions, update_sessions, user_out
+from functions.auth.service import USERS, revoke_sessions, update_sessions, user_out
 from shared import audit, store
+from shared.audit import Client
 from shared.auth import Principal, require_self_or_admin
 from shared.errors import Conflict, Forbidden, NotFound
 from shared.registry import composite_index
@@ -77,8 +78,7 @@ def update_user(*, actor: Principal, user_id: str, changes: dict[str, Any], clie
                 action,
                 actor_id=actor.user_id,
                 target_id=user_id,
-                ip=client.ip,
-                user_agent=client.user_agent,
+                client=client,
                 details=details,
                 at=now,
                 writer=txn,
@@ -114,8 +114,7 @@ def set_status(
             "user.status_changed",
             actor_id=actor.user_id,
             target_id=user_id,
-            ip=client.ip,
-            user_agent=client.user_agent,
+            client=client,
             details={"from": data.get("status"), "to": status, "reason": reason},
             at=now,
             writer=txn,
@@ -146,8 +145,7 @@ def archive_user(*, actor: Principal, user_id: str, client: Client, now: datetim
             "user.archived",
             actor_id=actor.user_id,
             target_id=user_id,
-            ip=client.ip,
-            user_agent=client.user_agent,
+            client=client,
             details={"from": data.get("status")},
             at=now,
             writer=txn,

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from functions.auth import service as accounts
+from infra.local import demo_classes, demo_exams
 from shared import store
 from shared.auth import hash_password
 
@@ -32,8 +33,12 @@ DEMO_ACCOUNTS: list[dict[str, Any]] = [
     },
 ]
 
-# Areas add their own demo loaders here (question bank, interests, ...): name -> loader.
-EXTRA_LOADERS: dict[str, Callable[[], str]] = {}
+# Areas add their own demo loaders here, run in this order after the accounts: name -> loader
+# (returns a one-line summary).
+EXTRA_LOADERS: dict[str, Callable[[], str]] = {
+    "classes": demo_classes.load,
+    "question bank": demo_exams.load,
+}
 
 
 def ensure_account(account: dict[str, Any]) -> str:
