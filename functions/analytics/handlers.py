@@ -1,0 +1,29 @@
+"""Analytics routes: read the aggregates the event functions keep; nothing is scanned here."""
+
+from __future__ import annotations
+
+from functions.analytics import service
+from functions.analytics.models import ClassAnalyticsOut, ExerciseAnalyticsOut, StudentAnalyticsOut
+from shared.http import SIGNED_IN, Call, HttpFunction, roles
+
+student_route = HttpFunction("analytics-student", "/api/v1/analytics/students/{student_id}")
+exercise_route = HttpFunction("analytics-exercise", "/api/v1/analytics/exercises/{exercise_id}")
+class_route = HttpFunction("analytics-class", "/api/v1/analytics/classes/{class_id}")
+
+
+@student_route.get(SIGNED_IN, response=StudentAnalyticsOut)
+def student(call: Call[None, None]) -> StudentAnalyticsOut:
+    """A student's analytics: the student, their teachers, admins."""
+    return service.get_student_analytics(call.user, call.params["student_id"], call.now)
+
+
+@exercise_route.get(roles("teacher", "admin"), response=ExerciseAnalyticsOut)
+def exercise(call: Call[None, None]) -> ExerciseAnalyticsOut:
+    """Submissions, pass rate, scores and students of an exercise (teachers and admins)."""
+    return service.get_exercise_analytics(call.params["exercise_id"])
+
+
+@class_route.get(roles("teacher", "admin"), response=ClassAnalyticsOut)
+def klass(call: Call[None, None]) -> ClassAnalyticsOut:
+    """A class's aggregate progress: its teacher and admins."""
+    return service.get_class_analytics(call.user, call.params["class_id"])

@@ -1,0 +1,79 @@
+"""What the analytics routes answer."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from shared.validation import Out
+
+
+class DomainStatOut(Out):
+    exam_type: str
+    domain: str
+    answered: int
+    correct: int
+    accuracy: float
+
+
+class TopicStatOut(Out):
+    topic: str
+    attempts: int
+    passed: int
+    pass_rate: float
+
+
+class ExamTypeStatOut(Out):
+    exam_type: str
+    completed: int
+    average_score: float
+    best_score: float
+    xp: int
+
+
+class DayOut(Out):
+    day: date
+    xp: int
+    answered: int
+    correct: int
+
+
+class StudentAnalyticsOut(Out):
+    student_id: str
+    xp: int
+    questions_answered: int
+    questions_correct: int
+    accuracy: float
+    exams_completed: int
+    average_exam_score: float
+    exercises_passed: int
+    lessons_completed: int
+    active_days: int
+    current_streak: int
+    longest_streak: int
+    last_30_days: list[DayOut]
+    weakest_domains: list[DomainStatOut]
+    exam_types: list[ExamTypeStatOut]
+    topics: list[TopicStatOut]
+
+
+class ExerciseAnalyticsOut(Out):
+    exercise_id: str
+    submissions: int
+    passed_submissions: int
+    pass_rate: float
+    average_score: float
+    students: int
+    students_passed: int
+
+
+class ClassAnalyticsOut(Out):
+    class_id: str
+    xp: int
+    questions_answered: int
+    questions_correct: int
+    accuracy: float
+    exams_completed: int
+    average_exam_score: float
+    exercises_passed: int
+    lessons_completed: int
+    weakest_domains: list[DomainStatOut]

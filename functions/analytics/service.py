@@ -1,0 +1,177 @@
+"""Analytics, read from aggregates the event functions keep: no scans at read time.
+
+Class and exercise aggregates are sharded counters written by the progress event functions
+(functions/progress/aggregates.py), summed here (one query, at most SHARDS reads). Student
+analytics are derived from the student's own `user_stats` document (one read).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from functions.analytics.models import (
+    ClassAnalyticsOut,
+    DayOut,
+    DomainStatOut,
+    ExamTypeStatOut,
+    ExerciseAnalyticsOut,
+    StudentAnalyticsOut,
+    TopicStatOut,
+)
+from functions.progress import service as progress
+from functions.progress.aggregates import CLASS_STATS, EXERCISE_STATS
+from shared import store
+from shared.auth import Principal
+from shared.errors import Forbidden, NotFound
+
+CLASSES = "classes"
+RECENT_DAYS = 30
+
+
+# Reading -----------------------------------------------------------------------------------------------
+
+
+def _sum_shards(collection: str, key: str) -> dict[str, Any]:
+    """The shards of one aggregate added up: counters summed, `domains` summed per key."""
+    total: dict[str, Any] = {"domains": {}}
+    for snapshot in store.db().collection(collection).document(key).collection("shards").stream():
+        for name, value in (snapshot.to_dict() or {}).items():
+            if name == "domains" and isinstance(value, dict):
+                for domain, counts in value.items():
+                    entry = total["domains"].setdefault(domain, {"answered": 0, "correct": 0})
+                    for counter, n in counts.items():
+                        entry[counter] = entry.get(counter, 0) + n
+            elif isinstance(value, int | float) and not isinstance(value, bool):
+                total[name] = total.get(name, 0) + value
+    return total
+
+
+def ratio(part: float, whole: float) -> float:
+    return round(part / whole, 4) if whole else 0.0
+
+
+def weakest_domains(domains: dict[str, dict[str, int]]) -> list[DomainStatOut]:
+    out = []
+    for key, entry in domains.items():
+        exam_type, _, domain = key.partition("|")
+        answered, correct = int(entry.get("answered", 0)), int(entry.get("correct", 0))
+        out.append(
+            DomainStatOut(
+                exam_type=exam_type,
+                domain=domain,
+                answered=answered,
+                correct=correct,
+                accuracy=ratio(correct, answered),
+            )
+        )
+    return sorted(out, key=lambda d: (d.accuracy, -d.answered, d.exam_type, d.domain))
+
+
+def recent_days(daily: dict[str, dict[str, int]], today: date) -> list[DayOut]:
+    start = today - timedelta(days=RECENT_DAYS - 1)
+    days: Iterable[tuple[str, dict[str, int]]] = sorted(daily.items())
+    return [
+        DayOut(
+            day=date.fromisoformat(day), xp=v.get("xp", 0), answered=v.get("answered", 0), correct=v.get("correct", 0)
+        )
+        for day, v in days
+        if start <= date.fromisoformat(day) <= today
+    ]
+
+
+def student_analytics(stats: dict[str, Any], today: date, current_streak: int) -> StudentAnalyticsOut:
+    completed = int(stats.get("exams_completed", 0))
+    return StudentAnalyticsOut(
+        student_id=stats["user_id"],
+        xp=int(stats.get("xp", 0)),
+        questions_answered=int(stats.get("questions_answered", 0)),
+        questions_correct=int(stats.get("questions_correct", 0)),
+        accuracy=ratio(stats.get("questions_correct", 0), stats.get("questions_answered", 0)),
+        exams_completed=completed,
+        average_exam_score=round(stats.get("exam_score_total", 0) / completed, 2) if completed else 0.0,
+        exercises_passed=int(stats.get("exercises_passed", 0)),
+        lessons_completed=int(stats.get("lessons_completed", 0)),
+        active_days=len(stats.get("daily", {})),
+        current_streak=current_streak,
+        longest_streak=int(stats.get("longest_streak", 0)),
+        last_30_days=recent_days(stats.get("daily", {}), today),
+        weakest_domains=weakest_domains(stats.get("domains", {})),
+        exam_types=[
+            ExamTypeStatOut(
+                exam_type=exam_type,
+                completed=int(v.get("completed", 0)),
+                average_score=round(v.get("score_total", 0) / v["completed"], 2) if v.get("completed") else 0.0,
+                best_score=float(v.get("best", 0)),
+                xp=int(v.get("xp", 0)),
+            )
+            for exam_type, v in sorted(stats.get("exam_types", {}).items())
+        ],
+        topics=[
+            TopicStatOut(
+                topic=topic,
+                attempts=int(v.get("attempts", 0)),
+                passed=int(v.get("passed", 0)),
+                pass_rate=ratio(v.get("passed", 0), v.get("attempts", 0)),
+            )
+            for topic, v in sorted(stats.get("topics", {}).items())
+        ],
+    )
+
+
+def exercise_analytics(exercise_id: str) -> ExerciseAnalyticsOut:
+    """An exercise nobody has submitted to answers zeros (exercises live in another area)."""
+    t = _sum_shards(EXERCISE_STATS, exercise_id)
+    submissions = int(t.get("submissions", 0))
+    return ExerciseAnalyticsOut(
+        exercise_id=exercise_id,
+        submissions=submissions,
+        passed_submissions=int(t.get("passed_submissions", 0)),
+        pass_rate=ratio(t.get("passed_submissions", 0), submissions),
+        average_score=round(t.get("score_total", 0) / submissions, 2) if submissions else 0.0,
+        students=int(t.get("students", 0)),
+        students_passed=int(t.get("students_passed", 0)),
+    )
+
+
+def require_class_teacher(principal: Principal, class_id: str) -> None:
+    """The class's teacher or an admin. An unknown class is 404 (one read)."""
+    data = store.db().collection(CLASSES).document(class_id).get().to_dict()
+    if data is None:
+        raise NotFound("No such class.")
+    if not principal.is_admin and data.get("teacher_id") != principal.user_id:
+        raise Forbidden("Only the class's teacher may see its analytics.")
+
+
+def class_analytics(class_id: str) -> ClassAnalyticsOut:
+    t = _sum_shards(CLASS_STATS, class_id)
+    completed = int(t.get("exams_completed", 0))
+    return ClassAnalyticsOut(
+        class_id=class_id,
+        xp=int(t.get("xp", 0)),
+        questions_answered=int(t.get("questions_answered", 0)),
+        questions_correct=int(t.get("questions_correct", 0)),
+        accuracy=ratio(t.get("questions_correct", 0), t.get("questions_answered", 0)),
+        exams_completed=completed,
+        average_exam_score=round(t.get("exam_score_total", 0) / completed, 2) if completed else 0.0,
+        exercises_passed=int(t.get("exercises_passed", 0)),
+        lessons_completed=int(t.get("lessons_completed", 0)),
+        weakest_domains=weakest_domains(t["domains"]),
+    )
+
+
+def get_student_analytics(principal: Principal, student_id: str, now: datetime) -> StudentAnalyticsOut:
+    progress.require_student_access(principal, student_id)
+    stats = progress.read_stats(principal, student_id)
+    today = progress.local_day(now, stats.get("timezone"))
+    return student_analytics(stats, today, progress.current_streak(stats, today))
+
+
+def get_exercise_analytics(exercise_id: str) -> ExerciseAnalyticsOut:
+    return exercise_analytics(exercise_id)
+
+
+def get_class_analytics(principal: Principal, class_id: str) -> ClassAnalyticsOut:
+    require_class_teacher(principal, class_id)
+    return class_analytics(class_id)

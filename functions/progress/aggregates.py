@@ -1,0 +1,47 @@
+"""Writes of the sharded aggregates that learning events feed (read by the analytics area).
+
+Class and exercise aggregates are hot counters (a whole class answers at once), so each is
+split over `SHARDS` documents (`class_stats/{id}/shards/{k}`), written with blind increments
+inside the event's transaction (no read, so no contention) and summed when read. They live
+here, with the writer, so that an event function imports only its own area.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shared import store
+
+SHARDS = 8
+CLASS_STATS = "class_stats"
+EXERCISE_STATS = "exercise_stats"
+
+
+def shard_ref(collection: str, key: str, shard: int) -> Any:
+    return store.db().collection(collection).document(key).collection("shards").document(str(shard))
+
+
+def _increments(counters: dict[str, float]) -> dict[str, Any]:
+    return {name: store.Increment(value) for name, value in counters.items() if value}
+
+
+def record_class(
+    txn: store.Transaction,
+    class_id: str,
+    shard: int,
+    counters: dict[str, float],
+    domains: dict[str, dict[str, int]],
+) -> None:
+    """Add a member's event to the class aggregate."""
+    update: dict[str, Any] = {"class_id": class_id, **_increments(counters)}
+    if domains:
+        update["domains"] = {key: _increments(dict(add)) for key, add in domains.items()}
+    txn.set(shard_ref(CLASS_STATS, class_id, shard), update, merge=True)
+
+
+def record_exercise(txn: store.Transaction, exercise_id: str, shard: int, counters: dict[str, float]) -> None:
+    txn.set(
+        shard_ref(EXERCISE_STATS, exercise_id, shard),
+        {"exercise_id": exercise_id, **_increments(counters)},
+        merge=True,
+    )
