@@ -48,7 +48,11 @@ def _cold(target: str, method: str, path: str, body: dict[str, Any] | None = Non
     started = time.perf_counter()
     out = subprocess.run(
         [sys.executable, "-c", COLD_PROBE, target, method, path, json.dumps(body) if body else "", token],
-        cwd=ROOT, env={**bench_env(), "PATH": "/usr/bin:/bin"}, capture_output=True, text=True, check=True,
+        cwd=ROOT,
+        env={**bench_env(), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     result = dict(json.loads(out.strip().splitlines()[-1]))
     result["process_ms"] = (time.perf_counter() - started) * 1000
@@ -70,8 +74,11 @@ def cold_starts() -> list[str]:
         ("auth_me", "GET", "/api/v1/auth/me", None, token),
         ("health_live", "GET", "/health", None, ""),
     ]
-    rows = ["| function | first request | import + load (ms) | first request (ms) | whole process (ms) | "
-            "modules | Firestore ops |", "| --- | --- | ---: | ---: | ---: | ---: | --- |"]
+    rows = [
+        "| function | first request | import + load (ms) | first request (ms) | whole process (ms) | "
+        "modules | Firestore ops |",
+        "| --- | --- | ---: | ---: | ---: | ---: | --- |",
+    ]
     for target, method, path, body, bearer in cases:
         runs = [_cold(target, method, path, body, bearer) for _ in range(3)]
         best = min(runs, key=lambda r: r["process_ms"])

@@ -27,8 +27,13 @@ def main() -> int:
             if not (ROOT / (suite.replace(".", "/") + ".py")).exists():
                 continue
             print(f"running {suite}...", flush=True)
-            result = subprocess.run([sys.executable, "-m", suite], cwd=ROOT, env={**os.environ, **bench_env()},
-                                    capture_output=True, text=True)
+            result = subprocess.run(
+                [sys.executable, "-m", suite],
+                cwd=ROOT,
+                env={**os.environ, **bench_env()},
+                capture_output=True,
+                text=True,
+            )
             if result.returncode != 0:
                 print(result.stdout + result.stderr, file=sys.stderr)
                 return result.returncode

@@ -151,16 +151,21 @@ class PushEndpoint:
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.subscriber = pubsub_v1.SubscriberClient()
         self.subscription = self.subscriber.subscription_path(stack.project, f"push-test-{function}")
-        self.endpoint = (f"http://127.0.0.1:{self.server.server_port}/_events/{function}"
-                         f"/projects/{stack.project}/topics/{topic}")
+        self.endpoint = (
+            f"http://127.0.0.1:{self.server.server_port}/_events/{function}/projects/{stack.project}/topics/{topic}"
+        )
         self.topic = f"projects/{stack.project}/topics/{topic}"
 
     def __enter__(self) -> PushEndpoint:
         self.thread.start()
-        self.subscriber.create_subscription(request={
-            "name": self.subscription, "topic": self.topic, "push_config": {"push_endpoint": self.endpoint},
-            "ack_deadline_seconds": 10,
-        })
+        self.subscriber.create_subscription(
+            request={
+                "name": self.subscription,
+                "topic": self.topic,
+                "push_config": {"push_endpoint": self.endpoint},
+                "ack_deadline_seconds": 10,
+            }
+        )
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -24,8 +24,9 @@ print(json.dumps(sorted(m for m in sys.modules if m.startswith("functions."))))
 
 def _areas_loaded(entry_point: str) -> set[str]:
     env = {**os.environ, "STUDYHALL_ENV": "test"}
-    out = subprocess.run([sys.executable, "-c", PROBE, entry_point], cwd=ROOT, env=env,
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE, entry_point], cwd=ROOT, env=env, capture_output=True, text=True, check=True
+    ).stdout
     return {name.split(".")[1] for name in json.loads(out.strip().splitlines()[-1])}
 
 

@@ -52,11 +52,16 @@ def test_the_same_event_delivered_twice_is_processed_once(api, stack):
 
 def test_a_malformed_message_is_dropped_not_retried_forever(stack):
     body = {
-        "message": {"data": "bm90IGpzb24=", "attributes": {}, "messageId": "m-1",
-                    "publishTime": "2026-11-24T00:00:00Z"},
+        "message": {
+            "data": "bm90IGpzb24=",
+            "attributes": {},
+            "messageId": "m-1",
+            "publishTime": "2026-11-24T00:00:00Z",
+        },
         "subscription": f"projects/{stack.project}/subscriptions/x",
     }
-    status = stack.gateway.deliver("progress-on-user-registered",
-                                   f"/projects/{stack.project}/topics/user.registered", body)
+    status = stack.gateway.deliver(
+        "progress-on-user-registered", f"/projects/{stack.project}/topics/user.registered", body
+    )
     assert status == 200
     assert list(store.db().collection("user_stats").stream()) == []

@@ -6,6 +6,7 @@ import itertools
 from datetime import datetime
 from typing import Any
 
+from google.cloud.firestore_v1.base_query import FieldFilter
 from pydantic import BaseModel
 
 from shared import store
@@ -51,9 +52,9 @@ def list_logs(
     for name in FILTERS:
         value = filters.get(name)
         if value:
-            query = query.where(name, "==", value)
+            query = query.where(filter=FieldFilter(name, "==", value))
     if since is not None:
-        query = query.where("at", ">=", since)
+        query = query.where(filter=FieldFilter("at", ">=", since))
     if until is not None:
-        query = query.where("at", "<", until)
+        query = query.where(filter=FieldFilter("at", "<", until))
     return store.paginate(query, logs, ORDER, limit, cursor, _out)

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from google.api_core import exceptions as gexc
+from google.cloud.firestore_v1.base_query import FieldFilter
 
 from functions.auth.models import SessionOut, TokensOut, UserOut
 from shared import audit, store
@@ -244,7 +245,7 @@ def register(
 
 def find_user_by_email(email: str) -> tuple[str, dict[str, Any]] | None:
     """One read: the user with this (lower-cased) email."""
-    found = list(store.db().collection(USERS).where("email", "==", email).limit(1).stream())
+    found = list(store.db().collection(USERS).where(filter=FieldFilter("email", "==", email)).limit(1).stream())
     if not found:
         return None
     return found[0].id, found[0].to_dict() or {}
@@ -420,19 +421,26 @@ def refresh(*, refresh_token: str, client: Client, now: datetime) -> TokensOut:
     return _tokens(user_id, user, session_id, f"{session_id}.{next_gen}.{new_secret_value}", now)
 
 
-def revoke_sessions(
-    user_id: str, now: datetime, *, reason: str, keep: str | None = None, extra: dict[str, Any] | None = None
-) -> int:
-    """End every live session of a user (but `keep`); their access tokens stop at once.
-    One query (a read per live session, at least one) and one write per session revoked."""
-    sessions = store.db().collection(SESSIONS)
-    live = sessions.where("user_id", "==", user_id).where("revoked_at", "==", None).stream()
+def live_sessions(user_id: str) -> Any:
+    """The query of a user's sessions that have not been revoked."""
+    return (
+        store.db()
+        .collection(SESSIONS)
+        .where(filter=FieldFilter("user_id", "==", user_id))
+        .where(filter=FieldFilter("revoked_at", "==", None))
+    )
+
+
+def update_sessions(user_id: str, fields: dict[str, Any], *, keep: str | None = None) -> int:
+    """Write `fields` onto every live session of the user (but `keep`), so the next request of
+    each of their access tokens sees it (authenticate reads the session). One query (a read per
+    live session, at least one) and one write per session."""
     batch = store.db().batch()
     count = 0
-    for snapshot in live:
+    for snapshot in live_sessions(user_id).stream():
         if snapshot.id == keep:
             continue
-        batch.update(snapshot.reference, {"revoked_at": now, "revoked_reason": reason, **(extra or {})})
+        batch.update(snapshot.reference, fields)
         count += 1
         if count % 400 == 0:
             batch.commit()
@@ -440,6 +448,13 @@ def revoke_sessions(
     if count % 400:
         batch.commit()
     return count
+
+
+def revoke_sessions(
+    user_id: str, now: datetime, *, reason: str, keep: str | None = None, extra: dict[str, Any] | None = None
+) -> int:
+    """End every live session of a user (but `keep`); their access tokens stop at once."""
+    return update_sessions(user_id, {"revoked_at": now, "revoked_reason": reason, **(extra or {})}, keep=keep)
 
 
 def logout(*, user_id: str, session_id: str, all_devices: bool, client: Client | None = None, now: datetime) -> int:
@@ -459,24 +474,6 @@ def logout(*, user_id: str, session_id: str, all_devices: bool, client: Client |
         details={"session_id": session_id, "sessions_revoked": count},
         at=now,
     )
-    return count
-
-
-def update_sessions(user_id: str, fields: dict[str, Any]) -> int:
-    """Copy a change of role or status onto every live session of the user, so the next
-    request of each of their access tokens sees it (authenticate reads the session)."""
-    sessions = store.db().collection(SESSIONS)
-    live = sessions.where("user_id", "==", user_id).where("revoked_at", "==", None).stream()
-    batch = store.db().batch()
-    count = 0
-    for snapshot in live:
-        batch.update(snapshot.reference, fields)
-        count += 1
-        if count % 400 == 0:
-            batch.commit()
-            batch = store.db().batch()
-    if count % 400:
-        batch.commit()
     return count
 
 
@@ -676,9 +673,9 @@ def session_out(session_id: str, data: dict[str, Any], current: str) -> SessionO
 
 def list_sessions(*, user_id: str, current: str, limit: int, cursor: str | None, now: datetime) -> store.Page:
     """The live sessions of the user, newest first: one query (limit + 1 reads)."""
-    sessions = store.db().collection(SESSIONS)
-    query = sessions.where("user_id", "==", user_id).where("revoked_at", "==", None)
-    page = store.paginate(query, sessions, SESSION_ORDER, limit, cursor, lambda snap: snap)
+    page = store.paginate(
+        live_sessions(user_id), store.db().collection(SESSIONS), SESSION_ORDER, limit, cursor, lambda snap: snap
+    )
     page.items = [
         session_out(snap.id, snap.to_dict() or {}, current)
         for snap in page.items

@@ -10,6 +10,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from google.cloud.firestore_v1.base_query import FieldFilter
+
 from functions.auth.models import UserOut
 from functions.auth.service import USERS, revoke_sessions, update_sessions, user_out
 from shared import audit, store
@@ -33,9 +35,9 @@ def list_users(*, role: str | None, status: str | None, limit: int, cursor: str 
     users = store.db().collection(USERS)
     query: Any = users
     if role:
-        query = query.where("role", "==", role)
+        query = query.where(filter=FieldFilter("role", "==", role))
     if status:
-        query = query.where("status", "==", status)
+        query = query.where(filter=FieldFilter("status", "==", status))
     return store.paginate(query, users, LIST_ORDER, limit, cursor, lambda snap: user_out(snap.id, snap.to_dict()))
 
 
