@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-import tempfile
 from typing import IO, Any
 
 from functions.exams import csvrows, service
@@ -28,10 +27,10 @@ from functions.exams.models import (
 )
 from shared import store
 from shared.auth import require_self_or_admin
-from shared.config import settings
-from shared.errors import BadRequest, PayloadTooLarge, ValidationFailed
+from shared.errors import ValidationFailed
 from shared.events import Event, StorageObject, on_object_finalized, subscriber
 from shared.http import SIGNED_IN, Call, HttpFunction, Response, roles
+from shared.uploads import read_upload
 
 exams_route = HttpFunction("exams-list", "/api/v1/exams")
 questions_route = HttpFunction("exams-questions", "/api/v1/questions")
@@ -93,24 +92,6 @@ def delete_question(call: Call[None, None]) -> Response:
 
 # Imports ---------------------------------------------------------------------------------------------
 
-_SPOOL_IN_MEMORY = 1024 * 1024
-_COPY_CHUNK = 256 * 1024
-
-
-def _spool(source: IO[bytes]) -> tuple[IO[bytes], int]:
-    """Copy an upload to a spooled file (memory up to 1 MiB, then disk), enforcing the limit."""
-    limit = settings().max_upload_bytes
-    spooled: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY)  # noqa: SIM115
-    size = 0
-    while chunk := source.read(_COPY_CHUNK):
-        size += len(chunk)
-        if size > limit:
-            spooled.close()
-            raise PayloadTooLarge(f"The upload is larger than {limit} bytes.")
-        spooled.write(chunk)
-    spooled.seek(0)
-    return spooled, size
-
 
 def _check_header(upload: IO[bytes]) -> None:
     """Refuse at once a file whose first line is not the question header."""
@@ -126,28 +107,11 @@ def _check_header(upload: IO[bytes]) -> None:
         raise ValidationFailed(str(exc), details=[{"field": "file", "message": str(exc)}]) from exc
 
 
-def _upload(call: Call[Any, Any]) -> IO[bytes]:
-    request = call.request
-    mimetype = request.mimetype or ""
-    if mimetype == "multipart/form-data":
-        part = request.files.get("file")
-        if part is None:
-            raise ValidationFailed(
-                "Send the CSV in a `file` field.", details=[{"field": "file", "message": "Field required."}]
-            )
-        return part.stream
-    if mimetype in ("text/csv", "application/csv", "text/plain"):
-        return request.stream
-    raise BadRequest("Send the CSV as multipart/form-data (field `file`) or as a text/csv body.")
-
-
 @imports_route.post(ADMIN, query=ImportQuery, response=ImportOut, status=202, raw_body=True)
 def upload_import(call: Call[None, ImportQuery]) -> Response:
     """Upload a question CSV to `questions/<exam_type>.csv`; the storage trigger imports it."""
-    upload, size = _spool(_upload(call))
+    upload, size = read_upload(call.request, field="file", body_types=("text/csv", "application/csv", "text/plain"))
     with upload:
-        if size == 0:
-            raise ValidationFailed("The file is empty.", details=[{"field": "file", "message": "The file is empty."}])
         _check_header(upload)
         report = service.upload_import(call.query.exam_type, upload, size, call.user.user_id, call.now)
     return Response(status=202, body=report)
