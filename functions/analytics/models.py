@@ -37,8 +37,9 @@ class DayOut(Out):
     correct: int
 
 
-class StudentAnalyticsOut(Out):
-    student_id: str
+class LearningTotalsOut(Out):
+    """The totals a student's and a class's analytics share."""
+
     xp: int
     questions_answered: int
     questions_correct: int
@@ -47,6 +48,10 @@ class StudentAnalyticsOut(Out):
     average_exam_score: float
     exercises_passed: int
     lessons_completed: int
+
+
+class StudentAnalyticsOut(LearningTotalsOut):
+    student_id: str
     active_days: int
     current_streak: int
     longest_streak: int
@@ -66,14 +71,6 @@ class ExerciseAnalyticsOut(Out):
     students_passed: int
 
 
-class ClassAnalyticsOut(Out):
+class ClassAnalyticsOut(LearningTotalsOut):
     class_id: str
-    xp: int
-    questions_answered: int
-    questions_correct: int
-    accuracy: float
-    exams_completed: int
-    average_exam_score: float
-    exercises_passed: int
-    lessons_completed: int
     weakest_domains: list[DomainStatOut]

@@ -81,18 +81,25 @@ def recent_days(daily: dict[str, dict[str, int]], today: date) -> list[DayOut]:
     ]
 
 
+def learning_totals(totals: dict[str, Any]) -> dict[str, Any]:
+    """The shared totals of a student's stats or a class's summed shards."""
+    completed = int(totals.get("exams_completed", 0))
+    return {
+        "xp": int(totals.get("xp", 0)),
+        "questions_answered": int(totals.get("questions_answered", 0)),
+        "questions_correct": int(totals.get("questions_correct", 0)),
+        "accuracy": ratio(totals.get("questions_correct", 0), totals.get("questions_answered", 0)),
+        "exams_completed": completed,
+        "average_exam_score": round(totals.get("exam_score_total", 0) / completed, 2) if completed else 0.0,
+        "exercises_passed": int(totals.get("exercises_passed", 0)),
+        "lessons_completed": int(totals.get("lessons_completed", 0)),
+    }
+
+
 def student_analytics(stats: dict[str, Any], today: date, current_streak: int) -> StudentAnalyticsOut:
-    completed = int(stats.get("exams_completed", 0))
     return StudentAnalyticsOut(
         student_id=stats["user_id"],
-        xp=int(stats.get("xp", 0)),
-        questions_answered=int(stats.get("questions_answered", 0)),
-        questions_correct=int(stats.get("questions_correct", 0)),
-        accuracy=ratio(stats.get("questions_correct", 0), stats.get("questions_answered", 0)),
-        exams_completed=completed,
-        average_exam_score=round(stats.get("exam_score_total", 0) / completed, 2) if completed else 0.0,
-        exercises_passed=int(stats.get("exercises_passed", 0)),
-        lessons_completed=int(stats.get("lessons_completed", 0)),
+        **learning_totals(stats),
         active_days=len(stats.get("daily", {})),
         current_streak=current_streak,
         longest_streak=int(stats.get("longest_streak", 0)),
@@ -146,17 +153,9 @@ def require_class_teacher(principal: Principal, class_id: str) -> None:
 
 def class_analytics(class_id: str) -> ClassAnalyticsOut:
     t = _sum_shards(CLASS_STATS, class_id)
-    completed = int(t.get("exams_completed", 0))
     return ClassAnalyticsOut(
         class_id=class_id,
-        xp=int(t.get("xp", 0)),
-        questions_answered=int(t.get("questions_answered", 0)),
-        questions_correct=int(t.get("questions_correct", 0)),
-        accuracy=ratio(t.get("questions_correct", 0), t.get("questions_answered", 0)),
-        exams_completed=completed,
-        average_exam_score=round(t.get("exam_score_total", 0) / completed, 2) if completed else 0.0,
-        exercises_passed=int(t.get("exercises_passed", 0)),
-        lessons_completed=int(t.get("lessons_completed", 0)),
+        **learning_totals(t),
         weakest_domains=weakest_domains(t["domains"]),
     )
 
