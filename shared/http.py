@@ -23,6 +23,7 @@ from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 import flask
+from google.api_core import exceptions as gexc
 from pydantic import BaseModel
 
 from shared import store
@@ -48,7 +49,8 @@ B = TypeVar("B")
 Q = TypeVar("Q")
 
 _PARAM = re.compile(r"\{([a-z_]+)\}")
-_PARAM_VALUE = re.compile(r"^[A-Za-z0-9_.:@\-]{1,128}$")
+# A path parameter names a document: Firestore rejects ".", ".." and ids like "__x__".
+_PARAM_VALUE = re.compile(r"^(?!\.{1,2}$)(?!__.*__$)[A-Za-z0-9_.:@\-]{1,128}$")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9\-]{8,64}$")
 _ALLOWED_HEADERS = "Authorization, Content-Type, X-Request-Id"
 
@@ -237,6 +239,10 @@ class HttpFunction:
                 response, principal = self._dispatch(request, request_id)
         except ApiError as error:
             response = _json_response(error.status, error.body(), error.headers)
+        except gexc.InvalidArgument:
+            # Firestore refused an identifier taken from the request (a reserved or malformed id).
+            log.warning("firestore rejected an identifier", extra=log_fields(function=self.spec.name))
+            response = _json_response(404, NotFound().body())
         except Exception:
             log.exception("unhandled error", extra=log_fields(function=self.spec.name))
             response = _json_response(500, ApiError().body())

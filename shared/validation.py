@@ -45,7 +45,9 @@ def parse_json_body(raw: bytes) -> Any:
         raise BadRequest("The request body is empty; JSON was expected.")
     try:
         return json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:
+        # ValueError covers JSONDecodeError, bad UTF-8 and over-long integers; RecursionError a
+        # body nested thousands deep.
         raise BadRequest("The request body is not valid JSON.") from exc
 
 
