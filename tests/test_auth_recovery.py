@@ -114,7 +114,8 @@ def test_change_password_needs_the_current_one_and_ends_other_sessions(api):
     first = api.register("hugo@example.com")
     second = api.login("hugo@example.com")
     wrong = api.post(CHANGE, {"current_password": "not my password", "new_password": NEW}, token=first["access_token"])
-    assert wrong.status_code == 422 and wrong.json["error"]["details"][0]["field"] == "current_password"
+    assert wrong.status_code == 401 and wrong.json["error"]["code"] == "invalid_credentials"
+    assert wrong.json["error"]["details"][0]["field"] == "current_password"
     assert api.get(ME, token=second["access_token"]).status_code == 200
     weak = api.post(CHANGE, {"current_password": PASSWORD, "new_password": "12345678"}, token=first["access_token"])
     assert weak.status_code == 422
@@ -152,7 +153,7 @@ def test_wrong_current_passwords_count_toward_the_lockout(api):
     statuses = [
         api.post(CHANGE, body, token=tokens["access_token"]).status_code for _ in range(settings().lockout_threshold)
     ]
-    assert statuses[-1] == 429 and set(statuses[:-1]) == {422}
+    assert statuses[-1] == 429 and set(statuses[:-1]) == {401}
     right = api.post(CHANGE, {"current_password": PASSWORD, "new_password": NEW}, token=tokens["access_token"])
     assert right.status_code == 429 and right.json["error"]["code"] == "account_locked"
     assert api.post(LOGIN, {"email": "jon@example.com", "password": PASSWORD}).status_code == 429

@@ -448,3 +448,11 @@ def test_events_are_not_published_for_rejected_answers(api, bank, events):
     api.post(url, {"question_id": qid, "answer": "A"}, token=token)
     api.post(url, {"question_id": qid, "answer": "A"}, token=token)
     assert len(events["exam.answered"].pull()) == 1
+
+
+def test_options_and_explanations_are_listed_a_to_d():
+    from functions.exams.models import PracticeAnswerOut
+
+    shuffled = {"C": "c", "A": "a", "D": "d", "B": "b"}
+    out = PracticeAnswerOut(correct=True, correct_answer="A", explanations=shuffled)
+    assert list(out.model_dump()["explanations"]) == ["A", "B", "C", "D"]

@@ -136,6 +136,9 @@ def test_suspension_cuts_off_tokens_at_once_and_reactivation_lets_them_sign_in(a
     assert wrong.status_code == 401  # the status shows only to the right password
     back = api.patch(f"{USERS}/{uid}/status", {"status": "active"}, token=admin["access_token"])
     assert back.status_code == 200
+    # The old token stays ended, and no longer claims the account is suspended.
+    stale = api.get(ME, token=sam["access_token"])
+    assert stale.status_code == 401 and stale.json["error"]["code"] == "unauthorized"
     assert api.post(LOGIN, {"email": "sam@example.com", "password": PASSWORD}).status_code == 200
     assert api.patch(f"{USERS}/{uid}/status", {"status": "archived"}, token=admin["access_token"]).status_code == 422
     assert audit_actions().count("user.status_changed") == 2

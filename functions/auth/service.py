@@ -431,13 +431,13 @@ def live_sessions(user_id: str) -> Any:
     )
 
 
-def update_sessions(user_id: str, fields: dict[str, Any], *, keep: str | None = None) -> int:
-    """Write `fields` onto every live session of the user (but `keep`), so the next request of
-    each of their access tokens sees it (authenticate reads the session). One query (a read per
-    live session, at least one) and one write per session."""
+def update_sessions(user_id: str, fields: dict[str, Any], *, keep: str | None = None, sessions: Any = None) -> int:
+    """Write `fields` onto every live session of the user (or the `sessions` query), but `keep`,
+    so the next request of each of their access tokens sees it (authenticate reads the session).
+    One query (a read per session, at least one) and one write per session."""
     batch = store.db().batch()
     count = 0
-    for snapshot in live_sessions(user_id).stream():
+    for snapshot in (sessions if sessions is not None else live_sessions(user_id)).stream():
         if snapshot.id == keep:
             continue
         batch.update(snapshot.reference, fields)
@@ -486,26 +486,31 @@ def get_user(user_id: str) -> UserOut:
 
 # Password reset and invitation mails ---------------------------------------------------------
 
-_MAILS: dict[str, tuple[str, str, str]] = {
-    # purpose: (subject, path of the frontend page, what the link does)
-    "reset": ("Reset your Studyhall password", "/reset-password", "choose a new password"),
-    "welcome": ("Welcome to Studyhall: set your password", "/set-password", "set your password"),
+_MAILS: dict[str, tuple[str, str, str, str]] = {
+    # purpose: (subject, path of the frontend page, what the link does, the closing line)
+    "reset": (
+        "Reset your Studyhall password",
+        "/reset-password",
+        "choose a new password",
+        "If you did not ask for it, ignore this mail: nothing changes.",
+    ),
+    "welcome": (
+        "Welcome to Studyhall: set your password",
+        "/set-password",
+        "set your password",
+        "Your teacher asked for this account for you; ask them if you did not expect it.",
+    ),
 }
 
 
 def _reset_mail(email: str, link: str, purpose: str, ttl: timedelta) -> dict[str, Any]:
     """A `mail` document in the shape of the Firebase "Trigger Email" extension."""
-    subject, _, action = _MAILS[purpose]
+    subject, _, action, closing = _MAILS[purpose]
     hours = max(1, int(ttl.total_seconds() // 3600))
-    text = (
-        f"Hello,\n\nOpen this link to {action}:\n{link}\n\n"
-        f"The link works once and expires in {hours} hour{'s' if hours != 1 else ''}. "
-        "If you did not ask for it, ignore this mail: nothing changes.\n\nStudyhall"
-    )
+    expiry = f"The link works once and expires in {hours} hour{'s' if hours != 1 else ''}."
+    text = f"Hello,\n\nOpen this link to {action}:\n{link}\n\n{expiry} {closing}\n\nStudyhall"
     html = (
-        f'<p>Hello,</p><p><a href="{link}">Open this link to {action}</a>.</p>'
-        f"<p>The link works once and expires in {hours} hour{'s' if hours != 1 else ''}. "
-        "If you did not ask for it, ignore this mail: nothing changes.</p><p>Studyhall</p>"
+        f'<p>Hello,</p><p><a href="{link}">Open this link to {action}</a>.</p><p>{expiry} {closing}</p><p>Studyhall</p>'
     )
     return {"to": [email], "message": {"subject": subject, "text": text, "html": html}}
 
@@ -630,7 +635,9 @@ def change_password(
         )
         if wait:
             raise AccountLocked(wait)
-        raise ValidationFailed(
+        # API.md: wrong credentials are 401 invalid_credentials (the code tells a frontend that
+        # the session itself is fine).
+        raise InvalidCredentials(
             "The current password is incorrect.",
             details=[{"field": "current_password", "message": "Incorrect."}],
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import Field, StringConstraints, field_validator, model_validator
+from pydantic import AfterValidator, Field, StringConstraints, field_validator, model_validator
 
 from shared.validation import Out, Payload
 
@@ -25,6 +25,8 @@ QuestionText = Annotated[str, StringConstraints(min_length=1, max_length=MAX_QUE
 OptionText = Annotated[str, StringConstraints(min_length=1, max_length=MAX_OPTION_TEXT)]
 ExplanationText = Annotated[str, StringConstraints(min_length=1, max_length=MAX_EXPLANATION_TEXT)]
 Letter = Literal["A", "B", "C", "D"]
+# Firestore keeps no key order in a map: answers always list the options A to D.
+ByLetter = Annotated[dict[str, str], AfterValidator(lambda letters: dict(sorted(letters.items())))]
 Mode = Literal["practice", "exam"]
 
 
@@ -99,8 +101,8 @@ class QuestionOut(Out):
     question_id: str
     domain: str
     question_text: str
-    options: dict[str, str]
-    explanations: dict[str, str]
+    options: ByLetter
+    explanations: ByLetter
     correct_answer: Letter
     created_at: datetime
     updated_at: datetime
@@ -191,7 +193,7 @@ class SessionQuestionOut(Out):
     id: str
     domain: str
     question_text: str
-    options: dict[str, str]
+    options: ByLetter
     # Filled in once the caller may see them: practice answers, or after submit.
     answer: Letter | None = None
     correct: bool | None = None
@@ -242,7 +244,7 @@ class SessionSummaryOut(Out):
 class PracticeAnswerOut(Out):
     correct: bool
     correct_answer: Letter
-    explanations: dict[str, str]
+    explanations: ByLetter
 
 
 class ExamAnswerOut(Out):

@@ -16,7 +16,7 @@ from functions.auth.models import UserOut
 from functions.auth.service import USERS, revoke_sessions, update_sessions, user_out
 from shared import audit, store
 from shared.audit import Client
-from shared.auth import Principal, require_self_or_admin
+from shared.auth import SESSIONS, Principal, require_self_or_admin
 from shared.errors import Conflict, Forbidden, NotFound
 from shared.registry import composite_index
 
@@ -127,6 +127,15 @@ def set_status(
     data, changed = store.run_transaction(apply)
     if changed and status == "suspended":
         revoke_sessions(user_id, now, reason="suspended", extra={"user_status": "suspended"})
+    elif changed:
+        # The sessions that suspension ended stay ended; their tokens now answer "sign in again".
+        suspended = (
+            store.db()
+            .collection(SESSIONS)
+            .where(filter=FieldFilter("user_id", "==", user_id))
+            .where(filter=FieldFilter("user_status", "==", "suspended"))
+        )
+        update_sessions(user_id, {"user_status": "active"}, sessions=suspended)
     return user_out(user_id, data)
 
 
