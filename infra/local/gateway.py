@@ -40,7 +40,9 @@ def glob_to_regex(glob: str) -> re.Pattern[str]:
 
 
 def _not_found(start_response: Callable[..., Any]) -> list[bytes]:
-    body = json.dumps({"error": {"code": "not_found", "message": "No such route.", "details": []}}).encode()
+    body = json.dumps(
+        {"error": {"code": "not_found", "message": "No such route.", "details": []}}, separators=(",", ":")
+    ).encode()
     start_response("404 NOT FOUND", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
     return [body]
 
