@@ -456,3 +456,23 @@ def test_options_and_explanations_are_listed_a_to_d():
     shuffled = {"C": "c", "A": "a", "D": "d", "B": "b"}
     out = PracticeAnswerOut(correct=True, correct_answer="A", explanations=shuffled)
     assert list(out.model_dump()["explanations"]) == ["A", "B", "C", "D"]
+
+
+def test_a_teacher_sees_the_sessions_and_weak_areas_of_their_students_only(api, bank):
+    alice = api.register("alice@example.com")
+    token, user_id = alice["access_token"], alice["user"]["id"]
+    session = api.post("/api/v1/exam-sessions", {"exam_type": SEC, "question_count": 2}, token=token).json
+    teacher = api.register("teacher@example.com", role="teacher")["access_token"]
+    stranger = api.register("stranger@example.com", role="teacher")["access_token"]
+    created = api.post("/api/v1/teachers/classes", {"name": "Sec+ club", "subject": "Security"}, token=teacher)
+    joined = api.post(
+        f"/api/v1/students/{user_id}/classes/join", {"class_code": created.json["class_code"]}, token=token
+    )
+    assert joined.status_code in (200, 201)
+
+    history = api.get(f"/api/v1/users/{user_id}/exam-sessions", token=teacher)
+    assert history.status_code == 200 and [s["id"] for s in history.json["items"]] == [session["id"]]
+    assert ops(history)["reads"] == 1 + 1 + 1  # session, membership, the page
+    assert api.get(f"/api/v1/users/{user_id}/weak-areas", token=teacher).status_code == 200
+    assert api.get(f"/api/v1/users/{user_id}/exam-sessions", token=stranger).status_code == 403
+    assert api.get(f"/api/v1/users/{user_id}/weak-areas", token=stranger).status_code == 403

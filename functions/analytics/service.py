@@ -23,6 +23,7 @@ from functions.analytics.models import (
 from functions.progress import service as progress
 from functions.progress.aggregates import CLASS_STATS, EXERCISE_STATS
 from shared import store
+from shared.access import require_student_access
 from shared.auth import Principal
 from shared.errors import NotFound
 
@@ -160,7 +161,7 @@ def class_analytics(class_id: str) -> ClassAnalyticsOut:
 
 
 def get_student_analytics(principal: Principal, student_id: str, now: datetime) -> StudentAnalyticsOut:
-    progress.require_student_access(principal, student_id)
+    require_student_access(principal, student_id)
     stats = progress.read_stats(principal, student_id)
     today = progress.local_day(now, stats.get("timezone"))
     return student_analytics(stats, today, progress.current_streak(stats, today))

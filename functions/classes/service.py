@@ -34,6 +34,7 @@ from functions.classes.models import (
     StudentRequestOut,
 )
 from shared import store
+from shared.access import MEMBERSHIPS
 from shared.auth import Principal, new_id
 from shared.errors import Conflict, Forbidden, NotFound, ServiceUnavailable
 from shared.events import publish
@@ -44,7 +45,7 @@ log = get_logger("classes")
 
 CLASSES = "classes"
 CLASS_CODES = "class_codes"
-MEMBERSHIPS = "class_memberships"
+
 STUDENT_REQUESTS = "student_requests"
 USER_STATS = "user_stats"
 CLASS_JOINED = published("class.joined")

@@ -26,7 +26,7 @@ from functions.exams.models import (
     WeakAreasQuery,
 )
 from shared import store
-from shared.auth import require_self_or_admin
+from shared.access import require_student_access
 from shared.errors import ValidationFailed
 from shared.events import Event, StorageObject, on_object_finalized, subscriber
 from shared.http import SIGNED_IN, Call, HttpFunction, Response, roles
@@ -159,15 +159,15 @@ def submit(call: Call[None, None]) -> ResultOut:
 
 @user_sessions_route.get(SIGNED_IN, query=ListQuery, response=SessionSummaryOut)
 def user_sessions(call: Call[None, ListQuery]) -> store.Page:
-    """A user's sessions, newest first (the user or an admin)."""
-    require_self_or_admin(call.user, call.params["user_id"])
+    """A user's sessions, newest first (the user, their teachers, an admin)."""
+    require_student_access(call.user, call.params["user_id"])
     return service.list_user_sessions(call.params["user_id"], call.query.limit, call.query.cursor)
 
 
 @weak_areas_route.get(SIGNED_IN, query=WeakAreasQuery, response=WeakAreasOut)
 def weak_areas(call: Call[None, WeakAreasQuery]) -> WeakAreasOut:
-    """A user's domains by accuracy over all answers, weakest first (the user or an admin)."""
-    require_self_or_admin(call.user, call.params["user_id"])
+    """A user's domains by accuracy over all answers, weakest first (the user, their teachers, an admin)."""
+    require_student_access(call.user, call.params["user_id"])
     return service.weak_areas(call.params["user_id"], call.query.exam_type)
 
 

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from google.cloud.firestore_v1.base_query import FieldFilter
 from pydantic import BaseModel, ValidationError
 
 from functions.progress import aggregates
@@ -34,8 +33,9 @@ from functions.progress.models import (
     TopicMasteryOut,
 )
 from shared import store
+from shared.access import MEMBERSHIPS, require_student_access
 from shared.auth import Principal
-from shared.errors import Forbidden, NotFound
+from shared.errors import NotFound
 from shared.events import Event, run_once
 from shared.logging import get_logger, log_fields
 
@@ -44,7 +44,6 @@ log = get_logger("progress")
 USER_STATS = "user_stats"
 USERS = "users"
 ITEMS = "progress_items"  # {user}_{exercise|lesson}_{id}: first pass / first completion, once
-MEMBERSHIPS = "class_memberships"
 CLASSES = "classes"
 LEADERBOARD_SCOPES = "leaderboard_scopes"  # `exam:<type>`, `class:<id>`: boards to rebuild
 
@@ -497,25 +496,6 @@ def on_class_membership(consumer: str, event: Event) -> bool:
 
 
 # Reading -----------------------------------------------------------------------------------------------
-
-
-def require_student_access(principal: Principal, student_id: str) -> None:
-    """The student, an admin, or a teacher of an active class the student is in (one query)."""
-    if principal.is_self_or_admin(student_id):
-        return
-    if principal.role == "teacher":
-        found = (
-            store.db()
-            .collection(MEMBERSHIPS)
-            .where(filter=FieldFilter("student_id", "==", student_id))
-            .where(filter=FieldFilter("teacher_id", "==", principal.user_id))
-            .where(filter=FieldFilter("status", "==", "active"))
-            .limit(1)
-            .get()
-        )
-        if found:
-            return
-    raise Forbidden("You may only see your own progress or your students'.")
 
 
 def read_stats(principal: Principal, user_id: str) -> dict[str, Any]:

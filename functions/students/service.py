@@ -17,6 +17,7 @@ from google.cloud.firestore_v1.base_query import FieldFilter
 
 from functions.students.models import EnrolledClass, InterestOut, InterestsOut, ProfileOut
 from shared import store
+from shared.access import MEMBERSHIPS
 from shared.auth import Principal
 from shared.errors import Forbidden, NotFound, ValidationFailed
 from shared.logging import get_logger, log_fields
@@ -26,7 +27,7 @@ log = get_logger("students")
 
 USERS = "users"  # the auth area's accounts (kept apart from its module: a lighter cold start)
 CLASSES = "classes"
-MEMBERSHIPS = "class_memberships"
+
 MAX_LISTED_CLASSES = 50
 BATCH_SIZE = 400
 
