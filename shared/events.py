@@ -31,6 +31,9 @@ T = TypeVar("T")
 
 PROCESSED = expires("processed_events")
 PROCESSED_TTL = timedelta(days=30)
+# Events whose publish failed after their state change committed; flushed by a scheduled job.
+OUTBOX = expires("event_outbox")
+OUTBOX_TTL = timedelta(days=7)
 
 
 @dataclass(frozen=True)
@@ -78,7 +81,12 @@ def topic_path(topic: str) -> str:
 def publish(
     event_type: str, data: dict[str, Any], *, occurred_at: datetime | None = None, event_id: str | None = None
 ) -> str:
-    """Publish `event_type` (its topic has the same name) and wait for the server's ack."""
+    """Publish `event_type` (its topic has the same name) and wait for the server's ack.
+
+    The caller's state change is already committed, so a Pub/Sub failure must not turn it into
+    an error: the event is parked in the outbox instead, and `flush_outbox` (a scheduled job)
+    publishes it later. Consumers are idempotent on the event id, so a late or repeated
+    delivery is harmless."""
     from shared.auth import new_id
 
     event = Event(
@@ -87,13 +95,47 @@ def publish(
         occurred_at=occurred_at or store.now(),
         data=data,
     )
-    payload = json.dumps(event.envelope(), default=str).encode()
     attributes = {"event_type": event.type, "event_id": event.id}
     if request_id := request_id_var.get():
         attributes["request_id"] = request_id
-    future = publisher().publish(topic_path(event_type), payload, **attributes)
-    future.result(timeout=30)
+    payload = json.dumps(event.envelope(), default=str)
+    try:
+        _send(event.type, payload, attributes)
+    except Exception as exc:  # Pub/Sub unreachable or too slow: park the event, keep the request
+        store.db().collection(OUTBOX).document(event.id).set(
+            {
+                "topic": event.type,
+                "payload": payload,
+                "attributes": attributes,
+                "parked_at": store.now(),
+                "expires_at": store.now() + OUTBOX_TTL,
+            }
+        )
+        log.error(
+            "publish failed; event parked in the outbox",
+            extra=log_fields(event_type=event.type, event_id=event.id, error=type(exc).__name__),
+        )
     return event.id
+
+
+def _send(topic: str, payload: str, attributes: dict[str, str]) -> None:
+    publisher().publish(topic_path(topic), payload.encode(), **attributes).result(timeout=30)
+
+
+def flush_outbox(limit: int = 500) -> int:
+    """Publish the parked events, oldest first; each leaves the outbox once Pub/Sub has it.
+    Returns how many were published; one that still fails stays for the next run."""
+    published = 0
+    for snapshot in store.db().collection(OUTBOX).order_by("parked_at").limit(limit).stream():
+        parked = snapshot.to_dict() or {}
+        try:
+            _send(parked["topic"], parked["payload"], parked["attributes"])
+        except Exception as exc:
+            log.error("outbox: publish failed again", extra=log_fields(event_id=snapshot.id, error=type(exc).__name__))
+            break
+        snapshot.reference.delete()
+        published += 1
+    return published
 
 
 # Consuming ------------------------------------------------------------------------------------
