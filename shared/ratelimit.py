@@ -1,10 +1,11 @@
 """Request limits kept in Firestore: counters with an `expires_at` TTL, safe under concurrency.
 
 A limit allows `max_hits` per fixed window of `window_seconds` for one key (an IP, an email).
-The counter document `rate_limits/{name}:{sha256(key)}:{window}` takes an atomic increment and
-is read back (1 write, 1 read per hit), so concurrent requests cannot both take the last slot
-and none is lost. The key is hashed: no IP or email sits in a document id. Each counter carries
-`expires_at` (the end of its window): Firestore's TTL policy deletes it.
+The counter document `rate_limits/{name}:{sha256(key)}:{window}` takes an atomic increment
+whose result the commit returns (1 write, no read per hit), so each concurrent request learns
+its own place: exactly `max_hits` pass, none is lost, and nothing aborts on contention. The
+key is hashed: no IP or email sits in a document id. Each counter carries `expires_at` (the
+end of its window): Firestore's TTL policy deletes it.
 
 On a route, `before=(per_ip("login", default=60, window_seconds=900),)` checks the caller's IP
 after the body is validated and before the handler runs.
@@ -42,15 +43,15 @@ def hit(limit: Limit, key: str, now: datetime) -> int:
     """Count one request of `key` against `limit`; raise RateLimited (429, Retry-After until the
     window ends) when the window already holds `max_hits`. Returns the count including this one.
 
-    An atomic server-side increment, then a read of the total: no transaction, so a burst from
-    one address (a school behind one NAT) never aborts on contention, and never more than
-    `max_hits` requests pass: a request passes only if the total it reads, which includes its
-    own increment, is within the limit. 1 write and 1 read."""
+    An atomic server-side increment whose new value comes back in the commit's transform
+    results: no transaction, so a burst from one address (a school behind one NAT) never aborts
+    on contention, and exactly the first `max_hits` pass. 1 write, no read."""
     index = int(now.timestamp()) // limit.window_seconds
     window_end = datetime.fromtimestamp((index + 1) * limit.window_seconds, tz=UTC)
     ref = store.db().collection(RATE_LIMITS).document(counter_id(limit.name, key, index))
-    ref.set({"name": limit.name, "hits": store.Increment(1), "expires_at": window_end}, merge=True)
-    hits = int((ref.get().to_dict() or {}).get("hits", 0))
+    written = ref.set({"name": limit.name, "hits": store.Increment(1), "expires_at": window_end}, merge=True)
+    # The commit answers the incremented value itself: each request learns its own place.
+    hits = int(written.transform_results[0].integer_value)
     if hits > limit.max_hits:
         raise RateLimited(math.ceil((window_end - now).total_seconds()))
     return hits

@@ -277,22 +277,22 @@ def test_sessions_page_with_a_cursor(api):
 def test_budgets_of_the_auth_routes(api, monkeypatch):
     from shared.config import settings
 
-    # Measure with the production per-IP limits on (each costs 1 read and 1 write).
+    # Measure with the production per-IP limits on (each costs 1 write).
     monkeypatch.setattr(settings(), "ip_limit_register", 50)
     monkeypatch.setattr(settings(), "ip_limit_login", 300)
     body = {"email": "rae@example.com", "password": PASSWORD, "first_name": "R", "last_name": "E"}
     register = api.post(REGISTER, body)
-    # limit 1r+1w; email claim 1r; user, email, session, audit 4w
-    assert ops(register) == {"reads": 2, "writes": 5, "deletes": 0}
+    # limit 1w; email claim 1r; user, email, session, audit 4w
+    assert ops(register) == {"reads": 1, "writes": 5, "deletes": 0}
     tokens = register.json
     login = api.post(LOGIN, {"email": "rae@example.com", "password": PASSWORD})
-    # limit 1r+1w; lockout 1r; user by email 1r; session, last_login, audit 3w
-    assert ops(login) == {"reads": 3, "writes": 4, "deletes": 0}
+    # limit 1w; lockout 1r; user by email 1r; session, last_login, audit 3w
+    assert ops(login) == {"reads": 2, "writes": 4, "deletes": 0}
     failed = api.post(LOGIN, {"email": "rae@example.com", "password": "wrong password!"})
-    # limit 1r+1w; lockout 1r; user 1r; failure counter 1r+1w; audit 1w
-    assert ops(failed) == {"reads": 4, "writes": 3, "deletes": 0}
+    # limit 1w; lockout 1r; user 1r; failure counter 1w; audit 1w
+    assert ops(failed) == {"reads": 2, "writes": 3, "deletes": 0}
     relogin = api.post(LOGIN, {"email": "rae@example.com", "password": PASSWORD})
-    assert ops(relogin) == {"reads": 3, "writes": 4, "deletes": 1}  # the failure counter is cleared
+    assert ops(relogin) == {"reads": 2, "writes": 4, "deletes": 1}  # the failure counter is cleared
     me = api.get(ME, token=tokens["access_token"])
     assert ops(me) == {"reads": 2, "writes": 0, "deletes": 0}  # session + user
     refresh = api.post(REFRESH, {"refresh_token": tokens["refresh_token"]})

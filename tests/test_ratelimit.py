@@ -38,8 +38,7 @@ def test_concurrent_hits_never_overshoot(stack):
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         allowed = sum(pool.map(attempt, range(8)))
-    assert allowed <= 5
-    assert 1 <= allowed <= 5
+    assert allowed == 5  # each request learns its own place: exactly the limit passes
     [doc] = [d.to_dict() for d in store.db().collection("rate_limits").stream()]
     assert doc["hits"] == 8  # every hit counted: increments never abort on contention
 

@@ -269,15 +269,16 @@ def _record_failure(email: str, now: datetime) -> int:
     `lockout_base_seconds`, doubling with every further failure up to `lockout_max_seconds`.
     Returns the wait now imposed (0: none).
 
-    An atomic increment read back (1 write, 1 read; +1 write when it locks): concurrent failures
-    are all counted and never abort on contention, the way a transaction would under a burst."""
+    An atomic increment whose new value the commit returns (1 write; +1 when it locks):
+    concurrent failures are all counted, each learns its own count, and none aborts on
+    contention, the way a transaction would under a burst."""
     cfg = settings()
     ref = _failures_ref(email)
-    ref.set(
+    written = ref.set(
         {"failures": store.Increment(1), "last_failure_at": now, "expires_at": now + FAILURES_FORGOTTEN_AFTER},
         merge=True,
     )
-    failures = int((ref.get().to_dict() or {}).get("failures", 0))
+    failures = int(written.transform_results[0].integer_value)
     if failures < cfg.lockout_threshold:
         return 0
     wait = int(min(cfg.lockout_max_seconds, cfg.lockout_base_seconds * 2 ** (failures - cfg.lockout_threshold)))
