@@ -177,3 +177,29 @@ def test_budgets_of_the_users_routes(api):
     assert ops(suspend) == {"reads": 3, "writes": 3, "deletes": 0}
     archive = api.delete(f"{USERS}/{uid}", token=admin["access_token"])
     assert ops(archive) == {"reads": 3, "writes": 2, "deletes": 0}  # no live session left to revoke
+
+
+def test_a_user_sets_their_time_zone_for_streak_days(api):
+    from shared import store
+
+    tokens = api.register("tz@example.com", timezone="America/New_York")
+    uid = tokens["user"]["id"]
+    assert tokens["user"]["timezone"] == "America/New_York"
+    bad = api.patch(f"{USERS}/{uid}", {"timezone": "Mars/Olympus_Mons"}, token=tokens["access_token"])
+    assert bad.status_code == 422 and bad.json["error"]["details"][0]["field"] == "timezone"
+    assert store.db().collection("users").document(uid).get().to_dict()["timezone"] == "America/New_York"
+    good = api.patch(f"{USERS}/{uid}", {"timezone": "Europe/Paris"}, token=tokens["access_token"])
+    assert good.status_code == 200 and good.json["timezone"] == "Europe/Paris"
+    assert store.db().collection("users").document(uid).get().to_dict()["timezone"] == "Europe/Paris"
+    refused = api.post(
+        "/api/v1/auth/register",
+        {
+            "email": "tz2@example.com",
+            "password": "correct horse battery staple",
+            "first_name": "T",
+            "last_name": "Z",
+            "timezone": "Nowhere",
+        },
+    )
+    assert refused.status_code == 422
+    assert store.db().collection("user_emails").document("tz2@example.com").get().exists is False

@@ -56,6 +56,7 @@ def register(call: Call[RegisterIn, None]) -> TokensOut:
         last_name=body.last_name,
         role=body.role,
         grade_level=body.grade_level,
+        timezone=body.timezone,
         client=call.client,
         now=call.now,
         created_by=created_by,

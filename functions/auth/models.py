@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import EmailStr, Field, StringConstraints, field_validator
+from pydantic import AfterValidator, EmailStr, Field, StringConstraints, field_validator
 
 from shared.passwords import MAX_LENGTH
 from shared.validation import Out, Payload
@@ -15,6 +16,18 @@ Password = Annotated[str, StringConstraints(strip_whitespace=False, min_length=1
 Name = Annotated[str, StringConstraints(min_length=1, max_length=100)]
 Email = Annotated[EmailStr, Field(max_length=254)]
 GradeLevel = Annotated[int, Field(ge=9, le=12)]
+
+
+def _known_zone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError("Use an IANA time zone such as Europe/Paris.") from exc
+    return name
+
+
+# Streak days follow the user's zone: an IANA name.
+TimeZone = Annotated[str, StringConstraints(min_length=1, max_length=64), AfterValidator(_known_zone)]
 
 
 def normalize_email(value: str) -> str:
@@ -28,6 +41,7 @@ class RegisterIn(Payload):
     last_name: Name
     role: Literal["student", "teacher", "admin"] = "student"
     grade_level: GradeLevel | None = None
+    timezone: TimeZone = "UTC"
 
     @field_validator("email")
     @classmethod
@@ -61,6 +75,7 @@ class UserOut(Out):
     role: Literal["student", "teacher", "admin"]
     status: Literal["active", "suspended", "archived"]
     grade_level: int | None = None
+    timezone: str = "UTC"
     created_at: datetime
     last_login_at: datetime | None = None
 

@@ -144,6 +144,7 @@ def new_user(
     grade_level: int | None,
     password_hash: str | None,
     now: datetime,
+    timezone: str = "UTC",
 ) -> dict[str, Any]:
     """A user document. `password_hash` None: the account must set a password before login."""
     return {
@@ -154,7 +155,7 @@ def new_user(
         "status": "active",
         "grade_level": grade_level,
         "password_hash": password_hash,
-        "timezone": "UTC",
+        "timezone": timezone,
         "created_at": now,
         "updated_at": now,
         "last_login_at": None,
@@ -195,6 +196,7 @@ def register(
     client: Client,
     now: datetime,
     created_by: str | None = None,
+    timezone: str = "UTC",
 ) -> TokensOut:
     """Create the account and its first session, in one transaction. `created_by`: the admin
     who creates an admin account (audited as `user.created_by_admin`)."""
@@ -209,6 +211,7 @@ def register(
         grade_level=grade_level,
         password_hash=password_hash,
         now=now,
+        timezone=timezone,
     )
     user["last_login_at"] = now
     session_id, refresh_token, session = _new_session(user_id, role, client, now)

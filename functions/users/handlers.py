@@ -28,11 +28,11 @@ def get_user(call: Call[None, None]) -> UserOut:
 
 @item_route.patch(SIGNED_IN, body=UserPatchIn, response=UserOut)
 def patch_user(call: Call[UserPatchIn, None]) -> UserOut:
-    """Edit names and grade (self or admin); the role (admin only)."""
+    """Edit names, grade and time zone (self or admin); the role (admin only)."""
     changes = call.body.model_dump(exclude_unset=True)
     if changes.get("role") is None:
         changes.pop("role", None)
-    for name in ("first_name", "last_name"):
+    for name in ("first_name", "last_name", "timezone"):
         if name in changes and changes[name] is None:
             changes.pop(name)
     return service.update_user(

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints
 
-from functions.auth.models import GradeLevel, Name, UserOut
+from functions.auth.models import GradeLevel, Name, TimeZone, UserOut
 from shared.validation import Out, Payload
 
 Role = Literal["student", "teacher", "admin"]
@@ -20,11 +20,12 @@ class UsersQuery(Payload):
 
 
 class UserPatchIn(Payload):
-    """Names and grade: the user or an admin. `role`: an admin only, never on their own account."""
+    """Names, grade and time zone: the user or an admin. `role`: an admin only, never on their own account."""
 
     first_name: Name | None = None
     last_name: Name | None = None
     grade_level: GradeLevel | None = None
+    timezone: TimeZone | None = None
     role: Role | None = None
 
 
