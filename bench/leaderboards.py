@@ -30,6 +30,7 @@ from infra.local.emulators import clear_firestore  # noqa: E402
 from infra.manifest import TEST_PORTS  # noqa: E402
 from shared import store  # noqa: E402
 from shared.auth import Principal  # noqa: E402
+from shared.collections import USER_STATS  # noqa: E402
 
 EXAM_TYPES = ["a-plus-core-1", "a-plus-core-2", "network-plus", "security-plus"]
 CLASSES = ["bench-c1", "bench-c2", "bench-c3"]
@@ -55,7 +56,7 @@ def write_users(start: int, stop: int) -> float:
                 "class_ids": [CLASSES[i % len(CLASSES)]] if i % 10 == 0 else [],
             }
         )
-        writer.set(db.collection(progress.USER_STATS).document(user_id), stats)
+        writer.set(db.collection(USER_STATS).document(user_id), stats)
     writer.close()
     return time.perf_counter() - began
 

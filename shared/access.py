@@ -8,9 +8,8 @@ from google.cloud.firestore_v1.base_query import FieldFilter
 
 from shared import store
 from shared.auth import Principal
+from shared.collections import MEMBERSHIPS
 from shared.errors import Forbidden
-
-MEMBERSHIPS = "class_memberships"
 
 
 def teaches(teacher_id: str, student_id: str) -> bool:

@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 
 from google.api_core import exceptions as gexc
 from google.cloud import firestore
+from google.cloud.firestore_v1.base_query import FieldFilter
 
 from shared.config import settings
 from shared.errors import BadRequest, ServiceUnavailable
@@ -156,6 +157,11 @@ def reset_client() -> None:
     _client = None
 
 
+def eq(field: str, value: Any) -> FieldFilter:
+    """An equality filter: `query.where(filter=eq("teacher_id", uid))`."""
+    return FieldFilter(field, "==", value)
+
+
 def now() -> datetime:
     return datetime.now(UTC)
 
@@ -178,9 +184,6 @@ def run_transaction(work: Callable[[firestore.Transaction], T], *, max_attempts:
 
 
 # Cursor paging -------------------------------------------------------------------------------
-
-DEFAULT_LIMIT = 20
-MAX_LIMIT = 100
 
 
 @dataclass

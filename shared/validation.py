@@ -7,19 +7,29 @@ limits still cannot carry megabytes of text into Firestore.
 from __future__ import annotations
 
 import json
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from shared.errors import BadRequest, ValidationFailed
 
 M = TypeVar("M", bound=BaseModel)
+
+DEFAULT_LIMIT = 20
+MAX_LIMIT = 100
 
 
 class Payload(BaseModel):
     """A request body or query: strict about unknown fields, every string capped."""
 
     model_config = ConfigDict(extra="forbid", str_max_length=20_000, str_strip_whitespace=True)
+
+
+class PageQuery(Payload):
+    """`limit` and `cursor` of every list (API.md: default 20, max 100); extend it with filters."""
+
+    limit: Annotated[int, Field(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT
+    cursor: Annotated[str, StringConstraints(max_length=1000)] | None = None
 
 
 class Out(BaseModel):

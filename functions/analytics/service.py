@@ -25,9 +25,9 @@ from functions.progress.aggregates import CLASS_STATS, EXERCISE_STATS
 from shared import store
 from shared.access import require_student_access
 from shared.auth import Principal
+from shared.collections import CLASSES
 from shared.errors import NotFound
 
-CLASSES = "classes"
 RECENT_DAYS = 30
 
 

@@ -4,26 +4,24 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import AwareDatetime, Field, StringConstraints
+from pydantic import AwareDatetime, StringConstraints
 
 from functions.audit import service
 from shared import store
 from shared.http import Call, HttpFunction, roles
-from shared.validation import Out, Payload
+from shared.validation import Out, PageQuery
 
 Id = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:@\-]+$")]
 
 logs_route = HttpFunction("audit-logs", "/api/v1/audit-logs")
 
 
-class AuditQuery(Payload):
+class AuditQuery(PageQuery):
     action: Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[a-z_.]+$")] | None = None
     actor_id: Id | None = None
     target_id: Id | None = None
     since: AwareDatetime | None = None
     until: AwareDatetime | None = None
-    limit: Annotated[int, Field(ge=1, le=100)] = 20
-    cursor: Annotated[str, StringConstraints(max_length=1000)] | None = None
 
 
 class AuditPage(Out):

@@ -14,7 +14,6 @@ from functions.auth.models import (
     RefreshIn,
     RegisterIn,
     SessionsPage,
-    SessionsQuery,
     TokensOut,
     UserOut,
 )
@@ -22,6 +21,7 @@ from shared import store
 from shared.auth import authenticate, require_role
 from shared.http import PUBLIC, SIGNED_IN, Call, HttpFunction, Response
 from shared.ratelimit import per_ip
+from shared.validation import PageQuery
 
 register_route = HttpFunction("auth-register", "/api/v1/auth/register")
 login_route = HttpFunction("auth-login", "/api/v1/auth/login")
@@ -124,8 +124,8 @@ def change_password(call: Call[ChangePasswordIn, None]) -> PasswordChangedOut:
     return PasswordChangedOut(message="Your password is changed.", sessions_revoked=revoked)
 
 
-@sessions_route.get(SIGNED_IN, query=SessionsQuery, response=SessionsPage)
-def list_sessions(call: Call[None, SessionsQuery]) -> store.Page:
+@sessions_route.get(SIGNED_IN, query=PageQuery, response=SessionsPage)
+def list_sessions(call: Call[None, PageQuery]) -> store.Page:
     """The caller's live sessions: device, IP, created and last used."""
     return service.list_sessions(
         user_id=call.user.user_id,

@@ -127,11 +127,6 @@ class SessionOut(Out):
     current: bool
 
 
-class SessionsQuery(Payload):
-    limit: Annotated[int, Field(ge=1, le=100)] = 20
-    cursor: Annotated[str, StringConstraints(max_length=1000)] | None = None
-
-
 class SessionsPage(Out):
     items: list[SessionOut]
     next_cursor: str | None = None

@@ -30,6 +30,7 @@ from shared.auth import (
     session_is_live,
     verify_password,
 )
+from shared.collections import USERS
 from shared.config import settings
 from shared.errors import (
     AccountLocked,
@@ -50,7 +51,6 @@ from shared.registry import composite_index, expires
 
 log = get_logger("auth")
 
-USERS = "users"
 USER_EMAILS = "user_emails"
 MAIL = "mail"
 PASSWORD_RESETS = expires("password_resets")

@@ -7,8 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import EmailStr, Field, StringConstraints, field_validator, model_validator
 
-from shared.store import DEFAULT_LIMIT, MAX_LIMIT
-from shared.validation import Out, Payload
+from shared.validation import Out, PageQuery, Payload
 
 ClassName = Annotated[str, StringConstraints(min_length=1, max_length=100)]
 Subject = Annotated[str, StringConstraints(min_length=1, max_length=50)]
@@ -16,8 +15,6 @@ Description = Annotated[str, StringConstraints(max_length=1000)]
 GradeLevel = Annotated[int, Field(ge=9, le=12)]
 PersonName = Annotated[str, StringConstraints(min_length=1, max_length=100)]
 Email = Annotated[EmailStr, Field(max_length=254)]
-Cursor = Annotated[str, StringConstraints(max_length=1000)]
-Limit = Annotated[int, Field(ge=1, le=MAX_LIMIT)]
 ClassStatus = Literal["active", "archived"]
 RequestStatus = Literal["pending", "approved", "rejected"]
 
@@ -76,11 +73,6 @@ class ClassOut(Out):
     created_at: datetime
     updated_at: datetime
     archived_at: datetime | None = None
-
-
-class PageQuery(Payload):
-    limit: Limit = DEFAULT_LIMIT
-    cursor: Cursor | None = None
 
 
 class ClassListQuery(PageQuery):

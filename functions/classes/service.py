@@ -20,7 +20,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from google.api_core import exceptions as gexc
-from google.cloud.firestore_v1.base_query import FieldFilter
 
 from functions.auth import service as accounts
 from functions.classes.models import (
@@ -34,20 +33,19 @@ from functions.classes.models import (
     StudentRequestOut,
 )
 from shared import store
-from shared.access import MEMBERSHIPS
 from shared.auth import Principal, new_id
+from shared.collections import CLASSES, MEMBERSHIPS, USER_STATS, USERS
 from shared.errors import Conflict, Forbidden, NotFound, ServiceUnavailable
 from shared.events import publish
 from shared.logging import get_logger, log_fields
 from shared.registry import composite_index, published
+from shared.store import eq
 
 log = get_logger("classes")
 
-CLASSES = "classes"
 CLASS_CODES = "class_codes"
 
 STUDENT_REQUESTS = "student_requests"
-USER_STATS = "user_stats"
 CLASS_JOINED = published("class.joined")
 CLASS_LEFT = published("class.left")
 
@@ -68,10 +66,6 @@ composite_index(STUDENT_REQUESTS, ("status", "ASCENDING"), ("created_at", "DESCE
 
 def _col(name: str) -> Any:
     return store.db().collection(name)
-
-
-def eq(field: str, value: Any) -> FieldFilter:
-    return FieldFilter(field, "==", value)
 
 
 def membership_id(class_id: str, student_id: str) -> str:
@@ -237,7 +231,7 @@ def join_class(student_id: str, raw_code: str, now: datetime) -> MembershipOut:
     class_id = code_doc["class_id"]
     class_ref = _col(CLASSES).document(class_id)
     member_ref = _col(MEMBERSHIPS).document(membership_id(class_id, student_id))
-    user_ref = _col(accounts.USERS).document(student_id)
+    user_ref = _col(USERS).document(student_id)
     found = {s.reference.path: s.to_dict() for s in store.db().get_all([class_ref, member_ref, user_ref])}
     class_data, existing = found.get(class_ref.path), found.get(member_ref.path)
     if class_data is None:

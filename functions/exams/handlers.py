@@ -12,7 +12,6 @@ from functions.exams.models import (
     ExamTypeOut,
     ImportOut,
     ImportQuery,
-    ListQuery,
     PracticeAnswerOut,
     QuestionIn,
     QuestionListQuery,
@@ -31,6 +30,7 @@ from shared.errors import ValidationFailed
 from shared.events import Event, StorageObject, on_object_finalized, subscriber
 from shared.http import SIGNED_IN, Call, HttpFunction, Response, roles
 from shared.uploads import read_upload
+from shared.validation import PageQuery
 
 exams_route = HttpFunction("exams-list", "/api/v1/exams")
 questions_route = HttpFunction("exams-questions", "/api/v1/questions")
@@ -51,8 +51,8 @@ ADMIN = roles("admin")
 # Exam types and questions ------------------------------------------------------------------------
 
 
-@exams_route.get(SIGNED_IN, query=ListQuery, response=ExamTypeOut)
-def list_exams(call: Call[None, ListQuery]) -> store.Page:
+@exams_route.get(SIGNED_IN, query=PageQuery, response=ExamTypeOut)
+def list_exams(call: Call[None, PageQuery]) -> store.Page:
     """Exam types with their question counts per domain."""
     return service.list_exam_types(call.query.limit, call.query.cursor)
 
@@ -157,8 +157,8 @@ def submit(call: Call[None, None]) -> ResultOut:
     return service.submit(call.params["session_id"], call.user, call.now)
 
 
-@user_sessions_route.get(SIGNED_IN, query=ListQuery, response=SessionSummaryOut)
-def user_sessions(call: Call[None, ListQuery]) -> store.Page:
+@user_sessions_route.get(SIGNED_IN, query=PageQuery, response=SessionSummaryOut)
+def user_sessions(call: Call[None, PageQuery]) -> store.Page:
     """A user's sessions, newest first (the user, their teachers, an admin)."""
     require_student_access(call.user, call.params["user_id"])
     return service.list_user_sessions(call.params["user_id"], call.query.limit, call.query.cursor)

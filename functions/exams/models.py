@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, StringConstraints, field_validator, model_validator
 
-from shared.validation import Out, Payload
+from shared.validation import Out, PageQuery, Payload
 
 EXAM_TYPE_PATTERN = r"^[a-z0-9]+(-[a-z0-9]+)*$"
 DOMAIN_PATTERN = r"^[0-9]{1,2}\.[0-9]{1,2}$"
@@ -88,11 +88,9 @@ class QuestionPatch(Payload):
         return self
 
 
-class QuestionListQuery(Payload):
+class QuestionListQuery(PageQuery):
     exam_type: ExamType | None = None
     domain: Domain | None = None
-    limit: int = Field(default=20, ge=1, le=100)
-    cursor: Annotated[str, StringConstraints(max_length=1000)] | None = None
 
 
 class QuestionOut(Out):
@@ -118,11 +116,6 @@ class ExamTypeOut(Out):
     name: str
     question_count: int
     domains: list[DomainCountOut]
-
-
-class ListQuery(Payload):
-    limit: int = Field(default=20, ge=1, le=100)
-    cursor: Annotated[str, StringConstraints(max_length=1000)] | None = None
 
 
 # Imports --------------------------------------------------------------------------------------

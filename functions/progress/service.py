@@ -33,18 +33,16 @@ from functions.progress.models import (
     TopicMasteryOut,
 )
 from shared import store
-from shared.access import MEMBERSHIPS, require_student_access
+from shared.access import require_student_access
 from shared.auth import Principal
+from shared.collections import MEMBERSHIPS, USER_STATS, USERS
 from shared.errors import NotFound
 from shared.events import Event, run_once
 from shared.logging import get_logger, log_fields
 
 log = get_logger("progress")
 
-USER_STATS = "user_stats"
-USERS = "users"
 ITEMS = "progress_items"  # {user}_{exercise|lesson}_{id}: first pass / first completion, once
-CLASSES = "classes"
 LEADERBOARD_SCOPES = "leaderboard_scopes"  # `exam:<type>`, `class:<id>`: boards to rebuild
 
 BADGES_FILE = Path(__file__).resolve().parents[2] / "shared" / "data" / "badges.json"

@@ -13,27 +13,20 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
-from google.cloud.firestore_v1.base_query import FieldFilter
-
 from functions.students.models import EnrolledClass, InterestOut, InterestsOut, ProfileOut
 from shared import store
-from shared.access import MEMBERSHIPS
 from shared.auth import Principal
+from shared.collections import CLASSES, MEMBERSHIPS, USERS
 from shared.errors import Forbidden, NotFound, ValidationFailed
 from shared.logging import get_logger, log_fields
 from shared.registry import composite_index
+from shared.store import eq
 
 log = get_logger("students")
 
-USERS = "users"  # the auth area's accounts (kept apart from its module: a lighter cold start)
-CLASSES = "classes"
 
 MAX_LISTED_CLASSES = 50
 BATCH_SIZE = 400
-
-
-def eq(field: str, value: Any) -> FieldFilter:
-    return FieldFilter(field, "==", value)
 
 
 composite_index(MEMBERSHIPS, ("student_id", "ASCENDING"), ("status", "ASCENDING"), ("joined_at", "ASCENDING"))

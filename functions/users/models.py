@@ -4,19 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, StringConstraints
+from pydantic import StringConstraints
 
 from functions.auth.models import GradeLevel, Name, TimeZone, UserOut
-from shared.validation import Out, Payload
+from shared.validation import Out, PageQuery, Payload
 
 Role = Literal["student", "teacher", "admin"]
 
 
-class UsersQuery(Payload):
+class UsersQuery(PageQuery):
     role: Role | None = None
     status: Literal["active", "suspended", "archived"] | None = None
-    limit: Annotated[int, Field(ge=1, le=100)] = 20
-    cursor: Annotated[str, StringConstraints(max_length=1000)] | None = None
 
 
 class UserPatchIn(Payload):

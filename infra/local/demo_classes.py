@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from functions.auth import service as accounts
 from functions.classes import service as classes
-from functions.classes.service import eq
 from functions.students import service as students
 from shared import store
+from shared.collections import CLASSES, MEMBERSHIPS, USERS
+from shared.store import eq
 
 DEMO_CLASS = {"name": "Security+ Study Group", "subject": "Security", "description": "Demo class: practice together."}
 DEMO_INTERESTS = ["cybersecurity", "computer-networking", "programming"]
@@ -23,7 +24,7 @@ def load() -> str:
     now = store.now()
     existing = [
         s
-        for s in store.db().collection(classes.CLASSES).where(filter=eq("teacher_id", teacher_id)).stream()
+        for s in store.db().collection(CLASSES).where(filter=eq("teacher_id", teacher_id)).stream()
         if (s.to_dict() or {}).get("name") == DEMO_CLASS["name"]
     ]
     if existing:
@@ -31,10 +32,10 @@ def load() -> str:
     else:
         created = classes.create_class(teacher_id=teacher_id, grade_levels=[10, 11], now=now, **DEMO_CLASS)
         class_id, code = created.id, created.class_code
-    member = store.db().collection(classes.MEMBERSHIPS).document(classes.membership_id(class_id, student_id)).get()
+    member = store.db().collection(MEMBERSHIPS).document(classes.membership_id(class_id, student_id)).get()
     if not member.exists:
         classes.join_class(student_id, code, now)
     if not student[1].get("interest_ids"):
         known = [i for i in DEMO_INTERESTS if i in students.catalogue_by_id()]
-        store.db().collection(accounts.USERS).document(student_id).update({"interest_ids": known})
+        store.db().collection(USERS).document(student_id).update({"interest_ids": known})
     return f"class '{DEMO_CLASS['name']}' (join code {code}), student@studyhall.dev enrolled"
