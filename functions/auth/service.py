@@ -386,10 +386,11 @@ def refresh(*, refresh_token: str, client: Client, now: datetime) -> TokensOut:
             return None
         if presented != session.get("refresh_hash") or generation != session.get("refresh_gen"):
             raise Unauthorized("The refresh token is invalid.")
+        # As in shared.auth.authenticate: a suspended account says so, whatever the session.
+        if session.get("user_status", "active") == "suspended":
+            raise AccountSuspended()
         if session.get("revoked_at") is not None or session.get("expires_at", now) <= now:
             raise Unauthorized("The session has ended; sign in again.")
-        if session.get("user_status", "active") != "active":
-            raise AccountSuspended()
         next_gen = generation + 1
         spent = [*session.get("spent_hashes", []), presented][-SPENT_HASHES_KEPT:]
         txn.update(
