@@ -44,6 +44,7 @@ from functions.exams.models import (
 )
 from shared import store
 from shared.auth import Principal, new_id
+from shared.collections import EXAM_SESSIONS, EXAM_TYPES, QUESTIONS
 from shared.errors import Conflict, NotFound, ValidationFailed
 from shared.events import publish
 from shared.logging import get_logger, log_fields
@@ -51,10 +52,8 @@ from shared.registry import composite_index
 
 log = get_logger("exams")
 
-EXAM_TYPES = "exam_types"
-QUESTIONS = "questions"
 IMPORTS = "question_imports"
-SESSIONS = "exam_sessions"
+SESSIONS = EXAM_SESSIONS
 DOMAIN_STATS = "exam_domain_stats"
 
 KNOWN_EXAMS = {
