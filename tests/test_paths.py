@@ -30,7 +30,13 @@ def path_body(**over: Any) -> dict[str, Any]:
             {
                 "title": "Start",
                 "lessons": [
-                    {"title": "Why Python", "kind": "reading", "topic": "python", "duration_seconds": 300, "body": "Text."},
+                    {
+                        "title": "Why Python",
+                        "kind": "reading",
+                        "topic": "python",
+                        "duration_seconds": 300,
+                        "body": "Text.",
+                    },
                     {
                         "title": "Tour",
                         "kind": "video",
@@ -74,6 +80,18 @@ def count(collection: str) -> int:
     return len(list(store.db().collection(collection).stream()))
 
 
+def make_refs(api: Any, admin_token: str) -> None:
+    """The exercise and the exam type the sample path names (the exam type made by the real API)."""
+    exercise("ex-hello")
+    assert api.post("/api/v1/questions", new_question("Q1"), token=admin_token).status_code == 201
+
+
+def make_path(api: Any, token: str, **over: Any) -> dict[str, Any]:
+    response = api.post("/api/v1/paths", path_body(**over), token=token)
+    assert response.status_code == 201, response.json
+    return dict(response.json)
+
+
 @pytest.fixture
 def admin(api: Any) -> str:
     return str(api.admin()["access_token"])
@@ -91,16 +109,12 @@ def student(api: Any) -> str:
 
 @pytest.fixture
 def refs(api: Any, admin: str) -> None:
-    """The exercise and the exam type the sample path names (the exam type made by the real API)."""
-    exercise("ex-hello")
-    assert api.post("/api/v1/questions", new_question("Q1"), token=admin).status_code == 201
+    make_refs(api, admin)
 
 
 @pytest.fixture
 def created(api: Any, teacher: str, refs: None) -> dict[str, Any]:
-    response = api.post("/api/v1/paths", path_body(), token=teacher)
-    assert response.status_code == 201, response.json
-    return dict(response.json)
+    return make_path(api, teacher)
 
 
 # Authoring ---------------------------------------------------------------------------------------
@@ -170,7 +184,10 @@ def test_unknown_exercise_or_exam_type_is_422_and_nothing_is_stored(api, teacher
     [
         (lambda b: b["modules"][0]["lessons"][0].pop("body"), "modules.0.lessons.0"),
         (lambda b: b["modules"][0]["lessons"][1].pop("video_url"), "modules.0.lessons.1"),
-        (lambda b: b["modules"][0]["lessons"][1].update(video_url="javascript:alert(1)"), "modules.0.lessons.1.video_url"),
+        (
+            lambda b: b["modules"][0]["lessons"][1].update(video_url="javascript:alert(1)"),
+            "modules.0.lessons.1.video_url",
+        ),
         (lambda b: b["modules"][0]["lessons"][0].update(exercise_id="ex-hello"), "modules.0.lessons.0"),
         (lambda b: b["modules"][0]["lessons"][0].update(kind="podcast"), "modules.0.lessons.0.kind"),
         (lambda b: b["modules"][0]["lessons"][0].update(duration_seconds=0), "modules.0.lessons.0.duration_seconds"),
@@ -208,7 +225,11 @@ def test_put_keeps_the_ids_it_is_sent_and_only_the_author_or_an_admin_may(api, t
     body = path_body(title="Python, revised")
     # Move the quiz first, keep the reading (by id), drop the video, add a new reading.
     body["modules"] = [
-        {"id": created["modules"][1]["id"], "title": "Practice", "lessons": [{**body["modules"][1]["lessons"][1], "id": quiz}]},
+        {
+            "id": created["modules"][1]["id"],
+            "title": "Practice",
+            "lessons": [{**body["modules"][1]["lessons"][1], "id": quiz}],
+        },
         {
             "title": "Start again",
             "lessons": [
@@ -270,7 +291,9 @@ def test_list_filters_by_subject_and_interest_newest_first(api, teacher, student
         ("P2", "programming", ["programming", "web-development"]),
         ("S2", "Security", ["cybersecurity", "programming"]),
     ]:
-        response = api.post("/api/v1/paths", path_body(title=title, subject=subject, interests=interests), token=teacher)
+        response = api.post(
+            "/api/v1/paths", path_body(title=title, subject=subject, interests=interests), token=teacher
+        )
         made.append(response.json)
 
     def titles(query: str) -> list[str]:

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
+from google.api_core import exceptions as gexc
 from google.cloud.firestore_v1.base_query import FieldFilter
 
 from functions.paths.authoring import lessons_of, path_of_lesson, path_out
@@ -31,13 +32,14 @@ from functions.paths.models import (
 )
 from shared import store
 from shared.collections import EXAM_SESSIONS, PATH_ENROLLMENTS, PATHS, SUBMISSIONS
-from shared.errors import Conflict, NotFound, ValidationFailed
+from shared.errors import Conflict, NotFound, ServiceUnavailable, ValidationFailed
 from shared.events import Event, publish, run_once
 from shared.logging import get_logger, log_fields
 from shared.registry import composite_index, published
 from shared.store import eq
 
 log = get_logger("paths")
+T = TypeVar("T")
 
 ENROLLMENTS = PATH_ENROLLMENTS
 LESSON_COMPLETED = published("lesson.completed")
@@ -51,6 +53,7 @@ MAX_PLAYBACK_RATE = 2.0
 REPORT_GRACE_SECONDS = 5
 # Events look through at most this many of a learner's enrolments.
 EVENT_ENROLMENT_CAP = 200
+GUARDED_ATTEMPTS = 10
 
 ENROLLED_BY_USER = composite_index(
     ENROLLMENTS, ("user_id", "ASCENDING"), ("enrolled", "ASCENDING"), ("enrolled_at", "DESCENDING")
@@ -190,40 +193,59 @@ def _require_path(path_id: str) -> None:
         raise NotFound("No such path.")
 
 
+def guarded_write(ref: Any, decide: Callable[[dict[str, Any] | None], tuple[dict[str, Any] | None, T]]) -> T:
+    """Read the document, let `decide(current)` say what to write (None: nothing) and what to
+    answer, and write only if the document is still as read: `create` when it was missing, else
+    an update on the condition of its update time. A racing writer makes the loser read again.
+
+    Optimistic, not a transaction: a learner's own requests racing (a double click, two tabs)
+    would otherwise wait on each other's locks and abort; here one wins and the others see its
+    result. Each attempt is one read, and a write only when something changes."""
+    for _ in range(GUARDED_ATTEMPTS):
+        snapshot = ref.get()
+        current = snapshot.to_dict() if snapshot.exists else None
+        changes, result = decide(current)
+        if changes is None:
+            return result
+        try:
+            if current is None:
+                ref.create(changes)
+            else:
+                ref.update(changes, option=store.db().write_option(last_update_time=snapshot.update_time))
+            return result
+        except (gexc.AlreadyExists, gexc.FailedPrecondition):
+            continue
+    raise ServiceUnavailable("Too many concurrent changes; try again.", headers={"Retry-After": "1"})
+
+
 def enroll(path_id: str, user_id: str, now: datetime) -> tuple[EnrollmentOut, bool]:
     """Enrol (again): True when this call enrolled, False when the caller already was. A return
     after leaving keeps the earlier progress."""
     _require_path(path_id)
-    ref = _enrollment_ref(path_id, user_id)
 
-    def work(txn: store.Transaction) -> tuple[dict[str, Any], bool]:
-        current = ref.get(transaction=txn).to_dict()
+    def decide(current: dict[str, Any] | None) -> tuple[dict[str, Any] | None, tuple[datetime, bool]]:
         if current is not None and current.get("enrolled"):
-            return current, False
+            return None, (current["enrolled_at"], False)
         changes = {"path_id": path_id, "user_id": user_id, "enrolled": True, "enrolled_at": now, "updated_at": now}
         if current is None:
-            txn.create(ref, {**changes, "left_at": None, "lessons": {}})
-        else:
-            txn.update(ref, changes)
-        return {**(current or {}), **changes}, True
+            changes.update(left_at=None, lessons={})
+        return changes, (now, True)
 
-    data, created = store.run_transaction(work)
-    return EnrollmentOut(path_id=path_id, user_id=user_id, enrolled=True, enrolled_at=data["enrolled_at"]), created
+    enrolled_at, created = guarded_write(_enrollment_ref(path_id, user_id), decide)
+    return EnrollmentOut(path_id=path_id, user_id=user_id, enrolled=True, enrolled_at=enrolled_at), created
 
 
 def unenroll(path_id: str, user_id: str, now: datetime) -> None:
     """Leave the path (idempotent). The progress stays, for a later return."""
-    ref = _enrollment_ref(path_id, user_id)
 
-    def work(txn: store.Transaction) -> bool:
-        current = ref.get(transaction=txn).to_dict()
+    def decide(current: dict[str, Any] | None) -> tuple[dict[str, Any] | None, bool]:
         if current is None:
-            return False
+            return None, False
         if current.get("enrolled"):
-            txn.update(ref, {"enrolled": False, "left_at": now, "updated_at": now})
-        return True
+            return {"enrolled": False, "left_at": now, "updated_at": now}, True
+        return None, True
 
-    if not store.run_transaction(work):
+    if not guarded_write(_enrollment_ref(path_id, user_id), decide):
         _require_path(path_id)
 
 
@@ -276,8 +298,9 @@ def report_progress(lesson_id: str, user_id: str, report: LessonProgressIn, now:
         )
     ref = _enrollment_ref(path_id, user_id)
 
-    def work(txn: store.Transaction) -> tuple[dict[str, Any], dict[str, Any], bool]:
-        enrollment = ref.get(transaction=txn).to_dict()
+    def decide(
+        enrollment: dict[str, Any] | None,
+    ) -> tuple[dict[str, Any] | None, tuple[dict[str, Any], dict[str, Any], bool]]:
         if enrollment is None or not enrollment.get("enrolled"):
             raise Conflict("Enrol in this path first.")
         before = dict((enrollment.get("lessons") or {}).get(lesson_id) or {})
@@ -303,12 +326,11 @@ def report_progress(lesson_id: str, user_id: str, report: LessonProgressIn, now:
                 newly = True
             elif report.completed:
                 raise Conflict(_refusal(lesson))
-        if state != before:
-            txn.update(ref, {f"lessons.{lesson_id}": state, "updated_at": now})
         states = {**(enrollment.get("lessons") or {}), lesson_id: state}
-        return state, states, newly
+        changes = {f"lessons.{lesson_id}": state, "updated_at": now} if state != before else None
+        return changes, (state, states, newly)
 
-    state, states, newly = store.run_transaction(work)
+    state, states, newly = guarded_write(ref, decide)
     if newly:
         _announce(user_id, path_id, lesson, now)
     _, percent, following = summarize(list(path.get("lesson_ids") or []), states)
