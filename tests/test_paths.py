@@ -327,3 +327,37 @@ def test_list_filters_by_subject_and_interest_newest_first(api, teacher, student
     assert bad.status_code == 422 and bad.json["error"]["details"][0]["field"] == "interest"
     assert api.get("/api/v1/paths?cursor=garbage", token=student).status_code == 400
     assert api.get("/api/v1/paths").status_code == 401
+
+
+def test_the_demo_loader_builds_both_paths_once(api, admin):
+    from infra.local import demo_paths, seed
+
+    for account in seed.DEMO_ACCOUNTS:
+        seed.ensure_account(account)
+    exercise("demo-hello-world")
+    exercise("demo-fizzbuzz")  # the other three demo exercises are missing: their lessons are skipped
+    assert api.post("/api/v1/questions", new_question("Q1"), token=admin).status_code == 201
+
+    summary = demo_paths.load()
+    assert summary.startswith("2 paths") and "3 exercise lessons skipped" in summary
+    student = api.login("student@studyhall.dev", seed.DEMO_PASSWORD)
+    token = student["access_token"]
+    mine = api.get(f"/api/v1/users/{student['user']['id']}/paths", token=token).json["items"]
+    assert {p["path_id"] for p in mine} == {demo_paths.PYTHON_PATH_ID, demo_paths.SECURITY_PATH_ID}
+
+    python = api.get(f"/api/v1/paths/{demo_paths.PYTHON_PATH_ID}", token=token).json
+    lessons = [lesson for module in python["modules"] for lesson in module["lessons"]]
+    assert [lesson["exercise_id"] for lesson in lessons if lesson["kind"] == "exercise"] == [
+        "demo-hello-world",
+        "demo-fizzbuzz",
+    ]
+    assert {lesson["kind"] for lesson in lessons} == {"reading", "video", "exercise"}
+    security = api.get(f"/api/v1/paths/{demo_paths.SECURITY_PATH_ID}", token=token).json
+    practice = [
+        lesson for module in security["modules"] for lesson in module["lessons"] if lesson["kind"] == "practice_exam"
+    ]
+    assert [p["exam_type"] for p in practice] == [SEC, SEC]
+
+    demo_paths.load()  # again: nothing changes
+    assert count("paths") == 2
+    assert lesson_ids(api.get(f"/api/v1/paths/{demo_paths.PYTHON_PATH_ID}", token=token).json) == lesson_ids(python)

@@ -198,10 +198,11 @@ def _document(body: PathIn, modules: list[dict[str, Any]]) -> dict[str, Any]:
     return doc
 
 
-def create_path(author_id: str, body: PathIn, now: datetime) -> PathOut:
+def create_path(author_id: str, body: PathIn, now: datetime, *, path_id: str | None = None) -> PathOut:
+    """A new path (`path_id` only for fixed demo ids; `create` refuses an existing one)."""
     modules = _assign_ids(body, set(), set())
     check_references(body)
-    path_id = new_id()
+    path_id = path_id or new_id()
     doc = {**_document(body, modules), "author_id": author_id, "created_at": now, "updated_at": now}
     _col(PATHS).document(path_id).create(doc)
     log.info("path created", extra=log_fields(path_id=path_id, lessons=doc["lesson_count"]))
