@@ -15,7 +15,7 @@ from functions.paths.models import LessonProgressIn
 from shared import store
 from shared.errors import Conflict
 from shared.events import publish
-from tests.support import ops
+from tests.support import PushEndpoint, eventually, ops
 from tests.test_exams import Events
 from tests.test_paths import SEC, lesson_ids, make_path, make_refs, path_body
 
@@ -357,3 +357,23 @@ def test_progress_survives_a_new_version_of_the_path(api, teacher, created, lear
     assert after["completed_lessons"] == 1 and after["percent"] == 33 and after["next_lesson_id"] == hello
     assert set(after["lessons"]) == {reading, hello, quiz}
     assert report(api, video, token, position_seconds=1).status_code == 404  # no longer a lesson
+
+
+def test_exam_completed_pushed_by_the_emulator_completes_the_lesson(api, stack, created, learner):
+    quiz = lesson_ids(created)[3]
+    enrol(api, created["id"], learner["token"])
+    data = {
+        "user_id": learner["id"],
+        "session_id": "pushed-session",
+        "exam_type": SEC,
+        "mode": "practice",
+        "score": 90,
+        "correct": 9,
+        "total": 10,
+        "domains": [],
+    }
+    with PushEndpoint(stack, "paths-on-exam-completed", "exam.completed"):
+        publish("exam.completed", data)
+        eventually(lambda: progress(api, created["id"], learner["token"])["lessons"][quiz]["completed"])
+    after = progress(api, created["id"], learner["token"])
+    assert after["completed_lessons"] == 1 and after["percent"] == 25
