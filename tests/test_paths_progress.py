@@ -377,3 +377,30 @@ def test_exam_completed_pushed_by_the_emulator_completes_the_lesson(api, stack, 
         eventually(lambda: progress(api, created["id"], learner["token"])["lessons"][quiz]["completed"])
     after = progress(api, created["id"], learner["token"])
     assert after["completed_lessons"] == 1 and after["percent"] == 25
+
+
+def test_what_an_event_costs(api, created, learner):
+    """Budget of the consumers: an unenrolled learner's event costs one read; a matching one
+    reads enrolments, paths, the submission, the marker and the enrolment, and writes two."""
+    from functions.paths.models import SubmissionGradedData
+    from shared.events import Event
+
+    def deliver(submission_id: str, event_id: str) -> tuple[int, dict[str, int]]:
+        data = {
+            "user_id": learner["id"],
+            "submission_id": submission_id,
+            "exercise_id": "ex-hello",
+            "topic": "python",
+            "score": 100,
+            "passed": True,
+        }
+        event = Event(id=event_id, type="submission.graded", occurred_at=store.now(), data=data)
+        meter = store.start_metering()
+        done = learning.on_submission_graded("paths-on-submission-graded", SubmissionGradedData(**data), event)
+        return done, {"reads": meter.reads, "writes": meter.writes}
+
+    submission(learner["id"], "ex-hello", "accepted", "s-ok")
+    assert deliver("s-ok", "e1") == (0, {"reads": 1, "writes": 0})  # not enrolled anywhere
+    enrol(api, created["id"], learner["token"])
+    assert deliver("s-ok", "e2") == (1, {"reads": 5, "writes": 2})
+    assert deliver("s-ok", "e2") == (0, {"reads": 4, "writes": 0})  # redelivery: the marker stops it
