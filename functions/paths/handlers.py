@@ -33,7 +33,7 @@ M = TypeVar("M", bound=BaseModel)
 
 AUTHORS = roles("admin", "teacher")
 
-paths_route = HttpFunction("paths-list", "/api/v1/paths")
+paths_route = HttpFunction("paths-collection", "/api/v1/paths")
 path_route = HttpFunction("paths-item", "/api/v1/paths/{path_id}")
 enrollment_route = HttpFunction("paths-enrollment", "/api/v1/paths/{path_id}/enrollment")
 user_paths_route = HttpFunction("paths-user-paths", "/api/v1/users/{user_id}/paths")
