@@ -264,6 +264,7 @@ def generated_files() -> dict[str, str]:
     import yaml
 
     from infra.openapi import openapi_document
+    from shared.userdata import manifest_document
 
     specs = load_all()
     return {
@@ -273,4 +274,5 @@ def generated_files() -> dict[str, str]:
         "infra/scheduler.json": dumps(scheduler_json(specs)),
         "infra/firestore.indexes.json": dumps(firestore_indexes()),
         "docs/openapi.json": dumps(openapi_document(specs)),
+        "shared/data/userdata.json": dumps(manifest_document()),
     }

@@ -21,8 +21,9 @@ from typing import Any
 from shared import store
 from shared.auth import new_id
 from shared.registry import expires
+from shared.userdata import field, personal
 
-AUDIT_LOGS = expires("audit_logs")
+AUDIT_LOGS = personal(expires("audit_logs"), field("actor_id"), field("target_id"))
 RETENTION = timedelta(days=365)
 
 # The vocabulary of actions (the list endpoint filters on them).

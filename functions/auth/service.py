@@ -48,12 +48,14 @@ from shared.logging import get_logger, log_fields
 from shared.passwords import password_problem
 from shared.ratelimit import Limit, hit
 from shared.registry import composite_index, expires
+from shared.userdata import array_field, doc_id, field, personal
 
 log = get_logger("auth")
 
-USER_EMAILS = "user_emails"
-MAIL = "mail"
-PASSWORD_RESETS = expires("password_resets")
+USER_EMAILS = personal("user_emails", doc_id(email=True))
+# Mail bodies carry live links (tokens): the export keeps who and what, not the text.
+MAIL = personal("mail", array_field("to", email=True), omit=("message.text", "message.html"))
+PASSWORD_RESETS = personal(expires("password_resets"), field("user_id"), hide_id=True)
 LOGIN_FAILURES = expires("login_failures")
 FAILURES_FORGOTTEN_AFTER = timedelta(days=1)
 # At most this many reset mails per email address per hour, whether or not it has an account.
