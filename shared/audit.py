@@ -40,6 +40,7 @@ ACTIONS = (
     "auth.password_change_failed",
     "auth.password_reset_requested",
     "auth.password_reset",
+    "auth.email_verified",
     "user.created_by_admin",
     "user.updated",
     "user.role_changed",

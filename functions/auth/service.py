@@ -64,7 +64,8 @@ SPENT_HASHES_KEPT = 20
 
 
 def user_out(user_id: str, data: dict[str, Any]) -> UserOut:
-    return UserOut(id=user_id, **{k: data.get(k) for k in UserOut.model_fields if k != "id"})
+    # A field the document lacks (an account older than it) takes the model's default.
+    return UserOut(id=user_id, **{k: data[k] for k in UserOut.model_fields if k != "id" and k in data})
 
 
 def describe_device(user_agent: str) -> str:
@@ -161,6 +162,7 @@ def new_user(
         "created_at": now,
         "updated_at": now,
         "last_login_at": None,
+        "email_verified": False,
     }
 
 

@@ -28,13 +28,15 @@ def get_user(call: Call[None, None]) -> UserOut:
 
 @item_route.patch(SIGNED_IN, body=UserPatchIn, response=UserOut)
 def patch_user(call: Call[UserPatchIn, None]) -> UserOut:
-    """Edit names, grade and time zone (self or admin); the role (admin only)."""
+    """Edit names, grade, time zone and bio (self or admin); the role (admin only)."""
     changes = call.body.model_dump(exclude_unset=True)
     if changes.get("role") is None:
         changes.pop("role", None)
     for name in ("first_name", "last_name", "timezone"):
         if name in changes and changes[name] is None:
             changes.pop(name)
+    if "bio" in changes:
+        changes["bio"] = changes["bio"] or None
     return service.update_user(
         actor=call.user, user_id=call.params["id"], changes=changes, client=call.client, now=call.now
     )

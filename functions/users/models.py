@@ -25,6 +25,8 @@ class UserPatchIn(Payload):
     grade_level: GradeLevel | None = None
     timezone: TimeZone | None = None
     role: Role | None = None
+    # A short public description; null or "" clears it.
+    bio: Annotated[str, StringConstraints(max_length=500)] | None = None
 
 
 class StatusIn(Payload):
