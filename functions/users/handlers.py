@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from functions.auth.models import UserOut
-from functions.users import service
-from functions.users.models import StatusIn, UserPatchIn, UsersPage, UsersQuery
+from functions.users import avatar, service
+from functions.users.models import AvatarOut, StatusIn, UserPatchIn, UsersPage, UsersQuery
 from shared import store
+from shared.auth import require_self_or_admin
 from shared.http import SIGNED_IN, Call, HttpFunction, Response, roles
 
 list_route = HttpFunction("users-list", "/api/v1/users")
 item_route = HttpFunction("users-item", "/api/v1/users/{id}")
 status_route = HttpFunction("users-status", "/api/v1/users/{id}/status")
+# Decoding and re-encoding an image takes more memory than JSON.
+avatar_route = HttpFunction("users-avatar", "/api/v1/users/{id}/avatar", memory="512Mi")
 
 
 @list_route.get(roles("admin"), query=UsersQuery, response=UsersPage)
@@ -60,3 +63,18 @@ def set_status(call: Call[StatusIn, None]) -> UserOut:
         client=call.client,
         now=call.now,
     )
+
+
+@avatar_route.put(SIGNED_IN, response=AvatarOut, raw_body=True)
+def put_avatar(call: Call[None, None]) -> AvatarOut:
+    """Set the profile picture (self or admin): a PNG, JPEG or WebP body up to 2 MiB."""
+    require_self_or_admin(call.user, call.params["id"])  # before the body is even read
+    data = avatar.read_image_body(call.request)
+    return avatar.set_avatar(actor=call.user, user_id=call.params["id"], data=data, client=call.client, now=call.now)
+
+
+@avatar_route.delete(SIGNED_IN, status=204)
+def delete_avatar(call: Call[None, None]) -> Response:
+    """Remove the profile picture (self or admin)."""
+    avatar.remove_avatar(actor=call.user, user_id=call.params["id"], client=call.client, now=call.now)
+    return Response(status=204)

@@ -37,3 +37,7 @@ class StatusIn(Payload):
 class UsersPage(Out):
     items: list[UserOut]
     next_cursor: str | None = None
+
+
+class AvatarOut(Out):
+    avatar_url: str
