@@ -46,6 +46,7 @@ ACTIONS = (
     "user.role_changed",
     "user.status_changed",
     "user.archived",
+    "user.exported",
 )
 
 _FORBIDDEN_DETAIL_KEYS = ("password", "token", "hash", "secret")

@@ -175,9 +175,7 @@ def test_a_new_avatar_replaces_the_old_object_and_delete_removes_it(api):
     [name] = bucket_objects()
     assert second.endswith(name)
     # Multipart (a browser's FormData) works too.
-    form = api.call(
-        "PUT", avatar_path(uid), token=token, data={"file": (io.BytesIO(png((40, 40), "RGB")), "me.png")}
-    )
+    form = api.call("PUT", avatar_path(uid), token=token, data={"file": (io.BytesIO(png((40, 40), "RGB")), "me.png")})
     assert form.status_code == 200
     assert len(bucket_objects()) == 1
     assert api.delete(avatar_path(uid), token=token).status_code == 204

@@ -46,7 +46,9 @@ log = get_logger("classes")
 
 CLASS_CODES = personal("class_codes", field("teacher_id"))
 
-STUDENT_REQUESTS = personal("student_requests", field("teacher_id"), field("student_id"), field("email", email=True))
+STUDENT_REQUESTS = personal(
+    "student_requests", field("teacher_id"), field("student_id"), field("email", email=True), field("decided_by")
+)
 CLASS_JOINED = published("class.joined")
 CLASS_LEFT = published("class.left")
 

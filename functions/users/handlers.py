@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from functions.auth.models import UserOut
-from functions.users import avatar, service
-from functions.users.models import AvatarOut, StatusIn, UserPatchIn, UsersPage, UsersQuery
+from functions.users import avatar, export, service
+from functions.users.models import AvatarOut, ExportOut, StatusIn, UserPatchIn, UsersPage, UsersQuery
 from shared import store
 from shared.auth import require_self_or_admin
 from shared.http import SIGNED_IN, Call, HttpFunction, Response, roles
@@ -14,6 +14,7 @@ item_route = HttpFunction("users-item", "/api/v1/users/{id}")
 status_route = HttpFunction("users-status", "/api/v1/users/{id}/status")
 # Decoding and re-encoding an image takes more memory than JSON.
 avatar_route = HttpFunction("users-avatar", "/api/v1/users/{id}/avatar", memory="512Mi")
+export_route = HttpFunction("users-export", "/api/v1/users/{id}/export", memory="512Mi", timeout_seconds=120)
 
 
 @list_route.get(roles("admin"), query=UsersQuery, response=UsersPage)
@@ -78,3 +79,12 @@ def delete_avatar(call: Call[None, None]) -> Response:
     """Remove the profile picture (self or admin)."""
     avatar.remove_avatar(actor=call.user, user_id=call.params["id"], client=call.client, now=call.now)
     return Response(status=204)
+
+
+@export_route.get(SIGNED_IN, response=ExportOut)
+def export_user(call: Call[None, None]) -> Response:
+    """Everything the platform holds about the user, as one JSON document (self or admin)."""
+    user_id = call.params["id"]
+    document = export.export_user(actor=call.user, user_id=user_id, client=call.client, now=call.now)
+    disposition = f'attachment; filename="studyhall-export-{user_id}.json"'
+    return Response(status=200, body=document, headers={"Content-Disposition": disposition})

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from datetime import datetime
+from typing import Annotated, Any, Literal
 
 from pydantic import StringConstraints
 
@@ -41,3 +42,20 @@ class UsersPage(Out):
 
 class AvatarOut(Out):
     avatar_url: str
+
+
+class ExportedDocument(Out):
+    """One stored document: its id (null when the id itself is a secret's hash), its fields
+    (hashes and mail bodies left out) and its subcollections."""
+
+    id: str | None
+    data: dict[str, Any]
+    subcollections: dict[str, list[ExportedDocument]] = {}
+
+
+class ExportOut(Out):
+    """Everything held about a user: the documents of every collection that names them."""
+
+    user_id: str
+    generated_at: datetime
+    collections: dict[str, list[ExportedDocument]]
