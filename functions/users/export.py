@@ -5,8 +5,9 @@ area makes next to its collections (`shared/userdata.py`): this module names no 
 any area, so a new area's data is exported as soon as it declares it, and a test fails when a
 collection holding a user's data is declared neither way.
 
-Reads: one query per declared field (at least one read each, plus one per document found), one
-lookup per declared document id, one query per subcollection of a document found.
+Reads: per collection one query for all its declared fields (at least one read, plus one per
+document found), one lookup per declared document id, one query per id prefix, and one query per
+subcollection of a document found.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from google.cloud.firestore_v1.base_query import FieldFilter
+from google.cloud.firestore_v1.base_query import FieldFilter, Or
 
 from functions.users.models import ExportedDocument, ExportOut
 from shared import audit, store
@@ -25,7 +26,7 @@ from shared.auth import Principal, require_self_or_admin
 from shared.collections import USERS
 from shared.errors import NotFound
 from shared.ratelimit import Limit, hit
-from shared.userdata import Declaration, Match, manifest
+from shared.userdata import Declaration, manifest
 
 # An export reads every area: a few an hour per caller is plenty.
 EXPORTS_PER_CALLER = Limit(name="user-export", max_hits=5, window_seconds=3600)
@@ -62,21 +63,25 @@ def without(data: dict[str, Any], omit: Iterable[str]) -> dict[str, Any]:
     return data
 
 
-def _found(declaration: Declaration, match: Match, user_id: str, email: str) -> list[Any]:
+def _found(declaration: Declaration, user_id: str, email: str) -> list[Any]:
+    """The declaration's documents naming the user: a lookup per declared id, one query for all
+    its declared fields (a disjunction reads each document once), one per id prefix."""
     collection = store.db().collection(declaration.collection)
-    value = email if match.email else user_id
-    if match.kind == "doc_id":
-        snapshot = collection.document(value).get()
-        return [snapshot] if snapshot.exists else []
-    if match.kind == "field":
-        query = collection.where(filter=FieldFilter(match.path, "==", value))
-    elif match.kind == "array":
-        query = collection.where(filter=FieldFilter(match.path, "array_contains", value))
-    else:  # doc_id_prefix: ids "<user id>_...", a range on the document name ("`" follows "_")
-        query = collection.where(filter=FieldFilter("__name__", ">=", collection.document(f"{user_id}_"))).where(
-            filter=FieldFilter("__name__", "<", collection.document(f"{user_id}`"))
-        )
-    return list(query.stream())
+    found: list[Any] = []
+    filters: list[FieldFilter] = []
+    for match in declaration.matches:
+        value = email if match.email else user_id
+        if match.kind == "doc_id":
+            snapshot = collection.document(value).get()
+            found.extend([snapshot] if snapshot.exists else [])
+        elif match.kind in ("field", "array"):
+            filters.append(FieldFilter(match.path, "==" if match.kind == "field" else "array_contains", value))
+        else:  # doc_id_prefix: ids "<user id>_...", a range on the document name ("`" follows "_")
+            query = collection.where(filter=FieldFilter("__name__", ">=", collection.document(f"{user_id}_")))
+            found.extend(query.where(filter=FieldFilter("__name__", "<", collection.document(f"{user_id}`"))).stream())
+    if filters:
+        found.extend(collection.where(filter=filters[0] if len(filters) == 1 else Or(filters)).stream())
+    return found
 
 
 def _exported(declaration: Declaration, snapshot: Any, *, subcollections: bool = True) -> ExportedDocument:
@@ -98,10 +103,7 @@ def collect(user_id: str, email: str, declarations: Iterable[Declaration]) -> di
     for declaration in declarations:
         if not declaration.personal:
             continue
-        found: dict[str, Any] = {}
-        for match in declaration.matches:
-            for snapshot in _found(declaration, match, user_id, email):
-                found[snapshot.id] = snapshot
+        found = {snapshot.id: snapshot for snapshot in _found(declaration, user_id, email)}
         collections[declaration.collection] = [_exported(declaration, found[key]) for key in sorted(found)]
     return collections
 
