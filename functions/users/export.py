@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from google.cloud.firestore_v1.base_query import FieldFilter, Or
+from google.cloud.firestore_v1.base_query import BaseFilter, FieldFilter, Or
 
 from functions.users.models import ExportedDocument, ExportOut
 from shared import audit, store
@@ -68,7 +68,7 @@ def _found(declaration: Declaration, user_id: str, email: str) -> list[Any]:
     its declared fields (a disjunction reads each document once), one per id prefix."""
     collection = store.db().collection(declaration.collection)
     found: list[Any] = []
-    filters: list[FieldFilter] = []
+    filters: list[BaseFilter] = []
     for match in declaration.matches:
         value = email if match.email else user_id
         if match.kind == "doc_id":
