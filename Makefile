@@ -32,7 +32,7 @@ test: lint typecheck
 	$(VENV)/bin/pytest
 
 generate: setup
-	STUDYHALL_ENV=test $(PY) -m infra.generate
+	STUDYHALL_ENV=test $(PY) -m infra.generate && $(PY) -m infra.hosting_build
 
 bench: setup
 	$(PY) -m bench.run

@@ -19,6 +19,7 @@ def bench_env() -> dict[str, str]:
         # The production work factor: cold start and login figures include real bcrypt cost.
         "STUDYHALL_BCRYPT_ROUNDS": os.environ.get("STUDYHALL_BCRYPT_ROUNDS", "12"),
         "STUDYHALL_IMPORTS_BUCKET": f"{BENCH_PROJECT}-imports",
+        "STUDYHALL_AVATARS_BUCKET": f"{BENCH_PROJECT}-avatars",
     }
 
 

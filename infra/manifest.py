@@ -18,6 +18,11 @@ SCHEDULER_TOPIC_PREFIX = "jobs."
 
 EMULATOR_PORTS = {"firestore": 8180, "pubsub": 8185, "storage": 9023, "gateway": 8080}
 TEST_PORTS = {"firestore": 8280, "pubsub": 8285, "storage": 9123}
+# The API docs page loads only its own files (Swagger UI styles some elements inline).
+DOCS_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "connect-src 'self'; frame-ancestors 'none'"
+)
 
 
 def glob_of(path: str) -> str:
@@ -47,8 +52,13 @@ def firebase_json(specs: dict[str, FunctionSpec]) -> dict[str, Any]:
         "hosting": {
             "public": "infra/hosting",
             "ignore": ["firebase.json", "**/.*"],
+            # `/docs` serves docs.html (Swagger UI); files win over rewrites, as locally.
+            "cleanUrls": True,
             "rewrites": rewrites(specs),
-            "headers": [{"source": "/api/**", "headers": [{"key": "Cache-Control", "value": "no-store"}]}],
+            "headers": [
+                {"source": "/api/**", "headers": [{"key": "Cache-Control", "value": "no-store"}]},
+                {"source": "/docs", "headers": [{"key": "Content-Security-Policy", "value": DOCS_CSP}]},
+            ],
         },
         "firestore": {"rules": "infra/firestore.rules", "indexes": "infra/firestore.indexes.json"},
         "storage": {"rules": "infra/storage.rules"},
@@ -131,6 +141,7 @@ def _deploy_step(spec: FunctionSpec) -> dict[str, Any]:
         f"--timeout={spec.timeout_seconds}s",
         # `^;^` makes `;` the separator, so the comma-separated origins stay one value.
         "--set-env-vars=^;^STUDYHALL_ENV=production;STUDYHALL_IMPORTS_BUCKET=${_IMPORTS_BUCKET};"
+        "STUDYHALL_AVATARS_BUCKET=${_AVATARS_BUCKET};"
         "STUDYHALL_CORS_ORIGINS=${_CORS_ORIGINS};GOOGLE_CLOUD_PROJECT=${PROJECT_ID}",
         "--set-secrets=STUDYHALL_JWT_KEYS=studyhall-jwt-keys:latest",
         "--service-account=${_RUNTIME_SA}",
@@ -161,6 +172,7 @@ def cloudbuild(specs: dict[str, FunctionSpec]) -> dict[str, Any]:
         "substitutions": {
             "_REGION": "us-central1",
             "_IMPORTS_BUCKET": "studyhall-imports",
+            "_AVATARS_BUCKET": "studyhall-avatars",
             "_CORS_ORIGINS": "https://studyhall.web.app",
             "_RUNTIME_SA": "studyhall-functions@${PROJECT_ID}.iam.gserviceaccount.com",
             "_PUSH_SA": "studyhall-pubsub-push@${PROJECT_ID}.iam.gserviceaccount.com",
@@ -174,7 +186,9 @@ def cloudbuild(specs: dict[str, FunctionSpec]) -> dict[str, Any]:
                 "entrypoint": "bash",
                 "args": [
                     "-c",
-                    "pip install -q -r requirements-dev.txt && STUDYHALL_ENV=test python -m infra.generate --check",
+                    "pip install -q -r requirements-dev.txt && STUDYHALL_ENV=test python -m infra.generate --check"
+                    # Hosting's public folder: /openapi.json and Swagger UI's assets for /docs.
+                    " && python -m infra.hosting_build",
                 ],
             },
             {
@@ -264,6 +278,7 @@ def generated_files() -> dict[str, str]:
     import yaml
 
     from infra.openapi import openapi_document
+    from shared.userdata import manifest_document
 
     specs = load_all()
     return {
@@ -273,4 +288,5 @@ def generated_files() -> dict[str, str]:
         "infra/scheduler.json": dumps(scheduler_json(specs)),
         "infra/firestore.indexes.json": dumps(firestore_indexes()),
         "docs/openapi.json": dumps(openapi_document(specs)),
+        "shared/data/userdata.json": dumps(manifest_document()),
     }

@@ -21,8 +21,9 @@ from typing import Any
 from shared import store
 from shared.auth import new_id
 from shared.registry import expires
+from shared.userdata import field, personal
 
-AUDIT_LOGS = expires("audit_logs")
+AUDIT_LOGS = personal(expires("audit_logs"), field("actor_id"), field("target_id"))
 RETENTION = timedelta(days=365)
 
 # The vocabulary of actions (the list endpoint filters on them).
@@ -39,11 +40,13 @@ ACTIONS = (
     "auth.password_change_failed",
     "auth.password_reset_requested",
     "auth.password_reset",
+    "auth.email_verified",
     "user.created_by_admin",
     "user.updated",
     "user.role_changed",
     "user.status_changed",
     "user.archived",
+    "user.exported",
 )
 
 _FORBIDDEN_DETAIL_KEYS = ("password", "token", "hash", "secret")

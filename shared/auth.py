@@ -24,11 +24,12 @@ import jwt
 from shared.config import settings
 from shared.errors import AccountSuspended, Forbidden, Unauthorized
 from shared.registry import expires
+from shared.userdata import field, personal
 
 Role = Literal["student", "teacher", "admin"]
 ROLES: tuple[Role, ...] = ("student", "teacher", "admin")
 AUDIENCE = "studyhall-api"
-SESSIONS = expires("sessions")
+SESSIONS = personal(expires("sessions"), field("user_id"), omit=("refresh_hash", "spent_hashes"))
 
 # Passwords ---------------------------------------------------------------------------------
 

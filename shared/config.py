@@ -43,6 +43,12 @@ class Settings(BaseSettings):
     max_upload_bytes: int = 32 * 1024 * 1024
 
     imports_bucket: str = "studyhall-imports"
+    # Profile pictures, readable by anyone who knows an object's (unguessable) name.
+    avatars_bucket: str = "studyhall-avatars"
+    # Where avatar URLs point; unset: the bucket's public address (the emulator's, locally).
+    avatars_base_url: str = ""
+    email_verification_ttl_seconds: int = 2 * 24 * 3600
+    ip_limit_verify_email: int | None = None
 
     # The web frontend: links in mails (password reset, invitations) point here.
     app_url: str = "http://localhost:5173"

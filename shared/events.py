@@ -25,6 +25,7 @@ from shared import store
 from shared.config import settings
 from shared.logging import get_logger, log_fields, request_id_var
 from shared.registry import FunctionSpec, expires, register
+from shared.userdata import not_personal
 
 log = get_logger("events")
 T = TypeVar("T")
@@ -32,7 +33,7 @@ T = TypeVar("T")
 PROCESSED = expires("processed_events")
 PROCESSED_TTL = timedelta(days=30)
 # Events whose publish failed after their state change committed; flushed by a scheduled job.
-OUTBOX = expires("event_outbox")
+OUTBOX = not_personal(expires("event_outbox"), "events awaiting a second publish: copies of state held elsewhere")
 OUTBOX_TTL = timedelta(days=7)
 
 

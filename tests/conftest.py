@@ -26,6 +26,7 @@ os.environ.update(
         "STUDYHALL_BCRYPT_ROUNDS": "4",
         "STUDYHALL_EXPOSE_OPS": "true",
         "STUDYHALL_IMPORTS_BUCKET": f"{PROJECT}-imports",
+        "STUDYHALL_AVATARS_BUCKET": f"{PROJECT}-avatars",
     }
 )
 

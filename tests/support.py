@@ -26,8 +26,9 @@ class Stack:
     def start(cls, project: str) -> Stack:
         store.reset_client()
         client = storage.Client(project=project)
-        if client.lookup_bucket(settings().imports_bucket) is None:
-            client.create_bucket(settings().imports_bucket)
+        for bucket in (settings().imports_bucket, settings().avatars_bucket):
+            if client.lookup_bucket(bucket) is None:
+                client.create_bucket(bucket)
         pubsub.apply(project, push_base=None)
         return cls(project=project, gateway=Gateway())
 
@@ -53,9 +54,9 @@ class Stack:
             subscriber.close()
 
     def reset_storage(self) -> None:
-        bucket = storage.Client(project=self.project).bucket(settings().imports_bucket)
-        for blob in bucket.list_blobs():
-            blob.delete()
+        for name in (settings().imports_bucket, settings().avatars_bucket):
+            for blob in storage.Client(project=self.project).bucket(name).list_blobs():
+                blob.delete()
 
 
 def ops(response: TestResponse) -> dict[str, int]:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from functions.auth import service
+from functions.auth import service, verification
 from functions.auth.models import (
     ChangePasswordIn,
+    EmailVerifiedOut,
     LoginIn,
     LogoutQuery,
     MessageOut,
@@ -16,9 +17,11 @@ from functions.auth.models import (
     SessionsPage,
     TokensOut,
     UserOut,
+    VerifyEmailIn,
 )
 from shared import store
 from shared.auth import authenticate, require_role
+from shared.events import Event, subscriber
 from shared.http import PUBLIC, SIGNED_IN, Call, HttpFunction, Response
 from shared.ratelimit import per_ip
 from shared.validation import PageQuery
@@ -33,11 +36,14 @@ reset_confirm_route = HttpFunction("auth-password-reset-confirm", "/api/v1/auth/
 change_password_route = HttpFunction("auth-change-password", "/api/v1/auth/change-password")
 sessions_route = HttpFunction("auth-sessions", "/api/v1/auth/sessions")
 session_route = HttpFunction("auth-sessions-item", "/api/v1/auth/sessions/{id}")
+verify_email_route = HttpFunction("auth-verify-email", "/api/v1/auth/verify-email")
+verify_resend_route = HttpFunction("auth-verify-email-resend", "/api/v1/auth/verify-email/resend")
 
 # Per-IP limits (production defaults; settings ip_limit_<name> override).
 REGISTER_LIMIT = per_ip("register", default=50, window_seconds=3600)
 LOGIN_LIMIT = per_ip("login", default=300, window_seconds=900)
 RESET_LIMIT = per_ip("password_reset", default=20, window_seconds=3600)
+VERIFY_LIMIT = per_ip("verify_email", default=30, window_seconds=3600)
 
 
 @register_route.post(PUBLIC, body=RegisterIn, response=TokensOut, status=201, before=(REGISTER_LIMIT,))
@@ -141,3 +147,23 @@ def revoke_session(call: Call[None, None]) -> Response:
     """End one of the caller's sessions (its tokens stop at once)."""
     service.revoke_session(user_id=call.user.user_id, session_id=call.params["id"], client=call.client, now=call.now)
     return Response(status=204)
+
+
+@verify_email_route.post(PUBLIC, body=VerifyEmailIn, response=EmailVerifiedOut, before=(VERIFY_LIMIT,))
+def verify_email(call: Call[VerifyEmailIn, None]) -> EmailVerifiedOut:
+    """Confirm the email address with the mailed single-use token."""
+    verification.verify(token=call.body.token, client=call.client, now=call.now)
+    return EmailVerifiedOut(message="Your email address is confirmed.", email_verified=True)
+
+
+@verify_resend_route.post(SIGNED_IN, response=MessageOut, status=202, before=(VERIFY_LIMIT,))
+def resend_verification(call: Call[None, None]) -> MessageOut:
+    """Mail a new confirmation link (nothing when the address is confirmed already)."""
+    sent = verification.resend(user_id=call.user.user_id, now=call.now)
+    return MessageOut(message="A new link is on its way." if sent else "Your email address is already confirmed.")
+
+
+@subscriber("auth-on-user-registered", topic="user.registered")
+def on_user_registered(event: Event) -> None:
+    """A new account gets its verification mail, once however often the event arrives."""
+    verification.on_user_registered(event)

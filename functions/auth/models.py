@@ -78,6 +78,9 @@ class UserOut(Out):
     timezone: str = "UTC"
     created_at: datetime
     last_login_at: datetime | None = None
+    email_verified: bool = False
+    bio: str | None = None
+    avatar_url: str | None = None
 
 
 class TokensOut(Out):
@@ -109,6 +112,15 @@ class ChangePasswordIn(Payload):
 
 class MessageOut(Out):
     message: str
+
+
+class VerifyEmailIn(Payload):
+    token: Annotated[str, StringConstraints(min_length=1, max_length=512)]
+
+
+class EmailVerifiedOut(Out):
+    message: str
+    email_verified: bool
 
 
 class PasswordChangedOut(Out):

@@ -48,12 +48,14 @@ from shared.logging import get_logger, log_fields
 from shared.passwords import password_problem
 from shared.ratelimit import Limit, hit
 from shared.registry import composite_index, expires
+from shared.userdata import array_field, doc_id, field, personal
 
 log = get_logger("auth")
 
-USER_EMAILS = "user_emails"
-MAIL = "mail"
-PASSWORD_RESETS = expires("password_resets")
+USER_EMAILS = personal("user_emails", doc_id(email=True))
+# Mail bodies carry live links (tokens): the export keeps who and what, not the text.
+MAIL = personal("mail", array_field("to", email=True), omit=("message.text", "message.html"))
+PASSWORD_RESETS = personal(expires("password_resets"), field("user_id"), hide_id=True)
 LOGIN_FAILURES = expires("login_failures")
 FAILURES_FORGOTTEN_AFTER = timedelta(days=1)
 # At most this many reset mails per email address per hour, whether or not it has an account.
@@ -62,7 +64,8 @@ SPENT_HASHES_KEPT = 20
 
 
 def user_out(user_id: str, data: dict[str, Any]) -> UserOut:
-    return UserOut(id=user_id, **{k: data.get(k) for k in UserOut.model_fields if k != "id"})
+    # A field the document lacks (an account older than it) takes the model's default.
+    return UserOut(id=user_id, **{k: data[k] for k in UserOut.model_fields if k != "id" and k in data})
 
 
 def describe_device(user_agent: str) -> str:
@@ -159,6 +162,7 @@ def new_user(
         "created_at": now,
         "updated_at": now,
         "last_login_at": None,
+        "email_verified": False,
     }
 
 

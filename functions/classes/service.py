@@ -40,12 +40,15 @@ from shared.events import publish
 from shared.logging import get_logger, log_fields
 from shared.registry import composite_index, published
 from shared.store import eq
+from shared.userdata import field, personal
 
 log = get_logger("classes")
 
-CLASS_CODES = "class_codes"
+CLASS_CODES = personal("class_codes", field("teacher_id"))
 
-STUDENT_REQUESTS = "student_requests"
+STUDENT_REQUESTS = personal(
+    "student_requests", field("teacher_id"), field("student_id"), field("email", email=True), field("decided_by")
+)
 CLASS_JOINED = published("class.joined")
 CLASS_LEFT = published("class.left")
 

@@ -42,7 +42,7 @@ from functions.exams.models import (
     WeakAreaOut,
     WeakAreasOut,
 )
-from shared import store
+from shared import store, userdata
 from shared.auth import Principal, new_id
 from shared.collections import EXAM_SESSIONS, EXAM_TYPES, QUESTIONS
 from shared.errors import Conflict, NotFound, ValidationFailed
@@ -52,9 +52,9 @@ from shared.registry import composite_index
 
 log = get_logger("exams")
 
-IMPORTS = "question_imports"
+IMPORTS = userdata.personal("question_imports", userdata.field("requested_by"))
 SESSIONS = EXAM_SESSIONS
-DOMAIN_STATS = "exam_domain_stats"
+DOMAIN_STATS = userdata.personal("exam_domain_stats", userdata.doc_id())
 
 KNOWN_EXAMS = {
     "security-plus": "CompTIA Security+",

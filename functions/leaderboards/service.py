@@ -24,10 +24,11 @@ from shared.collections import CLASSES, MEMBERSHIPS, USER_STATS
 from shared.errors import NotFound
 from shared.logging import get_logger, log_fields
 from shared.registry import composite_index
+from shared.userdata import not_personal
 
 log = get_logger("leaderboards")
 
-BOARDS = "leaderboards"
+BOARDS = not_personal("leaderboards", "rankings of many users, rebuilt from user_stats (exported)")
 TOP_N = 100
 _SCOPE = re.compile(r"^(global|exam:[A-Za-z0-9_.\-]{1,60}|class:[A-Za-z0-9_\-]{1,100})$")
 

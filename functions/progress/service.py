@@ -39,10 +39,12 @@ from shared.collections import MEMBERSHIPS, USER_STATS, USERS
 from shared.errors import NotFound
 from shared.events import Event, run_once
 from shared.logging import get_logger, log_fields
+from shared.userdata import doc_id_prefix, personal
 
 log = get_logger("progress")
 
-ITEMS = "progress_items"  # {user}_{exercise|lesson}_{id}: first pass / first completion, once
+# {user}_{exercise|lesson}_{id}: first pass / first completion, once
+ITEMS = personal("progress_items", doc_id_prefix())
 LEADERBOARD_SCOPES = "leaderboard_scopes"  # `exam:<type>`, `class:<id>`: boards to rebuild
 
 BADGES_FILE = Path(__file__).resolve().parents[2] / "shared" / "data" / "badges.json"

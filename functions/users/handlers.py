@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from functions.auth.models import UserOut
-from functions.users import service
-from functions.users.models import StatusIn, UserPatchIn, UsersPage, UsersQuery
+from functions.users import avatar, export, service
+from functions.users.models import AvatarOut, ExportOut, StatusIn, UserPatchIn, UsersPage, UsersQuery
 from shared import store
+from shared.auth import require_self_or_admin
 from shared.http import SIGNED_IN, Call, HttpFunction, Response, roles
 
 list_route = HttpFunction("users-list", "/api/v1/users")
 item_route = HttpFunction("users-item", "/api/v1/users/{id}")
 status_route = HttpFunction("users-status", "/api/v1/users/{id}/status")
+# Decoding and re-encoding an image takes more memory than JSON.
+avatar_route = HttpFunction("users-avatar", "/api/v1/users/{id}/avatar", memory="512Mi")
+export_route = HttpFunction("users-export", "/api/v1/users/{id}/export", memory="512Mi", timeout_seconds=120)
 
 
 @list_route.get(roles("admin"), query=UsersQuery, response=UsersPage)
@@ -28,13 +32,15 @@ def get_user(call: Call[None, None]) -> UserOut:
 
 @item_route.patch(SIGNED_IN, body=UserPatchIn, response=UserOut)
 def patch_user(call: Call[UserPatchIn, None]) -> UserOut:
-    """Edit names, grade and time zone (self or admin); the role (admin only)."""
+    """Edit names, grade, time zone and bio (self or admin); the role (admin only)."""
     changes = call.body.model_dump(exclude_unset=True)
     if changes.get("role") is None:
         changes.pop("role", None)
     for name in ("first_name", "last_name", "timezone"):
         if name in changes and changes[name] is None:
             changes.pop(name)
+    if "bio" in changes:
+        changes["bio"] = changes["bio"] or None
     return service.update_user(
         actor=call.user, user_id=call.params["id"], changes=changes, client=call.client, now=call.now
     )
@@ -58,3 +64,27 @@ def set_status(call: Call[StatusIn, None]) -> UserOut:
         client=call.client,
         now=call.now,
     )
+
+
+@avatar_route.put(SIGNED_IN, response=AvatarOut, raw_body=True)
+def put_avatar(call: Call[None, None]) -> AvatarOut:
+    """Set the profile picture (self or admin): a PNG, JPEG or WebP body up to 2 MiB."""
+    require_self_or_admin(call.user, call.params["id"])  # before the body is even read
+    data = avatar.read_image_body(call.request)
+    return avatar.set_avatar(actor=call.user, user_id=call.params["id"], data=data, client=call.client, now=call.now)
+
+
+@avatar_route.delete(SIGNED_IN, status=204)
+def delete_avatar(call: Call[None, None]) -> Response:
+    """Remove the profile picture (self or admin)."""
+    avatar.remove_avatar(actor=call.user, user_id=call.params["id"], client=call.client, now=call.now)
+    return Response(status=204)
+
+
+@export_route.get(SIGNED_IN, response=ExportOut)
+def export_user(call: Call[None, None]) -> Response:
+    """Everything the platform holds about the user, as one JSON document (self or admin)."""
+    user_id = call.params["id"]
+    document = export.export_user(actor=call.user, user_id=user_id, client=call.client, now=call.now)
+    disposition = f'attachment; filename="studyhall-export-{user_id}.json"'
+    return Response(status=200, body=document, headers={"Content-Disposition": disposition})

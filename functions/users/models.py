@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from datetime import datetime
+from typing import Annotated, Any, Literal
 
 from pydantic import StringConstraints
 
@@ -25,6 +26,8 @@ class UserPatchIn(Payload):
     grade_level: GradeLevel | None = None
     timezone: TimeZone | None = None
     role: Role | None = None
+    # A short public description; null or "" clears it.
+    bio: Annotated[str, StringConstraints(max_length=500)] | None = None
 
 
 class StatusIn(Payload):
@@ -35,3 +38,24 @@ class StatusIn(Payload):
 class UsersPage(Out):
     items: list[UserOut]
     next_cursor: str | None = None
+
+
+class AvatarOut(Out):
+    avatar_url: str
+
+
+class ExportedDocument(Out):
+    """One stored document: its id (null when the id itself is a secret's hash), its fields
+    (hashes and mail bodies left out) and its subcollections."""
+
+    id: str | None
+    data: dict[str, Any]
+    subcollections: dict[str, list[ExportedDocument]] = {}
+
+
+class ExportOut(Out):
+    """Everything held about a user: the documents of every collection that names them."""
+
+    user_id: str
+    generated_at: datetime
+    collections: dict[str, list[ExportedDocument]]

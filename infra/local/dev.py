@@ -49,6 +49,7 @@ def main() -> int:
         from google.cloud import storage  # type: ignore[attr-defined]
 
         storage.Client(project=PROJECT).create_bucket(bucket)
+        storage.Client(project=PROJECT).create_bucket(settings().avatars_bucket)
         gateway_port = EMULATOR_PORTS["gateway"]
         pubsub.apply(PROJECT, push_base=f"http://127.0.0.1:{gateway_port}/_events")
         gateway = Gateway()

@@ -1,4 +1,5 @@
-"""The local stand-in for the managed parts: Firebase Hosting (the rewrites of firebase.json),
+"""The local stand-in for the managed parts: Firebase Hosting (the public folder's files, then
+the rewrites of firebase.json),
 Eventarc (a new object in the storage emulator becomes a finalized CloudEvent) and Cloud
 Scheduler (the jobs of infra/scheduler.json, on their cron and on demand).
 
@@ -9,6 +10,7 @@ so the handler code cannot tell local from deployed. All functions share this on
 from __future__ import annotations
 
 import json
+import mimetypes
 import re
 import threading
 import time
@@ -48,14 +50,24 @@ def _not_found(start_response: Callable[..., Any]) -> list[bytes]:
 
 
 class Gateway:
-    """A WSGI app: `/_events/<function>/...` reaches an event function (Pub/Sub push target),
-    every other path goes through the hosting rewrites."""
+    """A WSGI app: `/_events/<function>/...` reaches an event function (Pub/Sub push target);
+    every other path is, as on Hosting, a file of the public folder if there is one (with
+    `cleanUrls`, `/docs` is `docs.html`), else goes through the rewrites."""
 
     def __init__(self, firebase_json: Path = ROOT / "firebase.json", source: Path = ROOT / "main.py"):
+        from infra.hosting_build import build
+
         config = json.loads(firebase_json.read_text())
         self.rewrites = [
             (glob_to_regex(r["source"]), r["function"]["functionId"]) for r in config["hosting"]["rewrites"]
         ]
+        self.public = (ROOT / config["hosting"]["public"]).resolve()
+        self.clean_urls = bool(config["hosting"].get("cleanUrls"))
+        self.headers = [
+            (glob_to_regex(h["source"]), [(x["key"], x["value"]) for x in h["headers"]])
+            for h in config["hosting"].get("headers", [])
+        ]
+        build(self.public)  # what Cloud Build does before deploying Hosting
         self.source = source
         self._apps: dict[str, flask.Flask] = {}
         self._lock = threading.Lock()
@@ -81,10 +93,40 @@ class Gateway:
                 return self.app(function)(environ, start_response)
             except Exception:  # an unknown function name
                 return _not_found(start_response)
+        static = self.static_file(path) if environ.get("REQUEST_METHOD") in ("GET", "HEAD") else None
+        if static is not None:
+            return self._serve_file(path, static, environ, start_response)
         routed = self.route(path)
         if routed is None:
             return _not_found(start_response)
         return self.app(routed)(environ, start_response)
+
+    def static_file(self, path: str) -> Path | None:
+        """The public folder's file for `path`, as Hosting picks it; never outside the folder,
+        never a hidden file."""
+        relative = path.lstrip("/") or "index.html"
+        if any(part.startswith(".") for part in relative.split("/")):
+            return None
+        candidates = [relative, f"{relative}/index.html"] + ([f"{relative}.html"] if self.clean_urls else [])
+        for candidate in candidates:
+            file = (self.public / candidate).resolve()
+            if file.is_file() and file.is_relative_to(self.public):
+                return file
+        return None
+
+    def _serve_file(
+        self, path: str, file: Path, environ: dict[str, Any], start_response: Callable[..., Any]
+    ) -> list[bytes]:
+        body = file.read_bytes()
+        content_type = mimetypes.guess_type(file.name)[0] or "application/octet-stream"
+        if content_type.startswith("text/") or content_type in ("application/json", "application/javascript"):
+            content_type += "; charset=utf-8"
+        headers = [("Content-Type", content_type), ("Content-Length", str(len(body)))]
+        for pattern, extra in self.headers:
+            if pattern.match(path):
+                headers.extend(extra)
+        start_response("200 OK", headers)
+        return [] if environ.get("REQUEST_METHOD") == "HEAD" else [body]
 
     def deliver(self, function: str, path: str, body: dict[str, Any], headers: dict[str, str] | None = None) -> int:
         """POST a body to a function in-process (the drain and the Eventarc stand-in use this)."""

@@ -1,0 +1,165 @@
+"""Account extras: the avatar function's cold start (Pillow is loaded by the request, not the
+import) and peak memory, avatar upload latency by picture size, and the data export's cost as
+a user's history grows.
+
+Run through `make bench`, or alone with the emulators up: `.venv/bin/python -m bench.extras`.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.environment import BENCH_PROJECT, bench_env, configure
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# A fresh interpreter, as a new instance: load the avatar function, then one upload.
+COLD_PROBE = r"""
+import json, resource, sys, time
+started = time.perf_counter()
+import functions_framework
+app = functions_framework.create_app(target="users_avatar", source="main.py")
+loaded = time.perf_counter()
+pil_at_import = "PIL.Image" in sys.modules
+user_id, token, picture = sys.argv[1:4]
+data = open(picture, "rb").read()
+response = app.test_client().put(f"/api/v1/users/{user_id}/avatar", data=data,
+                                 headers={"Authorization": "Bearer " + token, "Content-Type": "image/jpeg"})
+done = time.perf_counter()
+print(json.dumps({"import_ms": (loaded - started) * 1000, "first_request_ms": (done - loaded) * 1000,
+                  "status": response.status_code, "pil_at_import": pil_at_import,
+                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def photo(width: int, height: int) -> bytes:
+    """A noisy JPEG (noise compresses badly: the worst case for its size) with EXIF."""
+    from PIL import Image
+
+    rng = random.Random(width)
+    image = Image.frombytes("RGB", (width, height), rng.randbytes(width * height * 3))
+    out = io.BytesIO()
+    image.save(out, format="JPEG", quality=70, exif=Image.Exif())
+    return out.getvalue()
+
+
+def _api() -> Any:
+    from infra.local.emulators import clear_firestore
+    from infra.manifest import TEST_PORTS
+    from tests.support import Api, Stack
+
+    clear_firestore(BENCH_PROJECT, TEST_PORTS["firestore"])
+    return Api(Stack.start(BENCH_PROJECT).gateway)
+
+
+def avatar_rows(api: Any) -> list[str]:
+    user = api.register("avatar-bench@example.com")
+    uid, token = user["user"]["id"], user["access_token"]
+    rows = [
+        "| picture (JPEG, noise) | bytes | p50 (ms) | p95 (ms) | stored WebP bytes | Firestore ops |",
+        "| --- | ---: | ---: | ---: | ---: | --- |",
+    ]
+    for width, height in ((640, 480), (1280, 960), (1600, 1200)):
+        data = photo(width, height)
+        if len(data) > 2 * 1024 * 1024:
+            continue
+        times, op_headers = [], set()
+        for _ in range(10):
+            started = time.perf_counter()
+            response = api.call("PUT", f"/api/v1/users/{uid}/avatar", token=token, data=data, content_type="image/jpeg")
+            times.append((time.perf_counter() - started) * 1000)
+            assert response.status_code == 200, response.json
+            op_headers.add(response.headers["X-Firestore-Ops"])
+        from google.cloud import storage  # type: ignore[attr-defined]
+
+        from shared.config import settings
+
+        name = "avatars/" + response.json["avatar_url"].rsplit("/", 1)[-1]
+        blob = storage.Client().bucket(settings().avatars_bucket).get_blob(name)
+        cuts = statistics.quantiles(times, n=20)
+        rows.append(
+            f"| {width}x{height} | {len(data)} | {statistics.median(times):.0f} | {cuts[18]:.0f} | {blob.size} | "
+            f"{', '.join(sorted(op_headers))} |"
+        )
+    return rows
+
+
+def cold_rows(api: Any) -> list[str]:
+    user = api.register("cold-avatar@example.com")
+    picture = ROOT / ".dev" / "bench-avatar.jpg"
+    picture.parent.mkdir(exist_ok=True)
+    picture.write_bytes(photo(1600, 1200))
+    runs = []
+    for _ in range(3):
+        started = time.perf_counter()
+        out = subprocess.run(
+            [sys.executable, "-c", COLD_PROBE, user["user"]["id"], user["access_token"], str(picture)],
+            cwd=ROOT,
+            env={**bench_env(), "PATH": "/usr/bin:/bin"},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        run = dict(json.loads(out.strip().splitlines()[-1]))
+        run["process_ms"] = (time.perf_counter() - started) * 1000
+        assert run["status"] == 200, run
+        runs.append(run)
+    return [
+        "| function | import + load (ms) | first upload, 1600x1200 (ms) | whole process (ms) | Pillow loaded at import "
+        "| peak RSS (MiB) |",
+        "| --- | ---: | ---: | ---: | --- | ---: |",
+        f"| users-avatar | {statistics.median(r['import_ms'] for r in runs):.0f} | "
+        f"{statistics.median(r['first_request_ms'] for r in runs):.0f} | "
+        f"{statistics.median(r['process_ms'] for r in runs):.0f} | "
+        f"{'yes' if any(r['pil_at_import'] for r in runs) else 'no'} | "
+        f"{max(r['peak_rss_mb'] for r in runs):.0f} |",
+    ]
+
+
+def export_rows(api: Any) -> list[str]:
+    from shared import store
+
+    rows = [
+        "| user's history | documents exported | latency (ms) | response bytes | Firestore reads / writes |",
+        "| --- | ---: | ---: | ---: | --- |",
+    ]
+    user = api.register("export-bench@example.com")
+    uid = user["user"]["id"]
+    for logins in (0, 50, 200):
+        current = len(list(store.db().collection("sessions").where(filter=store.eq("user_id", uid)).stream()))
+        for _ in range(logins - current + 1 if logins else 0):
+            api.login("export-bench@example.com")
+        caller = api.admin(f"export-admin-{logins}@example.com")  # the export is limited per caller
+        started = time.perf_counter()
+        response = api.get(f"/api/v1/users/{uid}/export", token=caller["access_token"])
+        elapsed = (time.perf_counter() - started) * 1000
+        assert response.status_code == 200, response.json
+        documents = sum(len(v) for v in response.json["collections"].values())
+        ops = response.headers["X-Firestore-Ops"]
+        rows.append(f"| {logins} logins | {documents} | {elapsed:.0f} | {len(response.get_data())} | {ops} |")
+    return rows
+
+
+def main() -> None:
+    configure()
+    os.environ["STUDYHALL_BCRYPT_ROUNDS"] = "4"  # set-up logins only; no measured route hashes
+    api = _api()
+    print("### Avatar function cold start (fresh process, then one upload)\n")
+    print("\n".join(cold_rows(api)))
+    print("\n### Avatar upload, warm (in-process gateway, storage emulator; 10 uploads each)\n")
+    print("\n".join(avatar_rows(api)))
+    print("\n### Data export as a user's history grows (each login: a session and an audit entry)\n")
+    print("\n".join(export_rows(api)))
+
+
+if __name__ == "__main__":
+    main()

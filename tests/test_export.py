@@ -1,0 +1,255 @@
+"""The data export: one JSON document of everything held about a user, and the test that makes
+forgetting a collection impossible: after a broad walk through the API, every document in the
+emulator that names a user must sit in a declared collection, and the export must hold it."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from collections.abc import Iterator
+from typing import Any
+
+from PIL import Image
+
+import shared.collections
+from shared import store
+from shared.userdata import declarations
+from tests.support import PASSWORD, ops
+from tests.test_imports import csv_bytes, fire, row, upload
+
+SEC = "security-plus"
+
+
+def export_of(api, user_id: str, token: str) -> dict[str, Any]:
+    response = api.get(f"/api/v1/users/{user_id}/export", token=token)
+    assert response.status_code == 200, response.json
+    assert "attachment" in response.headers["Content-Disposition"]
+    return dict(response.json)
+
+
+def every_document() -> Iterator[tuple[str, Any, dict[str, Any]]]:
+    """(collection key, reference, data) of every document of the project, subcollections
+    included (keyed `parent/*/child`), even under parents that do not exist themselves."""
+
+    def walk(collection: Any, key: str) -> Iterator[tuple[str, Any, dict[str, Any]]]:
+        for ref in collection.list_documents():
+            snapshot = ref.get()
+            if snapshot.exists:
+                yield key, ref, snapshot.to_dict() or {}
+            for child in ref.collections():
+                yield from walk(child, f"{key}/*/{child.id}")
+
+    for collection in store.db().collections():
+        yield from walk(collection, collection.id)
+
+
+def mentions(ref: Any, data: dict[str, Any], needles: tuple[str, ...]) -> bool:
+    text = ref.id + json.dumps(data, default=str)
+    return any(needle in text for needle in needles)
+
+
+def walk_through_the_api(api, stack, drain) -> dict[str, dict[str, Any]]:
+    """A student, a teacher and an admin use most of the API."""
+    admin = api.admin()
+    accepted = upload(api, admin["access_token"], SEC, csv_bytes([row(f"S{i:02}", "1.1", "A") for i in range(4)]))
+    assert accepted.status_code == 202
+    fire(stack)
+    teacher = api.register("tess@example.com", role="teacher")
+    student = api.register("sam@example.com", grade_level=10)
+    sid, st = student["user"]["id"], student["access_token"]
+    drain()
+    # Account: verification, bio, avatar, sessions, a failed login, a reset, a password change.
+    [mail] = [m.to_dict() for m in store.db().collection("mail").stream() if m.to_dict()["to"] == ["sam@example.com"]]
+    token = re.search(r"token=([A-Za-z0-9_\-]+)", mail["message"]["text"]).group(1)  # type: ignore[union-attr]
+    assert api.post("/api/v1/auth/verify-email", {"token": token}).status_code == 200
+    assert api.patch(f"/api/v1/users/{sid}", {"bio": "Hello", "timezone": "Europe/Paris"}, token=st).status_code == 200
+    picture = io.BytesIO()
+    Image.new("RGB", (32, 32)).save(picture, format="PNG")
+    avatar = api.call("PUT", f"/api/v1/users/{sid}/avatar", token=st, data=picture.getvalue())
+    assert avatar.status_code == 200
+    assert api.post("/api/v1/auth/login", {"email": "sam@example.com", "password": "wrong one!"}).status_code == 401
+    second = api.login("sam@example.com")
+    refreshed = api.post("/api/v1/auth/refresh", {"refresh_token": second["refresh_token"]})
+    assert refreshed.status_code == 200
+    assert api.post("/api/v1/auth/password-reset-request", {"email": "sam@example.com"}).status_code == 202
+    changed = api.post(
+        "/api/v1/auth/change-password",
+        {"current_password": PASSWORD, "new_password": "another long passphrase"},
+        token=st,
+    )
+    assert changed.status_code == 200
+    # Classes: a class, a join, a request the admin approves.
+    klass = api.post("/api/v1/teachers/classes", {"name": "Sec", "subject": "security"}, token=teacher["access_token"])
+    assert klass.status_code == 201
+    joined = api.post(f"/api/v1/students/{sid}/classes/join", {"class_code": klass.json["class_code"]}, token=st)
+    assert joined.status_code in (200, 201), joined.json
+    request = api.post(
+        "/api/v1/teachers/student-requests",
+        {"class_id": klass.json["id"], "email": "kim@example.com", "first_name": "Kim", "last_name": "K"},
+        token=teacher["access_token"],
+    )
+    assert request.status_code == 201
+    approve = api.post(f"/api/v1/student-requests/{request.json['id']}/approve", token=admin["access_token"])
+    assert approve.status_code == 200
+    # Learning: interests, an exam, progress, a leaderboard.
+    assert (
+        api.put(f"/api/v1/students/{sid}/interests", {"interest_ids": ["cybersecurity"]}, token=st).status_code == 200
+    )
+    session = api.post("/api/v1/exam-sessions", {"exam_type": SEC, "question_count": 2, "mode": "practice"}, token=st)
+    assert session.status_code == 201, session.json
+    for question in session.json["questions"]:
+        answer = {"question_id": question["id"], "answer": "A"}
+        assert api.post(f"/api/v1/exam-sessions/{session.json['id']}/answers", answer, token=st).status_code == 200
+    assert api.post(f"/api/v1/exam-sessions/{session.json['id']}/submit", token=st).status_code == 200
+    drain()
+    job = api.post("/api/v1/admin/jobs/leaderboards-rebuild/run", token=admin["access_token"])
+    assert job.status_code == 202, job.json
+    drain()
+    assert api.get("/api/v1/leaderboards/global", token=st).status_code == 200
+    return {"student": {**student, "access_token": st}, "teacher": teacher, "admin": admin}
+
+
+def test_every_document_that_names_a_user_is_declared_and_exported(api, stack, drain):
+    people = walk_through_the_api(api, stack, drain)
+    declared = {d.collection: d for d in declarations()}
+    documents = list(every_document())
+    admin_token = people["admin"]["access_token"]
+    for who, account in people.items():
+        user_id, email = account["user"]["id"], account["user"]["email"]
+        exported = export_of(api, user_id, admin_token if who != "student" else account["access_token"])
+        assert exported["user_id"] == user_id
+        undeclared: set[str] = set()
+        missing: list[str] = []
+        for key, ref, data in documents:
+            if not mentions(ref, data, (user_id, email)):
+                continue
+            root, _, sub = key.partition("/*/")
+            declaration = declared.get(root)
+            if declaration is None or (sub and key not in declared and sub not in declaration.subcollections):
+                undeclared.add(key)
+                continue
+            if not declaration.personal:
+                continue
+            items = exported["collections"].get(root, [])
+            if declaration.hide_id:
+                held = any(plain_equal(item["data"], data, declaration.omit) for item in items)
+            elif sub:
+                parent_id = ref.parent.parent.id
+                held = any(
+                    child["id"] == ref.id
+                    for item in items
+                    if item["id"] == parent_id
+                    for child in item["subcollections"].get(sub, [])
+                )
+            else:
+                held = any(item["id"] == ref.id for item in items)
+            if not held:
+                missing.append(f"{key}/{ref.id}")
+        assert not undeclared, (
+            f"collections naming the {who} are not declared in shared/userdata.py terms "
+            f"(personal(...) or not_personal(...)): {sorted(undeclared)}"
+        )
+        assert not missing, f"the {who}'s export lacks {missing}"
+
+
+def plain_equal(exported: dict[str, Any], stored: dict[str, Any], omit: tuple[str, ...]) -> bool:
+    from functions.users.export import plain, without
+
+    return exported == json.loads(json.dumps(plain(without(stored, omit)), default=str))
+
+
+def test_the_export_holds_no_password_or_token_hash(api, stack, drain):
+    people = walk_through_the_api(api, stack, drain)
+    student = people["student"]
+    exported = export_of(api, student["user"]["id"], student["access_token"])
+    text = json.dumps(exported)
+    secrets: list[str] = []
+    for key, ref, data in every_document():
+        if key in ("password_resets", "email_verifications"):
+            secrets.append(ref.id)  # the ids are token hashes
+        for name in ("password_hash", "refresh_hash"):
+            if data.get(name):
+                secrets.append(data[name])
+        secrets.extend(data.get("spent_hashes") or [])
+    assert secrets
+    leaked = [s for s in secrets if s in text]
+    assert not leaked
+    for word in ("password_hash", "refresh_hash", "spent_hashes", "token="):
+        assert word not in text
+    # The student's own mails are there, without the bodies that carry links.
+    assert exported["collections"]["mail"] and all(
+        set(m["data"]["message"]) == {"subject"} for m in exported["collections"]["mail"]
+    )
+    assert exported["collections"]["users"][0]["data"]["bio"] == "Hello"
+    assert exported["collections"]["exam_sessions"] and exported["collections"]["user_stats"]
+    assert exported["collections"]["sessions"] and exported["collections"]["class_memberships"]
+
+
+def test_every_shared_collection_name_is_declared():
+    declared = {d.collection for d in declarations()}
+    names = {v for k, v in vars(shared.collections).items() if k.isupper() and isinstance(v, str)}
+    assert names and names <= declared, sorted(names - declared)
+
+
+def test_only_the_user_or_an_admin_exports_and_it_is_audited_and_limited(api):
+    alice = api.register("alice@example.com")
+    bob = api.register("bob@example.com")
+    uid = alice["user"]["id"]
+    assert api.get(f"/api/v1/users/{uid}/export").status_code == 401
+    assert api.get(f"/api/v1/users/{uid}/export", token=bob["access_token"]).status_code == 403
+    admin = api.admin()
+    assert api.get("/api/v1/users/nosuchuser/export", token=admin["access_token"]).status_code == 404
+    exported = export_of(api, uid, admin["access_token"])
+    assert exported["collections"]["users"][0]["id"] == uid
+    audits = [d.to_dict() for d in store.db().collection("audit_logs").stream()]
+    assert any(a["action"] == "user.exported" and a["target_id"] == uid for a in audits)
+    for _ in range(5):  # the admin's export counted against the admin
+        export_of(api, uid, alice["access_token"])
+    limited = api.get(f"/api/v1/users/{uid}/export", token=alice["access_token"])
+    assert limited.status_code == 429 and limited.headers["Retry-After"]
+
+
+def test_budget_of_the_export(api):
+    alice = api.register("alice@example.com")
+    personal = [d for d in declarations() if d.personal]
+    before = {d.collection: queried(d, alice["user"]) for d in personal}
+    response = api.get(f"/api/v1/users/{alice['user']['id']}/export", token=alice["access_token"])
+    exported = response.json["collections"]
+    # session 1, user 1; per collection: 1 per declared id, max(1, found) for all its declared
+    # fields together (one disjunction), max(1, found) per id prefix, then max(1, found) per
+    # subcollection of each document found. Writes: the limit and the audit entry.
+    expected = 2
+    for declaration in personal:
+        kinds = [m.kind for m in declaration.matches]
+        expected += kinds.count("doc_id") + kinds.count("doc_id_prefix") * max(1, before[declaration.collection][1])
+        if "field" in kinds or "array" in kinds:
+            expected += max(1, before[declaration.collection][0])
+        docs = exported[declaration.collection]
+        expected += sum(max(1, len(d["subcollections"].get(s, []))) for d in docs for s in declaration.subcollections)
+    assert ops(response) == {"reads": expected, "writes": 2, "deletes": 0}
+    # A new account holds at most one document per query: one read per lookup and per query.
+    lookups_and_queries = 0
+    for declaration in personal:
+        kinds = [m.kind for m in declaration.matches]
+        lookups_and_queries += kinds.count("doc_id") + kinds.count("doc_id_prefix")
+        lookups_and_queries += 1 if ("field" in kinds or "array" in kinds) else 0
+    assert expected == 2 + lookups_and_queries == ops(response)["reads"]
+
+
+def queried(declaration: Any, user: dict[str, Any]) -> tuple[int, int]:
+    """(documents matching the declared fields, documents matching the id prefix), counted by
+    hand over the whole collection."""
+    by_fields = by_prefix = 0
+    for snapshot in store.db().collection(declaration.collection).stream():
+        data = snapshot.to_dict() or {}
+        for match in declaration.matches:
+            value = user["email"] if match.email else user["id"]
+            if (match.kind == "field" and data.get(match.path) == value) or (
+                match.kind == "array" and value in (data.get(match.path) or [])
+            ):
+                by_fields += 1
+                break
+        if any(m.kind == "doc_id_prefix" for m in declaration.matches) and snapshot.id.startswith(f"{user['id']}_"):
+            by_prefix += 1
+    return by_fields, by_prefix
