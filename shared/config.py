@@ -64,6 +64,8 @@ class Settings(BaseSettings):
     # `make setup`) and where its compiled module is cached (default: next to it, else /tmp).
     sandbox_wasm: str = ""
     sandbox_cache_dir: str = ""
+    # Code submissions a user may make per minute (429 with Retry-After past it).
+    submissions_per_minute: int = 10
     log_level: str = "INFO"
     # Response header with the request's Firestore reads and writes (never in production).
     expose_ops: bool = False

@@ -13,6 +13,7 @@ verdict never depends on how busy the machine is. The wall-clock limit is a back
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -128,10 +129,8 @@ def _job(module: Path, limits: Limits, tests: list[dict[str, str]], nonce: str) 
 
 
 def _kill(process: subprocess.Popen[bytes]) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
     process.wait()
 
 
