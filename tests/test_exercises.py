@@ -13,7 +13,7 @@ from functions.exercises import grading
 from shared import store
 from shared.collections import EXERCISES, SUBMISSIONS
 from tests.support import ops
-from tests.test_classes import Person, admin, doc, join, listen, new_class, person  # noqa: F401
+from tests.test_classes import Person, admin, doc, join, listen, new_class, person  # noqa: F401 (listen: a fixture)
 
 GRADE = ["exercises-grade--submission.created"]
 
@@ -29,7 +29,12 @@ ADD = {
     "memory_limit_mb": 64,
     "tests": [
         {"name": "small", "code": "print(add(2, 3))", "expected_output": "5\n"},
-        {"name": "stdin", "stdin": "40\n2\n", "code": "print(add(int(input()), int(input())))", "expected_output": "42"},
+        {
+            "name": "stdin",
+            "stdin": "40\n2\n",
+            "code": "print(add(int(input()), int(input())))",
+            "expected_output": "42",
+        },
         {"name": "secret", "code": "print(add(-7, 7))", "expected_output": "0", "hidden": True, "weight": 2},
     ],
     "solution": "def add(a, b):\n    return a + b\n",
@@ -120,7 +125,9 @@ def test_only_authors_and_admins_change_exercises(api, school):
 
 def test_a_solution_must_pass_its_tests_and_bad_input_is_refused(api, school):
     teacher = school["teacher"]
-    wrong = api.post("/api/v1/exercises", {**ADD, "solution": "def add(a, b):\n    return a - b\n"}, token=teacher.token)
+    wrong = api.post(
+        "/api/v1/exercises", {**ADD, "solution": "def add(a, b):\n    return a - b\n"}, token=teacher.token
+    )
     assert wrong.status_code == 422
     assert {d["field"] for d in wrong.json["error"]["details"]} == {"solution"}
     assert "small" in wrong.json["error"]["details"][0]["message"]
@@ -139,7 +146,7 @@ def test_a_solution_must_pass_its_tests_and_bad_input_is_refused(api, school):
 # Submissions and verdicts ----------------------------------------------------------------------------
 
 
-def test_accepted_submission_with_results_and_one_graded_event(api, drain, school, listen):
+def test_accepted_submission_with_results_and_one_graded_event(api, drain, school, listen):  # noqa: F811
     student = school["student"]
     exercise = author(api, school["teacher"])
     received = listen("submission.graded")
@@ -248,7 +255,9 @@ def test_submission_input_is_checked_and_nothing_stored(api, school):
     assert api.post("/api/v1/submissions", {**body, "language": "javascript"}, token=student.token).status_code == 422
     too_big = api.post("/api/v1/submissions", {**body, "code": "#" * (64 * 1024 + 1)}, token=student.token)
     assert too_big.status_code == 422 and too_big.json["error"]["details"][0]["field"] == "code"
-    assert api.post("/api/v1/submissions", {**body, "code": "é" * (32 * 1024 + 1)}, token=student.token).status_code == 422
+    assert (
+        api.post("/api/v1/submissions", {**body, "code": "é" * (32 * 1024 + 1)}, token=student.token).status_code == 422
+    )
     assert api.post("/api/v1/submissions", {**body, "exercise_id": "nope"}, token=student.token).status_code == 422
     assert api.post("/api/v1/submissions", {**body, "extra": 1}, token=student.token).status_code == 422
     assert list(store.db().collection(SUBMISSIONS).stream()) == []
