@@ -337,3 +337,23 @@ def test_submission_history_per_student_and_per_exercise(api, drain, school):
     theirs = api.get(f"/api/v1/exercises/{exercise['id']}/submissions", token=school["other_teacher"].token)
     assert [s["id"] for s in theirs.json["items"]] == [outsider["id"]]
     assert api.get(f"/api/v1/exercises/{exercise['id']}/submissions", token=student.token).status_code == 403
+
+
+# Demo data ------------------------------------------------------------------------------------------
+
+
+def test_demo_exercises_load_once_and_their_solutions_pass(api, drain):
+    from infra.local import demo_exercises, seed
+
+    seed.load()
+    assert seed.load()  # a second run adds nothing
+    student = Person(api.login("student@studyhall.dev", seed.DEMO_PASSWORD))
+    teacher = Person(api.login("teacher@studyhall.dev", seed.DEMO_PASSWORD))
+    for exercise_id, fields in demo_exercises.DEMO_EXERCISES.items():
+        seen = api.get(f"/api/v1/exercises/{exercise_id}", token=student.token).json
+        assert seen["author_id"] == teacher.id and seen["difficulty"] == "beginner" and "solution" not in seen
+        submit(api, student, exercise_id, fields["solution"])
+    drain(GRADE)
+    history = api.get(f"/api/v1/students/{student.id}/submissions", token=student.token).json["items"]
+    assert sorted(s["exercise_id"] for s in history) == sorted(demo_exercises.DEMO_EXERCISES)
+    assert {s["verdict"] for s in history} == {"accepted"}
