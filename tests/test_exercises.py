@@ -357,3 +357,27 @@ def test_demo_exercises_load_once_and_their_solutions_pass(api, drain):
     history = api.get(f"/api/v1/students/{student.id}/submissions", token=student.token).json["items"]
     assert sorted(s["exercise_id"] for s in history) == sorted(demo_exercises.DEMO_EXERCISES)
     assert {s["verdict"] for s in history} == {"accepted"}
+
+
+def test_exercise_analytics_follow_graded_submissions(api, drain, school):
+    teacher, student, stranger = school["teacher"], school["student"], school["stranger"]
+    exercise = author(api, teacher)
+    submit(api, student, exercise["id"], ADD["solution"])  # solved at once: mastered
+    submit(api, stranger, exercise["id"], VERDICTS["wrong_answer"])
+    drain()  # graded, and progress has counted both
+    submit(api, stranger, exercise["id"], ADD["solution"])  # solved at the second attempt
+    drain()  # grading, then submission.graded to progress
+    body = api.get(f"/api/v1/analytics/exercises/{exercise['id']}", token=teacher.token).json
+    assert body | {"average_score": 0} == {
+        "exercise_id": exercise["id"],
+        "attempts": 3,
+        "submissions": 3,
+        "passed_submissions": 2,
+        "pass_rate": 0.6667,
+        "average_score": 0,
+        "students": 2,
+        "students_passed": 2,
+        "completion_rate": 1.0,
+        "mastery_rate": 0.5,
+    }
+    assert body["average_score"] == round(200 / 3, 2)
