@@ -116,6 +116,41 @@ def sandbox_start(runs: int = 5, tests: int = 10) -> list[str]:
     ]
 
 
+# CPU-bound workloads for the time-limit calibration: native CPython against the guest.
+WORKLOADS = {
+    "3M-iteration sum loop": "s = 0\nfor i in range(3 * 10**6):\n    s += i\nprint(s)",
+    "join of 1M numbers as text": "print(len(','.join(str(i) for i in range(10**6))))",
+    "500k dict updates": "d = {}\nfor i in range(5 * 10**5):\n    d[i % 1000] = d.get(i % 1000, 0) + i\nprint(len(d))",
+    "sort of 300k floats": "import random\nr = random.Random(1)\nx = [r.random() for _ in range(3 * 10**5)]\nx.sort()",
+}
+
+
+def calibration() -> list[str]:
+    """Guest against native time and fuel per guest millisecond (what FUEL_PER_MS rests on)."""
+    from functions.exercises.sandbox.runner import Limits, TestInput, run_tests
+
+    def native(code: str) -> float:
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+        return (time.perf_counter() - started) * 1000
+
+    empty_native = native("pass")
+    empty = run_tests("", [TestInput(code="pass", stdin="")], Limits(10_000, 128))[0]
+    rows = [
+        "| workload | native (ms) | guest (ms) | guest / native | fuel per guest ms |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
+    for name, code in WORKLOADS.items():
+        native_ms = max(1.0, native(code) - empty_native)
+        run = run_tests("", [TestInput(code=code, stdin="")], Limits(10_000, 128))[0]
+        guest_ms = max(1, run.time_ms - empty.time_ms)
+        fuel = run.fuel_used - empty.fuel_used
+        rows.append(
+            f"| {name} | {native_ms:.0f} | {guest_ms} | {guest_ms / native_ms:.1f}x | {fuel / guest_ms / 1e6:.1f}M |"
+        )
+    return rows
+
+
 def _push_body(submission_id: str, user_id: str, exercise_id: str) -> dict[str, Any]:
     envelope = {
         "id": f"bench-{submission_id}",
@@ -182,6 +217,8 @@ def main() -> None:
     print("\n".join(sandbox_start()))
     print("\n### Grader cold start (fresh process)\n")
     print("\n".join(cold_start(api, exercise_id)))
+    print("\n### Time-limit calibration (guest against native CPython)\n")
+    print("\n".join(calibration()))
 
 
 if __name__ == "__main__":

@@ -381,3 +381,16 @@ def test_exercise_analytics_follow_graded_submissions(api, drain, school):
         "mastery_rate": 0.5,
     }
     assert body["average_score"] == round(200 / 3, 2)
+
+
+def test_grading_budget_per_event(api, school):
+    exercise = author(api, school["teacher"])
+    queued = submit(api, school["student"], exercise["id"], ADD["solution"]).json
+    meter = store.start_metering()
+    assert grading.grade(queued["id"], store.now()) == "claimed"
+    # Claim (read + write), the exercise (read), finish (read + write); the publish is Pub/Sub.
+    assert (meter.reads, meter.writes, meter.deletes) == (3, 2, 0)
+    meter = store.start_metering()
+    assert grading.grade(queued["id"], store.now()) == "graded"
+    assert (meter.reads, meter.writes, meter.deletes) == (1, 0, 0)  # a redelivery: one read
+    assert doc(SUBMISSIONS, queued["id"])["verdict"] == "accepted"
