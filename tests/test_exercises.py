@@ -117,6 +117,7 @@ def test_only_authors_and_admins_change_exercises(api, school):
 
     renamed = api.put(path, {**ADD, "title": "Sum"}, token=school["teacher"].token)
     assert renamed.status_code == 200 and renamed.json["title"] == "Sum"
+    assert ops(renamed) == {"reads": 2, "writes": 1, "deletes": 0}
     assert renamed.json["created_at"] == exercise["created_at"] and renamed.json["author_id"] == school["teacher"].id
     deleted = api.delete(path, token=school["admin"].token)
     assert deleted.status_code == 204 and ops(deleted) == {"reads": 2, "writes": 0, "deletes": 1}
