@@ -29,6 +29,25 @@ os.environ["STUDYHALL_BCRYPT_ROUNDS"] = "4"  # accounts are set up, not measured
 
 ROOT = Path(__file__).resolve().parent.parent
 GRADE = ["exercises-grade--submission.created"]
+SOLUTION = "def add(a, b):\n    return a + b\n"
+# Three tests, as the issue's target names: two visible, one hidden.
+EXERCISE = {
+    "title": "Sum of two numbers",
+    "description": "Write `add(a, b)`.",
+    "topic": "python-basics",
+    "difficulty": "beginner",
+    "tests": [
+        {"name": "small", "code": "print(add(2, 3))", "expected_output": "5"},
+        {
+            "name": "stdin",
+            "stdin": "40\n2\n",
+            "code": "print(add(int(input()), int(input())))",
+            "expected_output": "42",
+        },
+        {"name": "hidden", "code": "print(add(-7, 7))", "expected_output": "0", "hidden": True},
+    ],
+    "solution": SOLUTION,
+}
 
 # A fresh interpreter, as a new grader instance: load main.py the way functions-framework does,
 # then take one push delivery of `submission.created`.
@@ -54,22 +73,21 @@ def _setup() -> tuple[Any, Any, str, str]:
     from infra.local.emulators import clear_firestore
     from infra.manifest import TEST_PORTS
     from tests.support import Api, Stack
-    from tests.test_exercises import ADD
 
     clear_firestore(BENCH_PROJECT, TEST_PORTS["firestore"])
     stack = Stack.start(BENCH_PROJECT)
     stack.purge()
     api = Api(stack.gateway)
     teacher = api.register("bench-teacher@example.com", role="teacher")["access_token"]
-    exercise = api.post("/api/v1/exercises", ADD, token=teacher)
-    assert exercise.status_code == 201, exercise.json
-    return stack, api, teacher, exercise.json["id"]
+    exercise = api.post("/api/v1/exercises", EXERCISE, token=teacher)
+    created: dict[str, Any] = exercise.json or {}
+    assert exercise.status_code == 201, created
+    return stack, api, teacher, str(created["id"])
 
 
 def submit_to_graded(stack: Any, api: Any, exercise_id: str, count: int) -> list[str]:
     """Sequential submissions: POST, then the grader's delivery, until the document is graded."""
     from shared.config import settings
-    from tests.test_exercises import ADD
 
     settings().submissions_per_minute = count + 10
     token = api.register("bench-student@example.com")["access_token"]
@@ -79,7 +97,7 @@ def submit_to_graded(stack: Any, api: Any, exercise_id: str, count: int) -> list
         started = time.perf_counter()
         response = api.post(
             "/api/v1/submissions",
-            {"exercise_id": exercise_id, "code": ADD["solution"], "language": "python"},
+            {"exercise_id": exercise_id, "code": SOLUTION, "language": "python"},
             token=token,
         )
         posts.append((time.perf_counter() - started) * 1000)
@@ -99,7 +117,8 @@ def submit_to_graded(stack: Any, api: Any, exercise_id: str, count: int) -> list
 def sandbox_start(runs: int = 5, tests: int = 10) -> list[str]:
     from functions.exercises.sandbox.runner import Limits, TestInput, run_tests
 
-    per_test, process = [], []
+    per_test: list[float] = []
+    process: list[float] = []
     for _ in range(runs):
         started = time.perf_counter()
         results = run_tests("", [TestInput(code="pass", stdin="")] * tests, Limits(1000, 128))
@@ -173,10 +192,9 @@ def cold_start(api: Any, exercise_id: str, runs: int = 3) -> list[str]:
     from functions.exercises import submissions
     from shared import store
     from shared.collections import SUBMISSIONS
-    from tests.test_exercises import ADD
 
     def one(extra_env: dict[str, str]) -> dict[str, Any]:
-        queued = submissions.create_submission("bench-cold", exercise_id, ADD["solution"], store.now())
+        queued = submissions.create_submission("bench-cold", exercise_id, SOLUTION, store.now())
         out = subprocess.run(
             [sys.executable, "-c", COLD_PROBE, json.dumps(_push_body(queued.id, "bench-cold", exercise_id))],
             cwd=ROOT,

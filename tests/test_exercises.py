@@ -17,7 +17,7 @@ from tests.test_classes import Person, admin, doc, join, listen, new_class, pers
 
 GRADE = ["exercises-grade--submission.created"]
 
-ADD = {
+ADD: dict[str, Any] = {
     "title": "Add two numbers",
     "description": "Write `add(a, b)` returning the sum.",
     "topic": "python-basics",
@@ -39,6 +39,7 @@ ADD = {
     ],
     "solution": "def add(a, b):\n    return a + b\n",
 }
+SOLUTION: str = ADD["solution"]
 
 
 def author(api: Any, teacher: Person, **changes: Any) -> dict[str, Any]:
@@ -87,7 +88,7 @@ def test_teacher_authors_and_students_see_no_solution_nor_hidden_tests(api, scho
     assert created.status_code == 201, created.json
     assert ops(created) == {"reads": 1, "writes": 1, "deletes": 0}
     exercise = created.json
-    assert exercise["author_id"] == teacher.id and exercise["solution"] == ADD["solution"]
+    assert exercise["author_id"] == teacher.id and exercise["solution"] == SOLUTION
     assert exercise["tests"][2] == {**ADD["tests"][2], "stdin": ""}
 
     seen = api.get(f"/api/v1/exercises/{exercise['id']}", token=student.token)
@@ -151,7 +152,7 @@ def test_accepted_submission_with_results_and_one_graded_event(api, drain, schoo
     student = school["student"]
     exercise = author(api, school["teacher"])
     received = listen("submission.graded")
-    queued = submit(api, student, exercise["id"], ADD["solution"])
+    queued = submit(api, student, exercise["id"], SOLUTION)
     assert queued.status_code == 202
     assert ops(queued) == {"reads": 2, "writes": 2, "deletes": 0}
     assert set(queued.json) == {"id", "exercise_id", "user_id", "status", "created_at"}
@@ -232,8 +233,8 @@ def test_every_verdict(api, drain, school):
 def test_internal_error_when_the_exercise_is_gone_and_the_sweep_ends_stale_ones(api, drain, school):
     student = school["student"]
     exercise = author(api, school["teacher"])
-    first = submit(api, student, exercise["id"], ADD["solution"]).json
-    second = submit(api, student, exercise["id"], ADD["solution"]).json
+    first = submit(api, student, exercise["id"], SOLUTION).json
+    second = submit(api, student, exercise["id"], SOLUTION).json
     store.db().collection(EXERCISES).document(exercise["id"]).delete()
     drain(GRADE)
     gone = api.get(f"/api/v1/submissions/{first['id']}", token=student.token).json
@@ -304,7 +305,7 @@ def test_who_sees_and_evaluates_a_submission(api, drain, school):
     assert body["feedback"] == evaluation["feedback"]
     assert api.get(path, token=student.token).json["score"] == 80
 
-    queued = submit(api, student, exercise["id"], ADD["solution"]).json
+    queued = submit(api, student, exercise["id"], SOLUTION).json
     early = api.put(f"/api/v1/submissions/{queued['id']}/evaluate", evaluation, token=school["admin"].token)
     assert early.status_code == 409
 
@@ -313,9 +314,9 @@ def test_submission_history_per_student_and_per_exercise(api, drain, school):
     teacher, student, stranger = school["teacher"], school["student"], school["stranger"]
     exercise = author(api, teacher)
     other = author(api, teacher, title="Another")
-    first = submit(api, student, exercise["id"], ADD["solution"]).json
-    second = submit(api, student, other["id"], ADD["solution"]).json
-    outsider = submit(api, stranger, exercise["id"], ADD["solution"]).json
+    first = submit(api, student, exercise["id"], SOLUTION).json
+    second = submit(api, student, other["id"], SOLUTION).json
+    outsider = submit(api, stranger, exercise["id"], SOLUTION).json
 
     mine = api.get(f"/api/v1/students/{student.id}/submissions", token=student.token)
     assert mine.status_code == 200 and ops(mine) == {"reads": 3, "writes": 0, "deletes": 0}
@@ -363,10 +364,10 @@ def test_demo_exercises_load_once_and_their_solutions_pass(api, drain):
 def test_exercise_analytics_follow_graded_submissions(api, drain, school):
     teacher, student, stranger = school["teacher"], school["student"], school["stranger"]
     exercise = author(api, teacher)
-    submit(api, student, exercise["id"], ADD["solution"])  # solved at once: mastered
+    submit(api, student, exercise["id"], SOLUTION)  # solved at once: mastered
     submit(api, stranger, exercise["id"], VERDICTS["wrong_answer"])
     drain()  # graded, and progress has counted both
-    submit(api, stranger, exercise["id"], ADD["solution"])  # solved at the second attempt
+    submit(api, stranger, exercise["id"], SOLUTION)  # solved at the second attempt
     drain()  # grading, then submission.graded to progress
     body = api.get(f"/api/v1/analytics/exercises/{exercise['id']}", token=teacher.token).json
     assert body | {"average_score": 0} == {
@@ -386,7 +387,7 @@ def test_exercise_analytics_follow_graded_submissions(api, drain, school):
 
 def test_grading_budget_per_event(api, school):
     exercise = author(api, school["teacher"])
-    queued = submit(api, school["student"], exercise["id"], ADD["solution"]).json
+    queued = submit(api, school["student"], exercise["id"], SOLUTION).json
     meter = store.start_metering()
     assert grading.grade(queued["id"], store.now()) == "claimed"
     # Claim (read + write), the exercise (read), finish (read + write); the publish is Pub/Sub.

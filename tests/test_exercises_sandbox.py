@@ -14,7 +14,7 @@ from shared import store
 from shared.collections import SUBMISSIONS
 from tests.support import PushEndpoint, eventually
 from tests.test_classes import Person, person
-from tests.test_exercises import ADD, author, graded, submit
+from tests.test_exercises import SOLUTION, author, graded, submit
 
 SECRET = "TOPSECRET-7f3a9c"
 CANARY = "canary-5d1e0b"
@@ -234,7 +234,7 @@ def test_resource_attacks_get_verdicts_and_the_platform_keeps_serving(api, drain
 
     # Still serving: the same student's correct work is graded as usual.
     add_id = author(api, teacher)["id"]
-    assert graded(api, drain, student, add_id, ADD["solution"])["verdict"] == "accepted"
+    assert graded(api, drain, student, add_id, SOLUTION)["verdict"] == "accepted"
     assert api.get("/health").status_code == 200
 
 
@@ -243,7 +243,7 @@ def test_twenty_concurrent_submissions_pushed_by_pubsub_are_all_graded(api, stac
     teacher = person(api, "t@example.com", "teacher")
     students = [person(api, f"s{i}@example.com") for i in range(2)]
     exercise_id = author(api, teacher)["id"]
-    codes = [ADD["solution"] if i % 2 == 0 else VERDICT_WRONG for i in range(20)]
+    codes = [SOLUTION if i % 2 == 0 else VERDICT_WRONG for i in range(20)]
     with PushEndpoint(stack, "exercises-grade", "submission.created"):
         with ThreadPoolExecutor(max_workers=10) as pool:
             responses = list(pool.map(lambda i: submit(api, students[i % 2], exercise_id, codes[i]), range(20)))
