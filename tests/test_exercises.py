@@ -396,3 +396,22 @@ def test_grading_budget_per_event(api, school):
     assert grading.grade(queued["id"], store.now()) == "graded"
     assert (meter.reads, meter.writes, meter.deletes) == (1, 0, 0)  # a redelivery: one read
     assert doc(SUBMISSIONS, queued["id"])["verdict"] == "accepted"
+
+
+def test_the_grader_deploys_with_its_own_account_and_the_interpreter():
+    import yaml
+
+    from tests.conftest import ROOT
+
+    steps = {s["id"]: s for s in yaml.safe_load((ROOT / "cloudbuild.yaml").read_text())["steps"]}
+    grader = steps["deploy-exercises-grade"]
+    assert "--service-account=studyhall-grader@${PROJECT_ID}.iam.gserviceaccount.com" in grader["args"]
+    assert {"--concurrency=1", "--source=.build/exercises-grade", "--timeout=540s"} <= set(grader["args"])
+    assert grader["waitFor"] == ["prepare-exercises-grade"]
+    fetch = steps["prepare-exercises-grade"]["args"][1]
+    assert "functions/exercises/sandbox/assets.py --dest .wasm" in fetch and "cd .build/exercises-grade" in fetch
+    # Every other function deploys from the source without the interpreter or the build copies.
+    ignored = (ROOT / ".gcloudignore").read_text().split()
+    assert ".wasm/" in ignored and ".build/" in ignored
+    assert "--service-account=${_RUNTIME_SA}" in steps["deploy-exercises-submit"]["args"]
+    assert "--source=." in steps["deploy-exercises-submit"]["args"]
