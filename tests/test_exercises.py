@@ -415,3 +415,37 @@ def test_the_grader_deploys_with_its_own_account_and_the_interpreter():
     assert ".wasm/" in ignored and ".build/" in ignored
     assert "--service-account=${_RUNTIME_SA}" in steps["deploy-exercises-submit"]["args"]
     assert "--source=." in steps["deploy-exercises-submit"]["args"]
+
+
+def test_a_grader_crash_is_retried_and_repeated_crashes_end_as_internal_error(api, drain, school, mocker):
+    from functions.exercises import judge
+
+    student = school["student"]
+    exercise = author(api, school["teacher"])
+    real, calls = judge.run_tests, []
+
+    def first_call_fails(*args: Any) -> Any:
+        calls.append(args)
+        if len(calls) == 1:
+            raise RuntimeError("sandbox host failed")
+        return real(*args)
+
+    crash = mocker.patch.object(judge, "run_tests", side_effect=first_call_fails)
+    once = submit(api, student, exercise["id"], SOLUTION).json
+    drain(GRADE)
+    body = api.get(f"/api/v1/submissions/{once['id']}", token=student.token).json
+    assert body["verdict"] == "accepted" and crash.call_count == 2  # failed delivery, then graded
+
+    # Every delivery fails (as Pub/Sub would redeliver it): each gives its claim back, the
+    # next delivery ends it as internal_error instead of grading forever.
+    crash.side_effect = RuntimeError("sandbox host failed")
+    always = submit(api, student, exercise["id"], SOLUTION).json
+    for attempt in range(1, 4):
+        with pytest.raises(RuntimeError):
+            grading.grade(always["id"], store.now())
+        assert doc(SUBMISSIONS, always["id"]) | {"attempts": attempt} == doc(SUBMISSIONS, always["id"])
+        assert doc(SUBMISSIONS, always["id"])["status"] == "queued"
+    assert grading.grade(always["id"], store.now()) == "graded"
+    body = api.get(f"/api/v1/submissions/{always['id']}", token=student.token).json
+    assert body["status"] == "graded" and body["verdict"] == "internal_error"
+    assert doc(SUBMISSIONS, always["id"])["attempts"] == 3  # three claims, then ended
