@@ -150,6 +150,12 @@ def recursion():
         return down(n + 1)
     down(0)
 
+def unbounded_recursion():
+    sys.setrecursionlimit(10**6)
+    def down(n):
+        return down(n + 1)
+    down(0)
+
 def regex():
     import re
     re.match(r"(a+)+$", "a" * 40 + "b")
@@ -173,6 +179,7 @@ ATTACK_VERDICTS = {
     "huge_print": "output_limit_exceeded",
     "huge_int": "time_limit_exceeded",
     "recursion": "runtime_error",
+    "unbounded_recursion": "time_limit_exceeded",
     "regex": "time_limit_exceeded",
     "fake_print": "wrong_answer",
     "forged_markers": "wrong_answer",
