@@ -5,6 +5,8 @@ test per attack), so one child process and one compiled module serve many of the
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -267,3 +269,32 @@ def test_twenty_concurrent_submissions_pushed_by_pubsub_are_all_graded(api, stac
 
 
 VERDICT_WRONG = "def add(a, b):\n    return a * b\n"
+
+
+COMPILE_ONCE = r"""
+import sys
+from pathlib import Path
+from functions.exercises.sandbox.modcache import compiled_module
+target = compiled_module(Path(sys.argv[1]), Path(sys.argv[2]))
+stat = target.stat()
+print(stat.st_ino, stat.st_mtime_ns)
+"""
+
+
+def test_parallel_processes_compile_the_module_once(tmp_path):
+    # An empty module compiles in milliseconds; the file lock is the same for the real one.
+    wasm = tmp_path / "empty.wasm"
+    wasm.write_bytes(b"\0asm\x01\0\0\0")
+    cache = tmp_path / "cache"
+    from tests.conftest import ROOT
+
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", COMPILE_ONCE, str(wasm), str(cache)], cwd=ROOT, stdout=subprocess.PIPE, text=True
+        )
+        for _ in range(4)
+    ]
+    outputs = {p.communicate(timeout=120)[0].strip() for p in processes}
+    assert all(p.returncode == 0 for p in processes)
+    assert len(outputs) == 1  # one file, written once: the others waited on the lock and loaded it
+    assert len(list(cache.glob("*.cwasm"))) == 1 and not list(cache.glob("*.partial"))

@@ -9,8 +9,8 @@ at /code and a fresh empty directory at /. Expected outputs never come here: the
 compares. Results go to this process's stdout as lines prefixed by a nonce the guest never
 sees (the guest's own stdout goes to a callback, not to this file descriptor).
 
-`python child.py --compile <python.wasm> <out.cwasm>` compiles and serialises the module with
-the same engine configuration the runs use (no untrusted code involved).
+`python child.py --compile <python.wasm> <out.cwasm>` (stdin: `{"wasmtime_path": ...}`) compiles
+and serialises the module with the same engine configuration the runs use (no untrusted code).
 """
 
 from __future__ import annotations
@@ -188,10 +188,13 @@ def run(job: dict[str, Any]) -> None:
 
 
 def main(argv: list[str]) -> int:
+    job = json.loads(sys.stdin.read())
+    # Where the parent found wasmtime: `-I` and an empty environment drop PYTHONPATH, which a
+    # deployed runtime may use for its packages.
+    sys.path.append(str(job["wasmtime_path"]))
     if len(argv) == 4 and argv[1] == "--compile":
         compile_module(argv[2], argv[3])
         return 0
-    job = json.loads(sys.stdin.read())
     _limit_self(job)
     run(job)
     sys.stdout.flush()

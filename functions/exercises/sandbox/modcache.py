@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import importlib.util
 import json
 import os
 import platform
@@ -27,6 +28,14 @@ COMPILE_TIMEOUT_SECONDS = 600
 
 _known: dict[tuple[str, str], Path] = {}
 _lock = threading.Lock()
+
+
+def wasmtime_path() -> str:
+    """The directory holding the `wasmtime` package, found without importing it here."""
+    spec = importlib.util.find_spec("wasmtime")
+    if spec is None or spec.origin is None:
+        raise ModuleNotFoundError("wasmtime is not installed")
+    return str(Path(spec.origin).parent.parent)
 
 
 def cache_key(wasm: Path) -> str:
@@ -67,6 +76,7 @@ def compiled_module(wasm: Path, cache_dir: Path | None = None) -> Path:
                 if not target.exists():
                     subprocess.run(
                         [sys.executable, "-I", str(CHILD), "--compile", str(wasm), str(target)],
+                        input=json.dumps({"wasmtime_path": wasmtime_path()}).encode(),
                         check=True,
                         timeout=COMPILE_TIMEOUT_SECONDS,
                         env={},

@@ -120,6 +120,7 @@ def _prepare(root: Path, code: str, tests: list[TestInput]) -> list[dict[str, st
 
 def _job(module: Path, limits: Limits, tests: list[dict[str, str]], nonce: str) -> dict[str, Any]:
     return {
+        "wasmtime_path": modcache.wasmtime_path(),
         "module": str(module),
         "nonce": nonce,
         "tests": tests,
