@@ -167,6 +167,7 @@ def test_accepted_submission_with_results_and_one_graded_event(api, drain, schoo
     assert body["status"] == "graded" and body["verdict"] == "accepted"
     assert body["score"] == body["auto_score"] == 100 and body["tests_passed"] == body["tests_total"] == 3
     assert body["results"][0]["stdout"] == "5\n" and body["results"][0]["expected_output"] == "5\n"
+    assert body["results"][0]["error"] is None
     assert body["results"][2] == {
         "name": "secret",
         "passed": True,

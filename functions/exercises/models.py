@@ -136,7 +136,10 @@ class SubmissionQueuedOut(Out):
     created_at: datetime
 
 
-class TestResultOut(_DropNone):
+class TestResultOut(Out):
+    """A hidden test's result shows only its name and outcome; a visible one also its output,
+    the expected output and the error (null when it passed)."""
+
     name: str
     passed: bool
     verdict: Verdict
@@ -145,6 +148,14 @@ class TestResultOut(_DropNone):
     stdout: str | None = None
     expected_output: str | None = None
     error: str | None = None
+
+    @model_serializer(mode="wrap")
+    def _hide(self, handler: Any) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        if self.hidden:
+            for key in ("stdout", "expected_output", "error"):
+                data.pop(key, None)
+        return data
 
 
 class SubmissionOut(Out):
