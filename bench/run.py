@@ -15,7 +15,15 @@ from infra.local.emulators import Emulators
 from infra.manifest import TEST_PORTS
 
 ROOT = Path(__file__).resolve().parent.parent
-SUITES = ["bench.foundation", "bench.operations", "bench.exams", "bench.leaderboards", "bench.paths", "bench.extras"]
+SUITES = [
+    "bench.foundation",
+    "bench.operations",
+    "bench.exams",
+    "bench.leaderboards",
+    "bench.exercises",
+    "bench.paths",
+    "bench.extras",
+]
 
 
 def main() -> int:

@@ -127,6 +127,13 @@ def scheduler_json(specs: dict[str, FunctionSpec]) -> dict[str, Any]:
     }
 
 
+def service_account(spec: FunctionSpec) -> str:
+    """The function's own account when it declares one (the grader), else the shared runtime one."""
+    if spec.service_account:
+        return f"{spec.service_account}@${{PROJECT_ID}}.iam.gserviceaccount.com"
+    return "${_RUNTIME_SA}"
+
+
 def _deploy_step(spec: FunctionSpec) -> dict[str, Any]:
     args = [
         "functions",
@@ -144,8 +151,14 @@ def _deploy_step(spec: FunctionSpec) -> dict[str, Any]:
         "STUDYHALL_AVATARS_BUCKET=${_AVATARS_BUCKET};"
         "STUDYHALL_CORS_ORIGINS=${_CORS_ORIGINS};GOOGLE_CLOUD_PROJECT=${PROJECT_ID}",
         "--set-secrets=STUDYHALL_JWT_KEYS=studyhall-jwt-keys:latest",
-        "--service-account=${_RUNTIME_SA}",
+        f"--service-account={service_account(spec)}",
     ]
+    if spec.prepare:
+        args[args.index("--source=.")] = f"--source={build_dir(spec)}"
+    if spec.max_instances is not None:
+        args.append(f"--max-instances={spec.max_instances}")
+    if spec.concurrency is not None:
+        args.append(f"--concurrency={spec.concurrency}")
     if spec.kind == "http":
         args += ["--trigger-http", "--allow-unauthenticated"]
     elif spec.kind == "event":
@@ -162,12 +175,35 @@ def _deploy_step(spec: FunctionSpec) -> dict[str, Any]:
         "name": "gcr.io/google.com/cloudsdktool/cloud-sdk:slim",
         "entrypoint": "gcloud",
         "args": args,
+        "waitFor": [f"prepare-{spec.name}"] if spec.prepare else ["checks"],
+    }
+
+
+def build_dir(spec: FunctionSpec) -> str:
+    return f".build/{spec.name}"
+
+
+def _prepare_step(spec: FunctionSpec) -> dict[str, Any]:
+    """Copy the source to .build/<name> (ignored by every other deploy) and run the function's
+    `prepare` command there, so only this function's upload carries what it fetches."""
+    target = build_dir(spec)
+    script = (
+        f"set -e; mkdir -p {target}; "
+        f"tar -c --exclude=./.git --exclude=./.build --exclude=./.venv --exclude=./.dev . | tar -x -C {target}; "
+        f"cd {target}; {spec.prepare}"
+    )
+    return {
+        "id": f"prepare-{spec.name}",
+        "name": "python:3.11-slim",
+        "entrypoint": "bash",
+        "args": ["-c", script],
         "waitFor": ["checks"],
     }
 
 
 def cloudbuild(specs: dict[str, FunctionSpec]) -> dict[str, Any]:
     deploys = [_deploy_step(s) for s in specs.values()]
+    prepares = [_prepare_step(s) for s in specs.values() if s.prepare]
     return {
         "substitutions": {
             "_REGION": "us-central1",
@@ -198,6 +234,7 @@ def cloudbuild(specs: dict[str, FunctionSpec]) -> dict[str, Any]:
                 "args": ["-c", "npx -y firebase-tools deploy --only firestore,storage,hosting --project $PROJECT_ID"],
                 "waitFor": ["checks"],
             },
+            *prepares,
             *deploys,
             {
                 "id": "pubsub-and-scheduler",

@@ -66,6 +66,12 @@ class Settings(BaseSettings):
     ip_limit_password_reset: int | None = None
     # How many trusted proxies append to X-Forwarded-For (0: trust its first entry).
     trusted_proxy_hops: int = 0
+    # The coding-exercise sandbox: CPython for WASI (default .wasm/python.wasm, fetched by
+    # `make setup`) and where its compiled module is cached (default: next to it, else /tmp).
+    sandbox_wasm: str = ""
+    sandbox_cache_dir: str = ""
+    # Code submissions a user may make per minute (429 with Retry-After past it).
+    submissions_per_minute: int = 10
     log_level: str = "INFO"
     # Response header with the request's Firestore reads and writes (never in production).
     expose_ops: bool = False

@@ -182,8 +182,10 @@ def subscriber(
     schedule: str | None = None,
     max_attempts: int = 5,
     timeout_seconds: int = 60,
+    **deploy: Any,
 ) -> Callable[[Callable[[Event], None]], Callable[[Event], None]]:
     """Declare an event function fed by `topic` (a Cloud Scheduler cron too, with `schedule`).
+    `deploy` takes FunctionSpec's deploy options (memory, service_account, max_instances, ...).
 
     An exception makes the delivery fail, so Pub/Sub retries it; after `max_attempts` it goes
     to the dead-letter topic. A message that cannot be parsed is logged and dropped: no retry
@@ -215,6 +217,7 @@ def subscriber(
                 max_attempts=max_attempts,
                 timeout_seconds=timeout_seconds,
                 spec=handler,
+                **deploy,
             )
         )
         return handler

@@ -163,7 +163,7 @@ def _dump(value: Any) -> Any:
 class HttpFunction:
     """One route, one deployed function, the methods it serves."""
 
-    def __init__(self, name: str, path: str, *, memory: str = "256Mi", timeout_seconds: int = 60):
+    def __init__(self, name: str, path: str, *, memory: str = "256Mi", timeout_seconds: int = 60, **deploy: Any):
         self.path = path
         self.param_names = _PARAM.findall(path)
         pattern = _PARAM.sub(
@@ -181,6 +181,7 @@ class HttpFunction:
                 memory=memory,
                 timeout_seconds=timeout_seconds,
                 spec=self,
+                **deploy,
             )
         )
 

@@ -45,6 +45,13 @@ class FunctionSpec:
     timeout_seconds: int = 60
     max_attempts: int = 5
     spec: Any = None
+    # Deploy options for a function unlike the others (the code grader): its own service
+    # account (name before the @), instance caps, and a shell command run in a copy of the
+    # source before it is deployed from that copy (fetching files kept out of git).
+    service_account: str | None = None
+    max_instances: int | None = None
+    concurrency: int | None = None
+    prepare: str | None = None
 
     @property
     def entry_point(self) -> str:

@@ -51,12 +51,15 @@ def test_exercise_analytics_from_submission_events(api, drain):
     assert response.status_code == 200, response.json
     assert response.json == {
         "exercise_id": "fizzbuzz",
+        "attempts": 4,
         "submissions": 4,
         "passed_submissions": 2,
         "pass_rate": 0.5,
         "average_score": 75.0,
         "students": 2,
         "students_passed": 1,
+        "completion_rate": 0.5,
+        "mastery_rate": 0.0,
     }
     assert ops(response)["reads"] <= 1 + 8  # session + at most one read per shard
     assert ops(response)["writes"] == 0

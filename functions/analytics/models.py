@@ -63,12 +63,15 @@ class StudentAnalyticsOut(LearningTotalsOut):
 
 class ExerciseAnalyticsOut(Out):
     exercise_id: str
+    attempts: int
     submissions: int
     passed_submissions: int
     pass_rate: float
     average_score: float
     students: int
     students_passed: int
+    completion_rate: float
+    mastery_rate: float
 
 
 class ClassAnalyticsOut(LearningTotalsOut):

@@ -132,14 +132,18 @@ def exercise_analytics(exercise_id: str) -> ExerciseAnalyticsOut:
     """An exercise nobody has submitted to answers zeros (exercises live in another area)."""
     t = _sum_shards(EXERCISE_STATS, exercise_id)
     submissions = int(t.get("submissions", 0))
+    students = int(t.get("students", 0))
     return ExerciseAnalyticsOut(
         exercise_id=exercise_id,
+        attempts=submissions,
         submissions=submissions,
         passed_submissions=int(t.get("passed_submissions", 0)),
         pass_rate=ratio(t.get("passed_submissions", 0), submissions),
         average_score=round(t.get("score_total", 0) / submissions, 2) if submissions else 0.0,
-        students=int(t.get("students", 0)),
+        students=students,
         students_passed=int(t.get("students_passed", 0)),
+        completion_rate=ratio(t.get("students_passed", 0), students),
+        mastery_rate=ratio(t.get("students_mastered", 0), students),
     )
 
 

@@ -434,6 +434,8 @@ def on_submission_graded(consumer: str, event: Event) -> bool:
                 "score_total": data.score,
                 "students": 1 if first_attempt else 0,
                 "students_passed": 1 if first_pass else 0,
+                # Solved at the first attempt: the exercise's mastery rate.
+                "students_mastered": 1 if first_attempt and data.passed else 0,
             },
         )
         return graded_contribution(data, first_pass)

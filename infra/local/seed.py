@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from functions.auth import service as accounts
-from infra.local import demo_classes, demo_exams, demo_paths
+from infra.local import demo_classes, demo_exams, demo_exercises, demo_paths
 from shared import store
 from shared.auth import hash_password
 
@@ -38,6 +38,7 @@ DEMO_ACCOUNTS: list[dict[str, Any]] = [
 EXTRA_LOADERS: dict[str, Callable[[], str]] = {
     "classes": demo_classes.load,
     "question bank": demo_exams.load,
+    "coding exercises": demo_exercises.load,
     "learning paths": demo_paths.load,
 }
 
