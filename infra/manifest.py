@@ -117,6 +117,12 @@ def scheduler_json(specs: dict[str, FunctionSpec]) -> dict[str, Any]:
     }
 
 
+# Areas that run as their own service account (README "Deploying"), by substitution name;
+# with the extra settings their deploy passes on. Every other function runs as `_RUNTIME_SA`.
+AREA_SERVICE_ACCOUNTS = {"chat": "_TUTOR_SA"}
+AREA_ENV = {"chat": ";STUDYHALL_TUTOR_PROVIDER=${_TUTOR_PROVIDER}"}
+
+
 def _deploy_step(spec: FunctionSpec) -> dict[str, Any]:
     args = [
         "functions",
@@ -131,9 +137,9 @@ def _deploy_step(spec: FunctionSpec) -> dict[str, Any]:
         f"--timeout={spec.timeout_seconds}s",
         # `^;^` makes `;` the separator, so the comma-separated origins stay one value.
         "--set-env-vars=^;^STUDYHALL_ENV=production;STUDYHALL_IMPORTS_BUCKET=${_IMPORTS_BUCKET};"
-        "STUDYHALL_CORS_ORIGINS=${_CORS_ORIGINS};GOOGLE_CLOUD_PROJECT=${PROJECT_ID}",
+        "STUDYHALL_CORS_ORIGINS=${_CORS_ORIGINS};GOOGLE_CLOUD_PROJECT=${PROJECT_ID}" + AREA_ENV.get(spec.area, ""),
         "--set-secrets=STUDYHALL_JWT_KEYS=studyhall-jwt-keys:latest",
-        "--service-account=${_RUNTIME_SA}",
+        f"--service-account=${{{AREA_SERVICE_ACCOUNTS.get(spec.area, '_RUNTIME_SA')}}}",
     ]
     if spec.kind == "http":
         args += ["--trigger-http", "--allow-unauthenticated"]
@@ -164,6 +170,8 @@ def cloudbuild(specs: dict[str, FunctionSpec]) -> dict[str, Any]:
             "_CORS_ORIGINS": "https://studyhall.web.app",
             "_RUNTIME_SA": "studyhall-functions@${PROJECT_ID}.iam.gserviceaccount.com",
             "_PUSH_SA": "studyhall-pubsub-push@${PROJECT_ID}.iam.gserviceaccount.com",
+            "_TUTOR_SA": "studyhall-tutor@${PROJECT_ID}.iam.gserviceaccount.com",
+            "_TUTOR_PROVIDER": "local",
         },
         "options": {"logging": "CLOUD_LOGGING_ONLY", "dynamicSubstitutions": True},
         "timeout": "3600s",
