@@ -66,6 +66,7 @@ class Passage:
     doc_id: str
     exam_type: str | None = None
     answer: str | None = None
+    keywords: str = ""  # searched, never quoted
 
     @property
     def key(self) -> str:
@@ -97,11 +98,12 @@ def question_passages(doc_id: str, data: dict[str, Any]) -> list[Passage]:
             kind="question",
             id=doc_id,
             title=_clip(question, 120),
-            text=f"{question} Options: {background}",
+            text=f"Options: {background}.",
             collection=QUESTIONS,
             doc_id=doc_id,
             exam_type=str(data.get("exam_type") or "") or None,
             answer=answer,
+            keywords=f"{question} {data.get('domain', '')}",
         )
     ]
 
@@ -114,9 +116,10 @@ def exercise_passages(doc_id: str, data: dict[str, Any]) -> list[Passage]:
     text = str(data.get("description") or "")
     if hints:
         text += " Hints: " + " ".join(hints)
-    if data.get("topic"):
-        text += f" Topic: {data['topic']}."
-    return [Passage(kind="exercise", id=doc_id, title=title, text=text, collection=EXERCISES, doc_id=doc_id)]
+    keywords = f"{data.get('topic') or ''} {data.get('difficulty') or ''}"
+    return [
+        Passage(kind="exercise", id=doc_id, title=title, text=text, collection=EXERCISES, doc_id=doc_id, keywords=keywords)
+    ]
 
 
 def path_passages(doc_id: str, data: dict[str, Any]) -> list[Passage]:
@@ -134,9 +137,10 @@ def path_passages(doc_id: str, data: dict[str, Any]) -> list[Passage]:
                     kind="lesson",
                     id=str(lesson["id"]),
                     title=str(lesson["title"]),
-                    text=f"{body} {about}".strip() if body else about,
+                    text=body or about,
                     collection=PATHS,
                     doc_id=doc_id,
+                    keywords=f"{about} {path_title}" if body else path_title,
                 )
             )
     return out
@@ -181,7 +185,7 @@ class Index:
                 self.passages[p.key] = p
                 keys.append(p.key)
                 self.db.execute(
-                    "INSERT INTO passages(title, body, key) VALUES (?, ?, ?)", (p.title, f"{p.text} {p.answer or ''}", p.key)
+                    "INSERT INTO passages(title, body, key) VALUES (?, ?, ?)", (p.title, f"{p.text} {p.answer or ''} {p.keywords}", p.key)
                 )
             self.by_document[(collection, doc_id)] = keys
 

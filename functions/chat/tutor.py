@@ -49,7 +49,7 @@ def retrieve(
         # questions can be near copies of them, and their explanations name the correct option.
         return not (in_exam and p.kind == "question")
 
-    kind, _, source_id = next(iter(context.items()), ("", "", ""))
+    kind, source_id = next(iter(context.items()), ("", ""))
     focus = index.get(kind.removesuffix("_id"), source_id) if kind in ("exercise_id", "question_id", "lesson_id") else None
     if focus is not None and not allowed(focus):
         focus = None
