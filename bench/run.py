@@ -15,7 +15,7 @@ from infra.local.emulators import Emulators
 from infra.manifest import TEST_PORTS
 
 ROOT = Path(__file__).resolve().parent.parent
-SUITES = ["bench.foundation", "bench.operations", "bench.exams", "bench.leaderboards"]
+SUITES = ["bench.foundation", "bench.operations", "bench.exams", "bench.leaderboards", "bench.chat"]
 
 
 def main() -> int:
