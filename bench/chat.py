@@ -31,16 +31,18 @@ ROOT = Path(__file__).resolve().parent.parent
 QUESTIONS = 2_400
 LESSONS = 500
 EXERCISES = 100
-WORDS = (
-    "subnet mask router switch firewall hashing encryption certificate vlan dns dhcp tcp udp port "
-    "latency bandwidth malware phishing backup raid cpu memory printer driver loop function variable "
-    "list dictionary recursion sorting string integer exception class module"
+WORDS = " ".join(
+    (
+        "subnet mask router switch firewall hashing encryption certificate vlan dns dhcp tcp udp port",
+        "latency bandwidth malware phishing backup raid cpu memory printer driver loop function variable",
+        "list dictionary recursion sorting string integer exception class module",
+    )
 ).split()
 
 
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 def sentence(i: int, n: int = 12) -> str:
@@ -50,7 +52,8 @@ def sentence(i: int, n: int = 12) -> str:
 def load_content() -> None:
     from shared import store
     from shared.collections import EXERCISES as EXERCISE_COL
-    from shared.collections import PATHS, QUESTIONS as QUESTION_COL
+    from shared.collections import PATHS
+    from shared.collections import QUESTIONS as QUESTION_COL
 
     now = store.now() - timedelta(hours=1)  # written a while ago: a refresh has nothing new to read
     writer = store.db().bulk_writer()
@@ -70,20 +73,39 @@ def load_content() -> None:
         )
     for p in range(LESSONS // 10):
         lessons = [
-            {"id": f"L{p:03}-{k}", "title": f"Lesson {p}.{k}: {sentence(p * 10 + k, 3)}", "kind": "reading",
-             "topic": WORDS[(p + k) % len(WORDS)], "duration_seconds": 300, "body": " ".join(sentence(p * 10 + k + j) for j in range(6))}
+            {
+                "id": f"L{p:03}-{k}",
+                "title": f"Lesson {p}.{k}: {sentence(p * 10 + k, 3)}",
+                "kind": "reading",
+                "topic": WORDS[(p + k) % len(WORDS)],
+                "duration_seconds": 300,
+                "body": " ".join(sentence(p * 10 + k + j) for j in range(6)),
+            }
             for k in range(10)
         ]
         writer.set(
             store.db().collection(PATHS).document(f"path-{p:03}"),
-            {"title": f"Path {p}", "subject": "it", "description": "", "modules": [{"id": "m", "title": "M", "lessons": lessons}],
-             "updated_at": now},
+            {
+                "title": f"Path {p}",
+                "subject": "it",
+                "description": "",
+                "modules": [{"id": "m", "title": "M", "lessons": lessons}],
+                "updated_at": now,
+            },
         )
     for e in range(EXERCISES):
         writer.set(
             store.db().collection(EXERCISE_COL).document(f"ex-{e:03}"),
-            {"title": f"Exercise {e}", "description": sentence(e, 20), "topic": "python", "difficulty": "beginner",
-             "hints": [sentence(e + 1, 6)], "tests": [], "solution": "secret", "updated_at": now},
+            {
+                "title": f"Exercise {e}",
+                "description": sentence(e, 20),
+                "topic": "python",
+                "difficulty": "beginner",
+                "hints": [sentence(e + 1, 6)],
+                "tests": [],
+                "solution": "secret",
+                "updated_at": now,
+            },
         )
     writer.close()
 
@@ -91,13 +113,16 @@ def load_content() -> None:
 def import_seconds(entry_point: str, extra: str = "") -> tuple[float, float]:
     """Medians over 5 fresh processes: importing `main` and resolving the entry point, then
     importing `extra` (a model SDK) on top, as a configured provider's first reply does."""
+    more = f"import {extra}; " if extra else ""
     code = (
-        "import time; t = time.perf_counter(); import main; getattr(main, '%s'); t1 = time.perf_counter(); %s"
-        "t2 = time.perf_counter(); print(t1 - t, t2 - t1)" % (entry_point, f"import {extra}; " if extra else "")
+        f"import time; t = time.perf_counter(); import main; getattr(main, '{entry_point}'); t1 = time.perf_counter(); "
+        f"{more}t2 = time.perf_counter(); print(t1 - t, t2 - t1)"
     )
     runs = []
     for _ in range(5):
-        out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True, env=os.environ)
+        out = subprocess.run(
+            [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True, env=os.environ
+        )
         base, more = out.stdout.strip().splitlines()[-1].split()
         runs.append((float(base), float(more)))
     return statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs)
@@ -137,14 +162,16 @@ def main() -> int:
         "",
         "| what | figure |",
         "| --- | ---: |",
-        f"| cold build (read every content document, index it) | {build * 1000:.0f} ms, {meter.reads:,} Firestore reads |",
+        f"| cold build (read every content document, index it) | {build * 1000:.0f} ms, "
+        f"{meter.reads:,} Firestore reads |",
         f"| query, top 3 (500 queries) | p50 {percentile(timings, 50):.2f} ms, p95 {percentile(timings, 95):.2f} ms |",
     ]
     refresh_meter = store.start_metering()
     t = time.perf_counter()
     CONTENT._refresh()
     lines.append(
-        f"| refresh with nothing changed | {(time.perf_counter() - t) * 1000:.0f} ms, {refresh_meter.reads} Firestore reads |"
+        f"| refresh with nothing changed | {(time.perf_counter() - t) * 1000:.0f} ms, "
+        f"{refresh_meter.reads} Firestore reads |"
     )
 
     # Replies through the local stack: POST the message, Pub/Sub pushes to chat-reply, poll the reply.
@@ -164,10 +191,18 @@ def main() -> int:
     with PushEndpoint(stack, "chat-reply", service.MESSAGE_POSTED):
         for i in range(messages):
             started = time.perf_counter()
-            posted = call("POST /chat/sessions/{id}/messages", "POST", f"/api/v1/chat/sessions/{session['id']}/messages",
-                          {"content": f"How does a {WORDS[i % len(WORDS)]} relate to {WORDS[(i * 5) % len(WORDS)]}?"}).json
-            reply = store.db().collection("chat_sessions").document(session["id"]).collection("messages").document(
-                service.reply_id(posted["id"])
+            posted = call(
+                "POST /chat/sessions/{id}/messages",
+                "POST",
+                f"/api/v1/chat/sessions/{session['id']}/messages",
+                {"content": f"How does a {WORDS[i % len(WORDS)]} relate to {WORDS[(i * 5) % len(WORDS)]}?"},
+            ).json
+            reply = (
+                store.db()
+                .collection("chat_sessions")
+                .document(session["id"])
+                .collection("messages")
+                .document(service.reply_id(posted["id"]))
             )
             while not reply.get().exists:
                 if time.perf_counter() - started > 30:
@@ -181,8 +216,12 @@ def main() -> int:
 
     # The reply function's own operations, warm index, one more message.
     second = call("POST /chat/sessions", "POST", "/api/v1/chat/sessions", {"topic": "dns"}).json
-    posted = call("POST /chat/sessions/{id}/messages", "POST", f"/api/v1/chat/sessions/{second['id']}/messages",
-                  {"content": "What does a subnet mask do?"}).json
+    posted = call(
+        "POST /chat/sessions/{id}/messages",
+        "POST",
+        f"/api/v1/chat/sessions/{second['id']}/messages",
+        {"content": "What does a subnet mask do?"},
+    ).json
     CONTENT.refreshed_at = 0.0  # a refresh is due, as once a minute on a busy instance
     reply_meter = store.start_metering()
     service.write_reply(second["id"], posted["id"], store.now())
@@ -216,7 +255,10 @@ def main() -> int:
     for entry in ("chat_sessions", "chat_messages", "chat_firebase_token", "chat_reply"):
         lines.append(f"| {entry} | {import_seconds(entry)[0]:.3f} |")
     for sdk in ("google.genai", "openai", "firebase_admin"):
-        lines.append(f"| `import {sdk}` on top of chat_reply (paid only where it is used) | +{import_seconds('chat_reply', sdk)[1]:.3f} |")
+        lines.append(
+            f"| `import {sdk}` on top of chat_reply (paid only where it is used) | "
+            f"+{import_seconds('chat_reply', sdk)[1]:.3f} |"
+        )
     print("\n".join(lines))
     clear_firestore(BENCH_PROJECT, port)
     return 0

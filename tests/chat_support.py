@@ -19,7 +19,12 @@ def question(qid: str, text: str, explanation: str, *, exam_type: str = "securit
         "domain": "1.1",
         "question_text": text,
         "options": {"A": "Firewall", "B": "Hashing", "C": "Encryption", "D": "Load balancer"},
-        "explanations": {"A": "A firewall filters traffic.", "B": explanation, "C": "Encryption hides data.", "D": "No."},
+        "explanations": {
+            "A": "A firewall filters traffic.",
+            "B": explanation,
+            "C": "Encryption hides data.",
+            "D": "No.",
+        },
         "correct_answer": "B",
     }
 
@@ -41,7 +46,9 @@ def add_exercise(exercise_id: str, title: str, description: str, hints: list[str
             "language": "python",
             "hints": hints,
             "starter_code": "def add(a, b):\n    pass\n",
-            "tests": [{"name": "t1", "stdin": "", "code": f"print({SECRET_TEST})", "expected_output": "5", "hidden": True}],
+            "tests": [
+                {"name": "t1", "stdin": "", "code": f"print({SECRET_TEST})", "expected_output": "5", "hidden": True}
+            ],
             "solution": SECRET_SOLUTION,
             "author_id": "teacher-1",
             "created_at": now,

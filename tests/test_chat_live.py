@@ -56,7 +56,9 @@ def _request(method: str, url: str, token: str | None = None, body: Any = None) 
         headers["Authorization"] = f"Bearer {token}"
     data = json.dumps(body).encode() if body is not None else None
     try:
-        with urllib.request.urlopen(urllib.request.Request(url, data=data, method=method, headers=headers), timeout=10) as r:
+        with urllib.request.urlopen(
+            urllib.request.Request(url, data=data, method=method, headers=headers), timeout=10
+        ) as r:
             return int(r.status)
     except urllib.error.HTTPError as error:
         return int(error.code)
@@ -88,7 +90,9 @@ def test_rules_let_a_user_read_only_their_own_chats_and_write_nothing(api: Any, 
     ann = api.register("ann@example.com")
     bob = api.register("bob@example.com")
     session = api.post("/api/v1/chat/sessions", {"topic": "DNS"}, token=ann["access_token"]).json
-    message = api.post(f"/api/v1/chat/sessions/{session['id']}/messages", {"content": "hi"}, token=ann["access_token"]).json
+    message = api.post(
+        f"/api/v1/chat/sessions/{session['id']}/messages", {"content": "hi"}, token=ann["access_token"]
+    ).json
     mint = api.post("/api/v1/auth/firebase-token", token=ann["access_token"]).json
     ann_token = id_token(_claims(mint["token"])["uid"])
     bob_token = id_token(bob["user"]["id"])

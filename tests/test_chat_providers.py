@@ -17,8 +17,12 @@ from functions.chat import providers
 from functions.chat.retrieval import CONTENT
 from shared import store
 from shared.config import settings
+from tests import test_chat_tutor as tutor_tests
 from tests.chat_support import replies_of
-from tests.test_chat_tutor import admin, ask, content, reply_to, start_exam, student  # noqa: F401
+from tests.test_chat_tutor import ask, reply_to, start_exam
+
+# The tutor tests' fixtures: an admin, a student, a small course.
+admin, student, content = tutor_tests.admin, tutor_tests.student, tutor_tests.content
 
 LOCAL_MARK = "Here is what the course material says"
 
@@ -46,12 +50,20 @@ class FakeModel:
                         "object": "chat.completion",
                         "created": 1,
                         "model": body.get("model"),
-                        "choices": [{"index": 0, "message": {"role": "assistant", "content": model.text}, "finish_reason": "stop"}],
+                        "choices": [
+                            {
+                                "index": 0,
+                                "message": {"role": "assistant", "content": model.text},
+                                "finish_reason": "stop",
+                            }
+                        ],
                         "usage": {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120},
                     }
                 else:
                     payload = {
-                        "candidates": [{"content": {"role": "model", "parts": [{"text": model.text}]}, "finishReason": "STOP"}],
+                        "candidates": [
+                            {"content": {"role": "model", "parts": [{"text": model.text}]}, "finishReason": "STOP"}
+                        ],
                         "usageMetadata": {"promptTokenCount": 100, "candidatesTokenCount": 20, "totalTokenCount": 120},
                     }
                 data = json.dumps(payload).encode()
@@ -112,7 +124,7 @@ def test_the_model_writes_the_reply_from_the_retrieved_passages(
     assert reply["sources"][0] == {"kind": "question", "id": content["hashing"], "title": reply["sources"][0]["title"]}
     assert replies_of(session_id)[0]["generated_by"] == provider
 
-    (path, body, headers), = fake_model.requests
+    ((path, body, headers),) = fake_model.requests
     if provider == "gemini":
         assert path.endswith("/publishers/google/models/gemini-2.5-flash:generateContent")
         assert headers.get("x-goog-api-key") == "test-key"
@@ -185,5 +197,5 @@ def test_during_an_exam_a_model_that_names_an_option_is_overruled(
     reply = reply_to(api, token, session_id, message["id"])
     assert "correct answer is B" not in reply["content"] and "exam in progress" in reply["content"]
     assert all(s["kind"] != "question" for s in reply["sources"])
-    (_, body, _), = fake_model.requests
+    ((_, body, _),) = fake_model.requests
     assert "taking an exam right now" in json.dumps(body)

@@ -21,7 +21,6 @@ from tests.chat_support import (
     add_path,
     add_question,
     lesson,
-    messages_of,
     replies_of,
 )
 from tests.support import PushEndpoint, eventually
@@ -66,8 +65,12 @@ def content(api: Any, admin: str) -> dict[str, str]:
     add_path(
         "path-net",
         [
-            lesson("les-subnet", "Subnet masks", "A subnet mask splits an IPv4 address into network and host bits. "
-                   "A /24 mask leaves 8 host bits, so 254 usable hosts."),
+            lesson(
+                "les-subnet",
+                "Subnet masks",
+                "A subnet mask splits an IPv4 address into network and host bits. "
+                "A /24 mask leaves 8 host bits, so 254 usable hosts.",
+            ),
             lesson("les-dns", "How DNS resolves names", "DNS translates names into IP addresses through resolvers."),
         ],
     )
@@ -80,7 +83,9 @@ def content(api: Any, admin: str) -> dict[str, str]:
     return {"hashing": hashing}
 
 
-def ask(api: Any, token: str, content: str, session_id: str | None = None, **session: Any) -> tuple[str, dict[str, Any]]:
+def ask(
+    api: Any, token: str, content: str, session_id: str | None = None, **session: Any
+) -> tuple[str, dict[str, Any]]:
     if session_id is None:
         created = api.post(SESSIONS, session, token=token)
         assert created.status_code == 201, created.json
@@ -109,7 +114,9 @@ def test_reply_cites_the_lesson_that_answers(api: Any, drain: Any, student: dict
     assert [m["role"] for m in items] == ["user", "assistant"]
 
 
-def test_reply_cites_a_question_and_its_explanation(api: Any, drain: Any, student: dict[str, Any], content: Any) -> None:
+def test_reply_cites_a_question_and_its_explanation(
+    api: Any, drain: Any, student: dict[str, Any], content: Any
+) -> None:
     token = student["access_token"]
     session_id, message = ask(api, token, "How do I verify the integrity of a downloaded file?")
     drain()
@@ -122,7 +129,9 @@ def test_reply_uses_exercise_hints_but_never_tests_or_solution(
     api: Any, drain: Any, student: dict[str, Any], content: Any
 ) -> None:
     token = student["access_token"]
-    session_id, message = ask(api, token, "I am stuck on fizzbuzz, multiples of three and five", context={"exercise_id": "ex-fizz"})
+    session_id, message = ask(
+        api, token, "I am stuck on fizzbuzz, multiples of three and five", context={"exercise_id": "ex-fizz"}
+    )
     drain()
     reply = reply_to(api, token, session_id, message["id"])
     assert reply["sources"][0] == {"kind": "exercise", "id": "ex-fizz", "title": "FizzBuzz"}
@@ -131,7 +140,9 @@ def test_reply_uses_exercise_hints_but_never_tests_or_solution(
     assert SECRET_TEST not in reply["content"]
 
 
-def test_no_matching_content_says_so_without_sources(api: Any, drain: Any, student: dict[str, Any], content: Any) -> None:
+def test_no_matching_content_says_so_without_sources(
+    api: Any, drain: Any, student: dict[str, Any], content: Any
+) -> None:
     token = student["access_token"]
     session_id, message = ask(api, token, "Zebra quokka marmalade")
     drain()
@@ -151,7 +162,9 @@ def test_a_short_follow_up_keeps_the_previous_question_in_mind(
     assert reply["sources"][0]["id"] == "les-dns"
 
 
-def test_a_redelivered_event_writes_no_second_reply(api: Any, drain: Any, student: dict[str, Any], content: Any) -> None:
+def test_a_redelivered_event_writes_no_second_reply(
+    api: Any, drain: Any, student: dict[str, Any], content: Any
+) -> None:
     token = student["access_token"]
     session_id, message = ask(api, token, "What does a subnet mask do?")
     drain()
@@ -200,7 +213,15 @@ def test_new_edited_and_deleted_content_is_seen_by_a_warm_index(
     assert reply_to(api, token, session_id, asked["id"])["sources"][0]["id"] == "les-vlan"
 
     store.db().collection(PATHS).document("path-sec").update(
-        {"modules": [{"id": "m1", "title": "F", "lessons": [lesson("les-vlan", "VLAN tagging", "VLAN tags travel in 802.1Q trunks.")]}]}
+        {
+            "modules": [
+                {
+                    "id": "m1",
+                    "title": "F",
+                    "lessons": [lesson("les-vlan", "VLAN tagging", "VLAN tags travel in 802.1Q trunks.")],
+                }
+            ]
+        }
     )
     _, asked = ask(api, token, "Explain VLAN tagging", session_id=session_id)
     drain()
@@ -237,7 +258,9 @@ def test_during_an_exam_the_tutor_cites_no_question_and_names_no_answer(
     token = student["access_token"]
     exam = start_exam(api, token, 2)
     asked_text = exam["questions"][0]["question_text"]
-    session_id, message = ask(api, token, f"{asked_text} Which option is correct?", context={"exam_session_id": exam["id"]})
+    session_id, message = ask(
+        api, token, f"{asked_text} Which option is correct?", context={"exam_session_id": exam["id"]}
+    )
     drain()
     reply = reply_to(api, token, session_id, message["id"])
     assert all(s["kind"] != "question" for s in reply["sources"])
@@ -267,3 +290,20 @@ def test_questions_are_indexed_from_the_bank(api: Any, content: Any) -> None:
     index = CONTENT.current()
     ids = {d.id for d in store.db().collection(QUESTIONS).stream()}
     assert {p.id for p in index.passages.values() if p.kind == "question"} == ids
+
+
+def test_a_reply_costs_what_docs_chat_md_says(
+    api: Any, student: dict[str, Any], content: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Warm index, no refresh due, first message of a session, one passage cited."""
+    monkeypatch.setattr(settings(), "tutor_index_refresh_seconds", 3600)
+    token = student["access_token"]
+    session_id, message = ask(api, token, "How many usable hosts does a /24 subnet mask leave?")
+    CONTENT.current()
+    meter = store.start_metering()
+    assert service.write_reply(session_id, message["id"], store.now()) is True
+    # session + message + reply (one batch), history (none: 1), exam sessions (none: 1), the cited path
+    assert (meter.reads, meter.writes) == (6, 1)
+    meter = store.start_metering()
+    assert service.write_reply(session_id, message["id"], store.now()) is False
+    assert (meter.reads, meter.writes) == (3, 0)  # a redelivery: the batch read finds the reply

@@ -91,7 +91,7 @@ def grounding(passages: list[Passage], history: list[tuple[str, str]], message: 
     """The prompt a model gets: numbered passages, the recent turns, the student's message."""
     words = terms(message)
     blocks = [
-        f"[{n}] {p.kind} \"{p.title}\": {quotable(p, words, in_exam=in_exam)}" for n, p in enumerate(passages, start=1)
+        f'[{n}] {p.kind} "{p.title}": {quotable(p, words, in_exam=in_exam)}' for n, p in enumerate(passages, start=1)
     ]
     turns = [f"{'Student' if role == 'user' else 'Tutor'}: {text[:600]}" for role, text in history]
     return (

@@ -127,7 +127,12 @@ def spend(now: datetime, provider: str, tokens: int) -> None:
     """Add a call's tokens to today's total (one write, an atomic increment)."""
     day_end = datetime(now.year, now.month, now.day, tzinfo=UTC) + timedelta(days=2)
     _usage_ref(now).set(
-        {"tokens": store.Increment(max(0, tokens)), "calls": store.Increment(1), "provider": provider, "expires_at": day_end},
+        {
+            "tokens": store.Increment(max(0, tokens)),
+            "calls": store.Increment(1),
+            "provider": provider,
+            "expires_at": day_end,
+        },
         merge=True,
     )
 

@@ -35,11 +35,16 @@ EXERCISE_FIELDS = ["title", "description", "topic", "difficulty", "hints", "upda
 # refresh that looks this far behind the previous one.
 REFRESH_OVERLAP = timedelta(minutes=2)
 
+# Words too common to say what a question is about.
 STOPWORDS = frozenset(
-    """a an and are as at be but by can could do does did for from had has have how i if in into is
-    it its me my no not of on or so than that the their them then there these they this to was
-    what when where which who why will with would you your yes please explain tell about again
-    more some any just like want know need help""".split()
+    " ".join(
+        (
+            "a an and are as at be but by can could do does did for from had has have how i if in into is",
+            "it its me my no not of on or so than that the their them then there these they this to was",
+            "what when where which who why will with would you your yes please explain tell about again",
+            "more some any just like want know need help",
+        )
+    ).split()
 )
 _WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9+#]*")
 
@@ -118,7 +123,9 @@ def exercise_passages(doc_id: str, data: dict[str, Any]) -> list[Passage]:
         text += " Hints: " + " ".join(hints)
     keywords = f"{data.get('topic') or ''} {data.get('difficulty') or ''}"
     return [
-        Passage(kind="exercise", id=doc_id, title=title, text=text, collection=EXERCISES, doc_id=doc_id, keywords=keywords)
+        Passage(
+            kind="exercise", id=doc_id, title=title, text=text, collection=EXERCISES, doc_id=doc_id, keywords=keywords
+        )
     ]
 
 
@@ -166,7 +173,9 @@ class Index:
 
     def __init__(self) -> None:
         self.db = sqlite3.connect(":memory:", check_same_thread=False)
-        self.db.execute("CREATE VIRTUAL TABLE passages USING fts5(title, body, key UNINDEXED, tokenize='porter unicode61')")
+        self.db.execute(
+            "CREATE VIRTUAL TABLE passages USING fts5(title, body, key UNINDEXED, tokenize='porter unicode61')"
+        )
         self.passages: dict[str, Passage] = {}
         self.by_document: dict[tuple[str, str], list[str]] = {}
         self.lock = threading.Lock()
@@ -185,7 +194,8 @@ class Index:
                 self.passages[p.key] = p
                 keys.append(p.key)
                 self.db.execute(
-                    "INSERT INTO passages(title, body, key) VALUES (?, ?, ?)", (p.title, f"{p.text} {p.answer or ''} {p.keywords}", p.key)
+                    "INSERT INTO passages(title, body, key) VALUES (?, ?, ?)",
+                    (p.title, f"{p.text} {p.answer or ''} {p.keywords}", p.key),
                 )
             self.by_document[(collection, doc_id)] = keys
 

@@ -144,7 +144,12 @@ def list_messages(session_id: str, user_id: str, limit: int, cursor: str | None)
     ref, _ = _owned(session_id, user_id)
     messages = ref.collection(MESSAGES)
     return store.paginate(
-        messages, messages, [("created_at", store.ASCENDING)], limit, cursor, lambda s: message_out(session_id, s.id, s.to_dict())
+        messages,
+        messages,
+        [("created_at", store.ASCENDING)],
+        limit,
+        cursor,
+        lambda s: message_out(session_id, s.id, s.to_dict()),
     )
 
 

@@ -24,7 +24,9 @@ class Answer:
     generated_by: str
 
 
-def _query_words(message: str, history: list[tuple[str, str]], topic: str | None, context_title: str | None) -> list[str]:
+def _query_words(
+    message: str, history: list[tuple[str, str]], topic: str | None, context_title: str | None
+) -> list[str]:
     words = terms(message)
     if len(words) <= SHORT_MESSAGE:
         previous = next((text for role, text in reversed(history) if role == "user"), "")
@@ -50,13 +52,15 @@ def retrieve(
         return not (in_exam and p.kind == "question")
 
     kind, source_id = next(iter(context.items()), ("", ""))
-    focus = index.get(kind.removesuffix("_id"), source_id) if kind in ("exercise_id", "question_id", "lesson_id") else None
+    focus = (
+        index.get(kind.removesuffix("_id"), source_id) if kind in ("exercise_id", "question_id", "lesson_id") else None
+    )
     if focus is not None and not allowed(focus):
         focus = None
     words = _query_words(message, history, topic, focus.title if focus else None)
     found = index.search(words, TOP_K, allowed)
     if focus is not None:
-        found = [focus] + [p for p in found if p.key != focus.key][: TOP_K - 1]
+        found = [focus, *[p for p in found if p.key != focus.key][: TOP_K - 1]]
     return verify(index, found)
 
 
@@ -85,6 +89,8 @@ def answer(
         if in_exam and compose.reveals_option(generated.text):
             raise providers.ProviderError("the model named an option during an exam")
     except providers.ProviderError as exc:
-        log.warning("tutor model failed; content-only answer", extra=log_fields(provider=provider.name, reason=str(exc)))
+        log.warning(
+            "tutor model failed; content-only answer", extra=log_fields(provider=provider.name, reason=str(exc))
+        )
         return Answer(local.content, local.sources, "local")
     return Answer(generated.text, compose.cited(generated.text, passages), provider.name)
