@@ -276,14 +276,25 @@ def test_during_an_exam_the_tutor_cites_no_question_and_names_no_answer(
     assert reply["sources"][0]["kind"] == "question" and "The correct option is B" in reply["content"]
 
 
-def test_a_practice_session_does_not_silence_the_tutor(
+def test_a_practice_question_is_explained_only_once_answered(
     api: Any, drain: Any, student: dict[str, Any], content: Any
 ) -> None:
     token = student["access_token"]
-    start_exam(api, token, 1, mode="practice")
-    session_id, message = ask(api, token, "How do I verify the integrity of a downloaded file?")
+    practice = start_exam(api, token, 2, mode="practice")
+    session_id, before = ask(api, token, "How do I verify the integrity of a downloaded file?")
     drain()
-    assert reply_to(api, token, session_id, message["id"])["sources"][0]["kind"] == "question"
+    reply = reply_to(api, token, session_id, before["id"])
+    assert all(s["kind"] != "question" for s in reply["sources"])
+    assert "comparing digests" not in reply["content"] and "exam in progress" not in reply["content"]
+
+    answered = api.post(
+        f"/api/v1/exam-sessions/{practice['id']}/answers", {"question_id": content["hashing"], "answer": "A"}, token=token
+    )
+    assert answered.status_code == 200
+    _, after = ask(api, token, "How do I verify the integrity of a downloaded file?", session_id=session_id)
+    drain()
+    reply = reply_to(api, token, session_id, after["id"])
+    assert reply["sources"][0]["id"] == content["hashing"] and "The correct option is B" in reply["content"]
 
 
 def test_questions_are_indexed_from_the_bank(api: Any, content: Any) -> None:

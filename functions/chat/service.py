@@ -8,6 +8,7 @@ from the message's, and it is created only if it does not exist.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -176,20 +177,35 @@ def post_message(session_id: str, user_id: str, content: str, now: datetime) -> 
 # The reply ------------------------------------------------------------------------------------------
 
 
-def exam_in_progress(user_id: str) -> bool:
-    """Whether the user has an exam-mode session in progress (one read; equality filters only,
-    served by single-field indexes). While they do, the tutor cites no question of the bank."""
+@dataclass(frozen=True)
+class Guard:
+    """What the tutor must not give away to this user now."""
+
+    in_exam: bool = False  # an exam-mode session in progress: no question of the bank at all
+    unanswered: frozenset[str] = frozenset()  # questions of practice sessions not answered yet
+
+
+def guard_for(user_id: str) -> Guard:
+    """From the user's sessions in progress (one read each, at most 5; equality filters only,
+    served by single-field indexes). A practice question's answer and explanations come after
+    the student answers it (API.md), so the tutor withholds those too until then."""
     found = (
         store.db()
         .collection(EXAM_SESSIONS)
         .where(filter=FieldFilter("user_id", "==", user_id))
-        .where(filter=FieldFilter("mode", "==", "exam"))
         .where(filter=FieldFilter("status", "==", "in_progress"))
-        .select(["status"])
-        .limit(1)
+        .select(["mode", "questions", "answers"])
+        .limit(5)
         .get()
     )
-    return bool(found)
+    sessions = [s.to_dict() or {} for s in found]
+    unanswered = {
+        str(q.get("id"))
+        for data in sessions
+        for q in data.get("questions") or []
+        if str(q.get("id")) not in (data.get("answers") or {})
+    }
+    return Guard(in_exam=any(d.get("mode") == "exam" for d in sessions), unanswered=frozenset(unanswered))
 
 
 def write_reply(session_id: str, message_id: str, now: datetime) -> bool:
@@ -223,7 +239,7 @@ def write_reply(session_id: str, message_id: str, now: datetime) -> bool:
         history=history,
         topic=session_data.get("topic"),
         context=session_data.get("context") or {},
-        in_exam=exam_in_progress(user_id),
+        guard=guard_for(user_id),
         now=now,
     )
     doc = {

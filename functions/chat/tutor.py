@@ -6,10 +6,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from functions.chat import compose, providers
 from functions.chat.retrieval import CONTENT, Passage, terms, verify
 from shared.logging import get_logger, log_fields
+
+if TYPE_CHECKING:
+    from functions.chat.service import Guard
 
 log = get_logger("chat")
 
@@ -41,15 +45,16 @@ def retrieve(
     history: list[tuple[str, str]],
     topic: str | None,
     context: dict[str, str],
-    in_exam: bool,
+    guard: Guard,
 ) -> list[Passage]:
-    """The best passages for the message; during an exam, never a question of the bank."""
+    """The best passages for the message; during an exam never a question of the bank, and
+    never a question of a practice session that the student has not answered yet."""
     index = CONTENT.current()
 
     def allowed(p: Passage) -> bool:
         # During an exam no question passage at all, not only the exam's own: the bank's other
         # questions can be near copies of them, and their explanations name the correct option.
-        return not (in_exam and p.kind == "question")
+        return p.kind != "question" or not (guard.in_exam or p.id in guard.unanswered)
 
     kind, source_id = next(iter(context.items()), ("", ""))
     focus = (
@@ -70,10 +75,11 @@ def answer(
     history: list[tuple[str, str]],
     topic: str | None,
     context: dict[str, str],
-    in_exam: bool,
+    guard: Guard,
     now: datetime,
 ) -> Answer:
-    passages = retrieve(message, history, topic, context, in_exam)
+    in_exam = guard.in_exam
+    passages = retrieve(message, history, topic, context, guard)
     words = terms(message)
     local = compose.local_answer(passages, words, in_exam=in_exam)
     provider = providers.configured()
