@@ -287,9 +287,8 @@ def test_a_practice_question_is_explained_only_once_answered(
     assert all(s["kind"] != "question" for s in reply["sources"])
     assert "comparing digests" not in reply["content"] and "exam in progress" not in reply["content"]
 
-    answered = api.post(
-        f"/api/v1/exam-sessions/{practice['id']}/answers", {"question_id": content["hashing"], "answer": "A"}, token=token
-    )
+    url = f"/api/v1/exam-sessions/{practice['id']}/answers"
+    answered = api.post(url, {"question_id": content["hashing"], "answer": "A"}, token=token)
     assert answered.status_code == 200
     _, after = ask(api, token, "How do I verify the integrity of a downloaded file?", session_id=session_id)
     drain()
