@@ -120,7 +120,7 @@ def scheduler_json(specs: dict[str, FunctionSpec]) -> dict[str, Any]:
 # Areas that run as their own service account (README "Deploying"), by substitution name;
 # with the extra settings their deploy passes on. Every other function runs as `_RUNTIME_SA`.
 AREA_SERVICE_ACCOUNTS = {"chat": "_TUTOR_SA"}
-AREA_ENV = {"chat": ";STUDYHALL_TUTOR_PROVIDER=${_TUTOR_PROVIDER}"}
+AREA_ENV = {"chat": ";STUDYHALL_TUTOR_PROVIDER=${_TUTOR_PROVIDER};STUDYHALL_TUTOR_INDEX_BUCKET=${_TUTOR_INDEX_BUCKET}"}
 
 
 def _deploy_step(spec: FunctionSpec) -> dict[str, Any]:
@@ -172,6 +172,7 @@ def cloudbuild(specs: dict[str, FunctionSpec]) -> dict[str, Any]:
             "_PUSH_SA": "studyhall-pubsub-push@${PROJECT_ID}.iam.gserviceaccount.com",
             "_TUTOR_SA": "studyhall-tutor@${PROJECT_ID}.iam.gserviceaccount.com",
             "_TUTOR_PROVIDER": "local",
+            "_TUTOR_INDEX_BUCKET": "studyhall-tutor-index",
         },
         "options": {"logging": "CLOUD_LOGGING_ONLY", "dynamicSubstitutions": True},
         "timeout": "3600s",

@@ -74,6 +74,7 @@ class Settings(BaseSettings):
     tutor_messages_per_day: int = 200
     tutor_index_refresh_seconds: int = 60
     tutor_index_rebuild_seconds: int = 3600
+    tutor_index_bucket: str = ""  # where instances share the built index (empty: not shared)
     # The service account that signs Firebase custom tokens (empty: the function's own).
     firebase_service_account: str = ""
     log_level: str = "INFO"

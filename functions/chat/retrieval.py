@@ -167,6 +167,8 @@ def _query(collection: str) -> Any:
 
 # The index ---------------------------------------------------------------------------------------
 
+PASSAGE_FIELDS = tuple(Passage.__dataclass_fields__)
+
 
 class Index:
     """BM25 over title (weight 3) and body (weight 1), Porter-stemmed, in memory."""
@@ -208,6 +210,32 @@ class Index:
             self.passages.pop(key, None)
             self.db.execute("DELETE FROM passages WHERE key = ?", (key,))
 
+    def to_bytes(self) -> bytes:
+        """The whole index as one SQLite database image (passages kept in a plain table)."""
+        with self.lock:
+            self.db.execute("DROP TABLE IF EXISTS kept")
+            self.db.execute(f"CREATE TABLE kept ({', '.join(PASSAGE_FIELDS)})")
+            self.db.executemany(
+                f"INSERT INTO kept VALUES ({', '.join('?' for _ in PASSAGE_FIELDS)})",
+                [tuple(getattr(p, f) for f in PASSAGE_FIELDS) for p in self.passages.values()],
+            )
+            image = self.db.serialize()
+            self.db.execute("DROP TABLE kept")
+            return image
+
+    @classmethod
+    def from_bytes(cls, image: bytes) -> Index:
+        index = cls.__new__(cls)
+        index.db = sqlite3.connect(":memory:", check_same_thread=False)
+        index.db.deserialize(image)
+        index.passages, index.by_document, index.lock = {}, {}, threading.Lock()
+        for row in index.db.execute(f"SELECT {', '.join(PASSAGE_FIELDS)} FROM kept"):
+            p = Passage(**dict(zip(PASSAGE_FIELDS, row, strict=True)))
+            index.passages[p.key] = p
+            index.by_document.setdefault((p.collection, p.doc_id), []).append(p.key)
+        index.db.execute("DROP TABLE kept")
+        return index
+
     def get(self, kind: str, source_id: str) -> Passage | None:
         return self.passages.get(f"{kind}:{source_id}")
 
@@ -247,13 +275,27 @@ class ContentIndex:
             return self.index
 
     def _build(self) -> None:
+        """A new instance starts from the shared snapshot while it is younger than the rebuild
+        interval (then refreshes what changed since); otherwise it reads every content
+        document and shares the result."""
+        from functions.chat import snapshot
+
+        saved = snapshot.load() if self.index is None else None
+        if saved is not None:
+            age = (store.now() - saved.since).total_seconds()
+            if 0 <= age < settings().tutor_index_rebuild_seconds:
+                self.index, self.since = saved.index, saved.since
+                self.built_at = time.monotonic() - age
+                self._refresh()
+                return
         started = store.now()
         index = Index()
         for collection, read in READERS.items():
-            for snapshot in _query(collection).stream():
-                index.put(collection, snapshot.id, read(snapshot.id, snapshot.to_dict() or {}))
+            for doc in _query(collection).stream():
+                index.put(collection, doc.id, read(doc.id, doc.to_dict() or {}))
         self.index, self.since = index, started
         self.built_at = self.refreshed_at = time.monotonic()
+        snapshot.save(index, started)
 
     def _refresh(self) -> None:
         assert self.index is not None and self.since is not None
