@@ -21,6 +21,7 @@ from tests.chat_support import (
     add_path,
     add_question,
     lesson,
+    messages_of,
     replies_of,
 )
 from tests.support import PushEndpoint, eventually
@@ -317,3 +318,13 @@ def test_a_reply_costs_what_docs_chat_md_says(
     meter = store.start_metering()
     assert service.write_reply(session_id, message["id"], store.now()) is False
     assert (meter.reads, meter.writes) == (3, 0)  # a redelivery: the batch read finds the reply
+
+
+def test_an_event_naming_nothing_writes_nothing(api: Any, drain: Any, student: dict[str, Any]) -> None:
+    token = student["access_token"]
+    session_id, message = ask(api, token, "What does a subnet mask do?")
+    store.db().collection("chat_sessions").document(session_id).collection("messages").document(message["id"]).delete()
+    publish(service.MESSAGE_POSTED, {"session_id": session_id})  # no message id
+    publish(service.MESSAGE_POSTED, {"session_id": session_id, "message_id": "a/b"})
+    assert drain() >= 3  # the original event too: its message is gone
+    assert messages_of(session_id) == []
