@@ -23,6 +23,7 @@ SUITES = [
     "bench.exercises",
     "bench.paths",
     "bench.extras",
+    "bench.chat",
 ]
 
 

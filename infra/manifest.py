@@ -127,11 +127,18 @@ def scheduler_json(specs: dict[str, FunctionSpec]) -> dict[str, Any]:
     }
 
 
+# Areas that run as their own service account (README "Deploying"), by substitution name;
+# with the extra settings their deploy passes on. Every other function runs as `_RUNTIME_SA`.
+AREA_SERVICE_ACCOUNTS = {"chat": "_TUTOR_SA"}
+AREA_ENV = {"chat": ";STUDYHALL_TUTOR_PROVIDER=${_TUTOR_PROVIDER};STUDYHALL_TUTOR_INDEX_BUCKET=${_TUTOR_INDEX_BUCKET}"}
+
+
 def service_account(spec: FunctionSpec) -> str:
-    """The function's own account when it declares one (the grader), else the shared runtime one."""
+    """The function's own account when it declares one (the grader), its area's (the tutor), else
+    the shared runtime one."""
     if spec.service_account:
         return f"{spec.service_account}@${{PROJECT_ID}}.iam.gserviceaccount.com"
-    return "${_RUNTIME_SA}"
+    return f"${{{AREA_SERVICE_ACCOUNTS.get(spec.area, '_RUNTIME_SA')}}}"
 
 
 def _deploy_step(spec: FunctionSpec) -> dict[str, Any]:
@@ -149,7 +156,7 @@ def _deploy_step(spec: FunctionSpec) -> dict[str, Any]:
         # `^;^` makes `;` the separator, so the comma-separated origins stay one value.
         "--set-env-vars=^;^STUDYHALL_ENV=production;STUDYHALL_IMPORTS_BUCKET=${_IMPORTS_BUCKET};"
         "STUDYHALL_AVATARS_BUCKET=${_AVATARS_BUCKET};"
-        "STUDYHALL_CORS_ORIGINS=${_CORS_ORIGINS};GOOGLE_CLOUD_PROJECT=${PROJECT_ID}",
+        "STUDYHALL_CORS_ORIGINS=${_CORS_ORIGINS};GOOGLE_CLOUD_PROJECT=${PROJECT_ID}" + AREA_ENV.get(spec.area, ""),
         "--set-secrets=STUDYHALL_JWT_KEYS=studyhall-jwt-keys:latest",
         f"--service-account={service_account(spec)}",
     ]
@@ -212,6 +219,9 @@ def cloudbuild(specs: dict[str, FunctionSpec]) -> dict[str, Any]:
             "_CORS_ORIGINS": "https://studyhall.web.app",
             "_RUNTIME_SA": "studyhall-functions@${PROJECT_ID}.iam.gserviceaccount.com",
             "_PUSH_SA": "studyhall-pubsub-push@${PROJECT_ID}.iam.gserviceaccount.com",
+            "_TUTOR_SA": "studyhall-tutor@${PROJECT_ID}.iam.gserviceaccount.com",
+            "_TUTOR_PROVIDER": "local",
+            "_TUTOR_INDEX_BUCKET": "studyhall-tutor-index",
         },
         "options": {"logging": "CLOUD_LOGGING_ONLY", "dynamicSubstitutions": True},
         "timeout": "3600s",

@@ -72,6 +72,23 @@ class Settings(BaseSettings):
     sandbox_cache_dir: str = ""
     # Code submissions a user may make per minute (429 with Retry-After past it).
     submissions_per_minute: int = 10
+    # The tutor chat (functions/chat, docs/chat.md): the model provider ("local" needs none),
+    # its limits, the daily token budget across all users, per-user message limits, and how
+    # often an instance refreshes its retrieval index from the content collections.
+    tutor_provider: Literal["local", "gemini", "openai"] = "local"
+    tutor_model: str = ""
+    tutor_api_key: str = ""
+    tutor_base_url: str = ""
+    tutor_timeout_seconds: float = 10.0
+    tutor_max_output_tokens: int = 500
+    tutor_daily_token_budget: int = 2_000_000
+    tutor_messages_per_minute: int = 10
+    tutor_messages_per_day: int = 200
+    tutor_index_refresh_seconds: int = 60
+    tutor_index_rebuild_seconds: int = 3600
+    tutor_index_bucket: str = ""  # where instances share the built index (empty: not shared)
+    # The service account that signs Firebase custom tokens (empty: the function's own).
+    firebase_service_account: str = ""
     log_level: str = "INFO"
     # Response header with the request's Firestore reads and writes (never in production).
     expose_ops: bool = False

@@ -31,6 +31,8 @@ def emulator_env(project: str, ports: dict[str, int]) -> dict[str, str]:
         "PUBSUB_EMULATOR_HOST": f"127.0.0.1:{ports['pubsub']}",
         "PUBSUB_PROJECT_ID": project,
         "STORAGE_EMULATOR_HOST": f"http://127.0.0.1:{ports['storage']}",
+        # firebase-admin mints unsigned custom tokens (chat's live follow); no process needed.
+        "FIREBASE_AUTH_EMULATOR_HOST": "127.0.0.1:9099",
     }
 
 
@@ -53,6 +55,7 @@ class Emulators:
                 "firestore",
                 "start",
                 f"--host-port=127.0.0.1:{self.ports['firestore']}",
+                f"--rules={ROOT / 'infra' / 'firestore.rules'}",
                 "--quiet",
             ],
             "pubsub": [

@@ -1,0 +1,340 @@
+"""What the tutor knows: the platform's own content in an in-memory SQLite FTS5 index, ranked
+by BM25 (the standard library's sqlite3, no numpy, ~5 ms to import).
+
+Each instance of the reply function builds the index from the content collections on first use
+and keeps it fresh cheaply (docs/chat.md, "Retrieval"):
+- every `tutor_index_refresh_seconds` it reads only what changed: one query per collection on
+  `updated_at` (one billed read when nothing changed);
+- every `tutor_index_rebuild_seconds` it rebuilds from scratch (drops deleted content, and
+  content written without `updated_at`);
+- before a passage is cited, its document is read again (`verify`), so an edited passage is
+  quoted as it is now and a deleted one is never cited.
+
+Exercises are read through a projection: their tests and solution never leave Firestore.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from google.cloud.firestore_v1.base_query import FieldFilter
+
+from shared import store
+from shared.collections import EXERCISES, PATHS, QUESTIONS
+from shared.config import settings
+
+EXERCISE_FIELDS = ["title", "description", "topic", "difficulty", "hints", "updated_at"]
+# A write whose `updated_at` is older than its commit (a long import) is still seen by a
+# refresh that looks this far behind the previous one.
+REFRESH_OVERLAP = timedelta(minutes=2)
+
+# Words too common to say what a question is about.
+STOPWORDS = frozenset(
+    " ".join(
+        (
+            "a an and are as at be but by can could do does did for from had has have how i if in into is",
+            "it its me my no not of on or so than that the their them then there these they this to was",
+            "what when where which who why will with would you your yes please explain tell about again",
+            "more some any just like want know need help",
+        )
+    ).split()
+)
+_WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9+#]*")
+
+
+def terms(text: str) -> list[str]:
+    """The searchable words of `text`, lower-cased, without stop words, in order, unique."""
+    seen: dict[str, None] = {}
+    for word in _WORD.findall(text.lower()):
+        if word not in STOPWORDS and len(word) > 1:
+            seen.setdefault(word, None)
+    return list(seen)
+
+
+@dataclass(frozen=True)
+class Passage:
+    """One citable piece of content. `text` is what an answer may quote; a question's
+    `answer` (its correct option and why) is kept apart so it can be withheld."""
+
+    kind: str  # "question" | "lesson" | "exercise"
+    id: str
+    title: str
+    text: str
+    collection: str
+    doc_id: str
+    exam_type: str | None = None
+    answer: str | None = None
+    keywords: str = ""  # searched, never quoted
+
+    @property
+    def key(self) -> str:
+        return f"{self.kind}:{self.id}"
+
+
+# Documents to passages --------------------------------------------------------------------------
+
+
+def _clip(text: str, limit: int) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def question_passages(doc_id: str, data: dict[str, Any]) -> list[Passage]:
+    question = str(data.get("question_text") or "")
+    if not question:
+        return []
+    options: dict[str, str] = data.get("options") or {}
+    explanations: dict[str, str] = data.get("explanations") or {}
+    correct = str(data.get("correct_answer") or "")
+    answer = None
+    if correct in options:
+        why = explanations.get(correct, "")
+        answer = f"The correct option is {correct} ({options[correct]}). {why}".strip()
+    background = " ".join(f"{k}: {v}" for k, v in sorted(options.items()))
+    return [
+        Passage(
+            kind="question",
+            id=doc_id,
+            title=_clip(question, 120),
+            text=f"Options: {background}.",
+            collection=QUESTIONS,
+            doc_id=doc_id,
+            exam_type=str(data.get("exam_type") or "") or None,
+            answer=answer,
+            keywords=f"{question} {data.get('domain', '')}",
+        )
+    ]
+
+
+def exercise_passages(doc_id: str, data: dict[str, Any]) -> list[Passage]:
+    title = str(data.get("title") or "")
+    if not title:
+        return []
+    hints = [str(h) for h in (data.get("hints") or []) if h]
+    text = str(data.get("description") or "")
+    if hints:
+        text += " Hints: " + " ".join(hints)
+    keywords = f"{data.get('topic') or ''} {data.get('difficulty') or ''}"
+    return [
+        Passage(
+            kind="exercise", id=doc_id, title=title, text=text, collection=EXERCISES, doc_id=doc_id, keywords=keywords
+        )
+    ]
+
+
+def path_passages(doc_id: str, data: dict[str, Any]) -> list[Passage]:
+    path_title = str(data.get("title") or "")
+    out = []
+    for module in data.get("modules") or []:
+        for lesson in (module or {}).get("lessons") or []:
+            if not isinstance(lesson, dict) or not lesson.get("id") or not lesson.get("title"):
+                continue
+            body = str(lesson.get("body") or "")
+            about = f"A {lesson.get('kind', 'reading')} lesson on {lesson.get('topic') or lesson['title']}"
+            about += f" in the path {path_title}, module {module.get('title', '')}."
+            out.append(
+                Passage(
+                    kind="lesson",
+                    id=str(lesson["id"]),
+                    title=str(lesson["title"]),
+                    text=body or about,
+                    collection=PATHS,
+                    doc_id=doc_id,
+                    keywords=f"{about} {path_title}" if body else path_title,
+                )
+            )
+    return out
+
+
+READERS: dict[str, Callable[[str, dict[str, Any]], list[Passage]]] = {
+    QUESTIONS: question_passages,
+    EXERCISES: exercise_passages,
+    PATHS: path_passages,
+}
+
+
+def _query(collection: str) -> Any:
+    query = store.db().collection(collection)
+    return query.select(EXERCISE_FIELDS) if collection == EXERCISES else query
+
+
+# The index ---------------------------------------------------------------------------------------
+
+PASSAGE_FIELDS = tuple(Passage.__dataclass_fields__)
+
+
+class Index:
+    """BM25 over title (weight 3) and body (weight 1), Porter-stemmed, in memory."""
+
+    def __init__(self) -> None:
+        self.db = sqlite3.connect(":memory:", check_same_thread=False)
+        self.db.execute(
+            "CREATE VIRTUAL TABLE passages USING fts5(title, body, key UNINDEXED, tokenize='porter unicode61')"
+        )
+        self.passages: dict[str, Passage] = {}
+        self.by_document: dict[tuple[str, str], list[str]] = {}
+        self.lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self.passages)
+
+    def put(self, collection: str, doc_id: str, passages: Iterable[Passage]) -> None:
+        """Replace what the index holds of one document."""
+        with self.lock:
+            self._drop(collection, doc_id)
+            keys = []
+            for p in passages:
+                if p.key in self.passages:  # a lesson id used twice: the first path keeps it
+                    continue
+                self.passages[p.key] = p
+                keys.append(p.key)
+                self.db.execute(
+                    "INSERT INTO passages(title, body, key) VALUES (?, ?, ?)",
+                    (p.title, f"{p.text} {p.answer or ''} {p.keywords}", p.key),
+                )
+            self.by_document[(collection, doc_id)] = keys
+
+    def drop(self, collection: str, doc_id: str) -> None:
+        with self.lock:
+            self._drop(collection, doc_id)
+
+    def _drop(self, collection: str, doc_id: str) -> None:
+        for key in self.by_document.pop((collection, doc_id), []):
+            self.passages.pop(key, None)
+            self.db.execute("DELETE FROM passages WHERE key = ?", (key,))
+
+    def to_bytes(self) -> bytes:
+        """The whole index as one SQLite database image (passages kept in a plain table)."""
+        with self.lock:
+            self.db.execute("DROP TABLE IF EXISTS kept")
+            self.db.execute(f"CREATE TABLE kept ({', '.join(PASSAGE_FIELDS)})")
+            self.db.executemany(
+                f"INSERT INTO kept VALUES ({', '.join('?' for _ in PASSAGE_FIELDS)})",
+                [tuple(getattr(p, f) for f in PASSAGE_FIELDS) for p in self.passages.values()],
+            )
+            image = self.db.serialize()
+            self.db.execute("DROP TABLE kept")
+            return image
+
+    @classmethod
+    def from_bytes(cls, image: bytes) -> Index:
+        index = cls.__new__(cls)
+        index.db = sqlite3.connect(":memory:", check_same_thread=False)
+        index.db.deserialize(image)
+        index.passages, index.by_document, index.lock = {}, {}, threading.Lock()
+        for row in index.db.execute(f"SELECT {', '.join(PASSAGE_FIELDS)} FROM kept"):
+            p = Passage(**dict(zip(PASSAGE_FIELDS, row, strict=True)))
+            index.passages[p.key] = p
+            index.by_document.setdefault((p.collection, p.doc_id), []).append(p.key)
+        index.db.execute("DROP TABLE kept")
+        return index
+
+    def get(self, kind: str, source_id: str) -> Passage | None:
+        return self.passages.get(f"{kind}:{source_id}")
+
+    def search(self, words: list[str], k: int, allowed: Callable[[Passage], bool]) -> list[Passage]:
+        """The `k` best passages for any of `words` that `allowed` lets through."""
+        if not words:
+            return []
+        match = " OR ".join('"' + w.replace('"', "") + '"' for w in words[:32])
+        with self.lock:
+            rows = self.db.execute(
+                "SELECT key FROM passages WHERE passages MATCH ? ORDER BY bm25(passages, 3.0, 1.0) LIMIT ?",
+                (match, max(k * 10, 30)),
+            ).fetchall()
+            found = [self.passages[key] for (key,) in rows if key in self.passages]
+        return [p for p in found if allowed(p)][:k]
+
+
+class ContentIndex:
+    """The instance's index and when it was built and refreshed."""
+
+    def __init__(self) -> None:
+        self.index: Index | None = None
+        self.built_at = 0.0
+        self.refreshed_at = 0.0
+        self.since: datetime | None = None
+        self.lock = threading.Lock()
+
+    def current(self) -> Index:
+        cfg = settings()
+        clock = time.monotonic()
+        with self.lock:
+            if self.index is None or clock - self.built_at >= cfg.tutor_index_rebuild_seconds:
+                self._build()
+            elif clock - self.refreshed_at >= cfg.tutor_index_refresh_seconds:
+                self._refresh()
+            assert self.index is not None
+            return self.index
+
+    def _build(self) -> None:
+        """A new instance starts from the shared snapshot while it is younger than the rebuild
+        interval (then refreshes what changed since); otherwise it reads every content
+        document and shares the result."""
+        from functions.chat import snapshot
+
+        saved = snapshot.load() if self.index is None else None
+        if saved is not None:
+            age = (store.now() - saved.since).total_seconds()
+            if 0 <= age < settings().tutor_index_rebuild_seconds:
+                self.index, self.since = saved.index, saved.since
+                self.built_at = time.monotonic() - age
+                self._refresh()
+                return
+        started = store.now()
+        index = Index()
+        for collection, read in READERS.items():
+            for doc in _query(collection).stream():
+                index.put(collection, doc.id, read(doc.id, doc.to_dict() or {}))
+        self.index, self.since = index, started
+        self.built_at = self.refreshed_at = time.monotonic()
+        snapshot.save(index, started)
+
+    def _refresh(self) -> None:
+        assert self.index is not None and self.since is not None
+        started = store.now()
+        since = self.since - REFRESH_OVERLAP
+        for collection, read in READERS.items():
+            for snapshot in _query(collection).where(filter=FieldFilter("updated_at", ">", since)).stream():
+                self.index.put(collection, snapshot.id, read(snapshot.id, snapshot.to_dict() or {}))
+        self.since = started
+        self.refreshed_at = time.monotonic()
+
+    def forget(self) -> None:
+        with self.lock:
+            self.index = None
+
+
+CONTENT = ContentIndex()
+
+
+def verify(index: Index, passages: list[Passage]) -> list[Passage]:
+    """The passages as their documents are now (one batched read): an edited passage comes back
+    edited, a deleted one not at all (and leaves the index)."""
+    if not passages:
+        return []
+    wanted = {(p.collection, p.doc_id) for p in passages}
+    fresh: dict[tuple[str, str], dict[str, Any] | None] = {}
+    for collection in sorted({c for c, _ in wanted}):
+        refs = [store.db().collection(collection).document(d) for c, d in sorted(wanted) if c == collection]
+        projection = EXERCISE_FIELDS if collection == EXERCISES else None
+        for snapshot in store.db().get_all(refs, field_paths=projection):
+            fresh[(collection, snapshot.id)] = snapshot.to_dict() if snapshot.exists else None
+    for (collection, doc_id), data in fresh.items():
+        if data is None:
+            index.drop(collection, doc_id)
+        else:
+            index.put(collection, doc_id, READERS[collection](doc_id, data))
+    out = []
+    for p in passages:
+        current = index.get(p.kind, p.id)
+        if current is not None and fresh.get((p.collection, p.doc_id)) is not None:
+            out.append(current)
+    return out

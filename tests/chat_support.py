@@ -1,0 +1,85 @@
+"""Content and users the chat tests share: questions through the API, exercises and paths
+written straight to Firestore (they are other areas' documents)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shared import store
+from shared.collections import CHAT_SESSIONS, EXERCISES, PATHS
+
+SECRET_SOLUTION = "def add(a, b): return SOLUTION_SECRET_7781"
+SECRET_TEST = "HIDDEN_TEST_SECRET_5521"
+
+
+def question(qid: str, text: str, explanation: str, *, exam_type: str = "security-plus") -> dict[str, Any]:
+    return {
+        "exam_type": exam_type,
+        "question_id": qid,
+        "domain": "1.1",
+        "question_text": text,
+        "options": {"A": "Firewall", "B": "Hashing", "C": "Encryption", "D": "Load balancer"},
+        "explanations": {
+            "A": "A firewall filters traffic.",
+            "B": explanation,
+            "C": "Encryption hides data.",
+            "D": "No.",
+        },
+        "correct_answer": "B",
+    }
+
+
+def add_question(api: Any, admin: str, qid: str, text: str, explanation: str, **kw: Any) -> str:
+    response = api.post("/api/v1/questions", question(qid, text, explanation, **kw), token=admin)
+    assert response.status_code == 201, response.json
+    return str(response.json["id"])
+
+
+def add_exercise(exercise_id: str, title: str, description: str, hints: list[str], topic: str = "python") -> None:
+    now = store.now()
+    store.db().collection(EXERCISES).document(exercise_id).set(
+        {
+            "title": title,
+            "description": description,
+            "topic": topic,
+            "difficulty": "beginner",
+            "language": "python",
+            "hints": hints,
+            "starter_code": "def add(a, b):\n    pass\n",
+            "tests": [
+                {"name": "t1", "stdin": "", "code": f"print({SECRET_TEST})", "expected_output": "5", "hidden": True}
+            ],
+            "solution": SECRET_SOLUTION,
+            "author_id": "teacher-1",
+            "created_at": now,
+            "updated_at": now,
+        }
+    )
+
+
+def add_path(path_id: str, lessons: list[dict[str, Any]], title: str = "Networking basics") -> None:
+    now = store.now()
+    store.db().collection(PATHS).document(path_id).set(
+        {
+            "title": title,
+            "subject": "networking",
+            "description": "From cables to routing.",
+            "modules": [{"id": "m1", "title": "Foundations", "lessons": lessons}],
+            "author_id": "teacher-1",
+            "created_at": now,
+            "updated_at": now,
+        }
+    )
+
+
+def lesson(lesson_id: str, title: str, body: str, topic: str = "networking") -> dict[str, Any]:
+    return {"id": lesson_id, "title": title, "kind": "reading", "topic": topic, "duration_seconds": 300, "body": body}
+
+
+def messages_of(session_id: str) -> list[dict[str, Any]]:
+    ref = store.db().collection(CHAT_SESSIONS).document(session_id).collection("messages")
+    return [{"id": s.id, **(s.to_dict() or {})} for s in ref.order_by("created_at").stream()]
+
+
+def replies_of(session_id: str) -> list[dict[str, Any]]:
+    return [m for m in messages_of(session_id) if m["role"] == "assistant"]
