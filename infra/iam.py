@@ -101,7 +101,7 @@ def setup_script(dead_letter_topic: str) -> str:
         ': "${PROJECT_ID:?set PROJECT_ID}" "${REGION:=us-central1}" "${IMPORTS_BUCKET:?set IMPORTS_BUCKET}"',
         'PROJECT_NUMBER="$(gcloud projects describe "$PROJECT_ID" --format="value(projectNumber)")"',
         'gcloud config set project "$PROJECT_ID" >/dev/null',
-        "quiet() { \"$@\" --quiet >/dev/null; }",
+        'quiet() { "$@" --quiet >/dev/null; }',
         "",
         "# Service accounts, one per concern.",
     ]
@@ -138,7 +138,8 @@ def setup_script(dead_letter_topic: str) -> str:
             "--role=roles/secretmanager.secretAccessor"
         )
     lines.append(
-        f"quiet gcloud secrets add-iam-policy-binding {SECRET} --member={BUILD.member} --role=roles/secretmanager.viewer"
+        f"quiet gcloud secrets add-iam-policy-binding {SECRET} --member={BUILD.member} "
+        "--role=roles/secretmanager.viewer"
     )
     lines += [
         "",
@@ -163,7 +164,9 @@ def setup_script(dead_letter_topic: str) -> str:
         "--service-account=projects/$PROJECT_ID/serviceAccounts/"
         f'{BUILD.name}@$PROJECT_ID.iam.gserviceaccount.com ..."',
     ]
-    return "\n".join(lines).replace("${PROJECT_ID}", "$PROJECT_ID").replace("${PROJECT_NUMBER}", "$PROJECT_NUMBER") + "\n"
+    return (
+        "\n".join(lines).replace("${PROJECT_ID}", "$PROJECT_ID").replace("${PROJECT_NUMBER}", "$PROJECT_NUMBER") + "\n"
+    )
 
 
 def resource_grants(

@@ -333,7 +333,7 @@ def dead_letter_alert() -> dict[str, Any]:
         "displayName": DEAD_LETTER_ALERT_NAME,
         "combiner": "OR",
         "documentation": {
-            "content": "An event failed every delivery attempt. Inspect and replay: python -m infra.replay_dead_letters",
+            "content": "An event failed every delivery attempt. Replay: python -m infra.replay_dead_letters",
             "mimeType": "text/markdown",
         },
         "conditions": [

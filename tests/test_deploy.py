@@ -163,8 +163,9 @@ def test_push_subscriptions_name_the_function_as_audience_and_are_granted() -> N
             assert f"add-invoker-policy-binding {spec.name} --region=${{_REGION}} --member={PUSH.member}" in script
             assert f"subscriptions add-iam-policy-binding {manifest.subscription_name(spec)} " in script
         if spec.kind == "storage":
-            assert f"add-invoker-policy-binding {spec.name} --region=${{_REGION}} --member={STORAGE_TRIGGER.member}" in (
-                script
+            assert (
+                f"add-invoker-policy-binding {spec.name} --region=${{_REGION}} --member={STORAGE_TRIGGER.member}"
+                in (script)
             )
 
 
@@ -183,4 +184,3 @@ def test_generated_shell_parses() -> None:
     script = str(_steps()["pubsub-scheduler-iam"]["args"][-1])  # type: ignore[index]
     for text in (script, (ROOT / "infra" / "iam.sh").read_text()):
         assert subprocess.run(["bash", "-n"], input=text, text=True, timeout=30).returncode == 0
-
