@@ -26,6 +26,8 @@ os.environ.update(
         "STUDYHALL_BCRYPT_ROUNDS": "4",
         "STUDYHALL_EXPOSE_OPS": "true",
         "STUDYHALL_IMPORTS_BUCKET": f"{PROJECT}-imports",
+        # The tests play the one trusted proxy in front: their X-Forwarded-For names the client.
+        "STUDYHALL_TRUSTED_PROXY_HOPS": "1",
     }
 )
 

@@ -19,6 +19,7 @@ from google.cloud import pubsub_v1
 from functions.classes import service
 from shared import store
 from shared.auth import hash_token
+from shared.emails import email_key
 from tests.support import ops
 
 CODE = re.compile(r"^[A-Z]{2,4}-[ABCDEFGHJKMNPQRSTUVWXYZ23456789]{3}-[ABCDEFGHJKMNPQRSTUVWXYZ23456789]{3}$")
@@ -459,7 +460,7 @@ def test_request_refusals_and_rejection(api):
     assert rejected.json["reason"] == "Duplicate"
     assert api.post(f"/api/v1/student-requests/{request_id}/approve", token=boss.token).status_code == 409
     assert api.post("/api/v1/student-requests/nope/approve", token=boss.token).status_code == 404
-    assert doc("user_emails", "newbie@example.com") is None
+    assert doc("user_emails", email_key("newbie@example.com")) is None
     assert count("mail") == 0
     listed = api.get(f"/api/v1/teachers/{teacher.id}/student-requests?status=rejected", token=teacher.token)
     assert [r["id"] for r in listed.json["items"]] == [request_id]
@@ -484,7 +485,7 @@ def test_approval_refused_for_archived_class(api):
     asked = api.post("/api/v1/teachers/student-requests", request_body(klass), token=teacher.token)
     api.delete(f"/api/v1/classes/{klass['id']}", token=teacher.token)
     assert api.post(f"/api/v1/student-requests/{asked.json['id']}/approve", token=boss.token).status_code == 409
-    assert doc("user_emails", "newbie@example.com") is None
+    assert doc("user_emails", email_key("newbie@example.com")) is None
 
 
 # Dashboard ---------------------------------------------------------------------------------------

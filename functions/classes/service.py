@@ -35,6 +35,7 @@ from functions.classes.models import (
 from shared import store
 from shared.auth import Principal, new_id
 from shared.collections import CLASSES, MEMBERSHIPS, USER_STATS, USERS
+from shared.emails import email_key
 from shared.errors import Conflict, Forbidden, NotFound, ServiceUnavailable
 from shared.events import publish
 from shared.logging import get_logger, log_fields
@@ -331,7 +332,7 @@ def create_student_request(
     class_data = _load_class(class_id, principal)
     if class_data.get("status") != "active":
         raise Conflict("This class is archived.")
-    if _col(accounts.USER_EMAILS).document(email).get().exists:
+    if _col(accounts.USER_EMAILS).document(email_key(email)).get().exists:
         raise Conflict("An account with this email already exists; ask the student to join with the class code.")
     pending = _col(STUDENT_REQUESTS).where(filter=eq("email", email)).where(filter=eq("status", "pending")).limit(1)
     if list(pending.stream()):

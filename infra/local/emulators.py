@@ -24,6 +24,10 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
         return sock.connect_ex((host, port)) == 0
 
 
+def _unblock_signals() -> None:
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM, signal.SIGHUP})
+
+
 def emulator_env(project: str, ports: dict[str, int]) -> dict[str, str]:
     return {
         "GOOGLE_CLOUD_PROJECT": project,
@@ -80,16 +84,22 @@ class Emulators:
                     continue
                 raise RuntimeError(f"port {self.ports[name]} for the {name} emulator is already taken")
             log = open(self.log_dir / f"{name}.log", "wb")  # noqa: SIM115 - lives as long as the process
-            self.processes.append(
-                subprocess.Popen(
-                    command,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    stdin=subprocess.DEVNULL,
-                    start_new_session=True,
-                    cwd=ROOT,
+            # No signal between the start of a child and its listing: stop() must know every child.
+            blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM, signal.SIGHUP})
+            try:
+                self.processes.append(
+                    subprocess.Popen(
+                        command,
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                        stdin=subprocess.DEVNULL,
+                        start_new_session=True,
+                        cwd=ROOT,
+                        preexec_fn=_unblock_signals,  # the child must not inherit the mask
+                    )
                 )
-            )
+            finally:
+                signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         self.wait_ready()
         return self
 

@@ -8,14 +8,17 @@ so the handler code cannot tell local from deployed. All functions share this on
 
 from __future__ import annotations
 
+import hmac
 import json
 import re
+import secrets
 import threading
 import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlencode
 
 import flask
 import functions_framework
@@ -39,19 +42,54 @@ def glob_to_regex(glob: str) -> re.Pattern[str]:
     return re.compile("^" + "/".join(parts) + "/?$")
 
 
+def _json(start_response: Callable[..., Any], status: str, body: dict[str, Any]) -> list[bytes]:
+    data = json.dumps(body, separators=(",", ":")).encode()
+    start_response(
+        status,
+        [
+            ("Content-Type", "application/json"),
+            ("Content-Length", str(len(data))),
+            ("Cache-Control", "no-store"),
+            ("X-Content-Type-Options", "nosniff"),
+        ],
+    )
+    return [data]
+
+
 def _not_found(start_response: Callable[..., Any]) -> list[bytes]:
-    body = json.dumps(
-        {"error": {"code": "not_found", "message": "No such route.", "details": []}}, separators=(",", ":")
-    ).encode()
-    start_response("404 NOT FOUND", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
-    return [body]
+    return _json(
+        start_response, "404 NOT FOUND", {"error": {"code": "not_found", "message": "No such route.", "details": []}}
+    )
+
+
+def _not_the_stack(start_response: Callable[..., Any]) -> list[bytes]:
+    message = "Only the stack's own push subscriptions deliver events."
+    return _json(
+        start_response, "401 UNAUTHORIZED", {"error": {"code": "unauthorized", "message": message, "details": []}}
+    )
 
 
 class Gateway:
     """A WSGI app: `/_events/<function>/...` reaches an event function (Pub/Sub push target),
-    every other path goes through the hosting rewrites."""
+    every other path goes through the hosting rewrites.
 
-    def __init__(self, firebase_json: Path = ROOT / "firebase.json", source: Path = ROOT / "main.py"):
+    Only the stack delivers events, as only the push service account may in production: each
+    gateway draws a secret `push_token` that its push subscriptions carry (`push_query`); a
+    delivery without it is refused. `/health/ready` answers 503 until `ready` is set (`make dev`
+    sets it once the demo data is loaded)."""
+
+    def __init__(
+        self,
+        firebase_json: Path = ROOT / "firebase.json",
+        source: Path = ROOT / "main.py",
+        *,
+        ready: bool = True,
+        push_token: str | None = None,
+    ):
+        self.push_token = push_token or secrets.token_urlsafe(32)
+        self.ready = threading.Event()
+        if ready:
+            self.ready.set()
         config = json.loads(firebase_json.read_text())
         self.rewrites = [
             (glob_to_regex(r["source"]), r["function"]["functionId"]) for r in config["hosting"]["rewrites"]
@@ -71,9 +109,29 @@ class Gateway:
     def route(self, path: str) -> str | None:
         return next((name for pattern, name in self.rewrites if pattern.match(path)), None)
 
+    @property
+    def push_query(self) -> str:
+        """The query string a push endpoint of this stack carries."""
+        return urlencode({"token": self.push_token})
+
+    def _from_the_stack(self, environ: dict[str, Any]) -> bool:
+        query = parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True)
+        offered = next((value for key, value in query if key == "token"), "")
+        # The token stops here: the function (and its request log) never sees it.
+        environ["QUERY_STRING"] = urlencode([(k, v) for k, v in query if k != "token"])
+        return hmac.compare_digest(offered.encode(), self.push_token.encode())
+
+    def _starting(self, start_response: Callable[..., Any]) -> list[bytes]:
+        from shared.config import settings
+
+        body = {"status": "degraded", "version": settings().version, "checks": {"stack": "starting"}}
+        return _json(start_response, "503 SERVICE UNAVAILABLE", body)
+
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         path: str = environ.get("PATH_INFO", "")
         if path.startswith("/_events/"):
+            if not self._from_the_stack(environ):
+                return _not_the_stack(start_response)
             _, _, rest = path.partition("/_events/")
             function, _, tail = rest.partition("/")
             environ["PATH_INFO"] = "/" + tail
@@ -84,6 +142,8 @@ class Gateway:
         routed = self.route(path)
         if routed is None:
             return _not_found(start_response)
+        if routed == "health-ready" and not self.ready.is_set():
+            return self._starting(start_response)
         return self.app(routed)(environ, start_response)
 
     def deliver(self, function: str, path: str, body: dict[str, Any], headers: dict[str, str] | None = None) -> int:
