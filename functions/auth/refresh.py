@@ -1,9 +1,11 @@
 """Refresh-token rotation, with reuse detection that tells a race from a theft.
 
 The presented token is spent and a new pair issued. A spent token presented again revokes the
-whole login (RFC 9700 reuse detection), except the token spent last, within
-`refresh_race_grace_seconds` of its rotation: that is two tabs refreshing at once, not a theft.
-The loser answers 409 (the winner's pair is already in the other tab) and nobody is signed out.
+whole login (RFC 9700 reuse detection), except the token spent last by a request that started
+before that rotation committed (plus `refresh_race_grace_seconds`, 0 by default): that is two
+tabs refreshing at once, not a theft. The loser answers 409 (the winner's pair is already in the
+other tab) and nobody is signed out. The rotation records its commit time from the server
+(SERVER_TIMESTAMP), so the comparison does not depend on the instances' clocks agreeing.
 A transaction that loses on contention answers 409 too (shared.store.Contention), never 503.
 """
 
@@ -11,6 +13,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from typing import Any
+
+from google.cloud.firestore import SERVER_TIMESTAMP
 
 from functions.auth.models import TokensOut
 from functions.auth.service import SPENT_HASHES_KEPT, _tokens
@@ -40,12 +44,13 @@ def parse_refresh_token(token: str) -> tuple[str, int, str]:
     return parts[0], int(parts[1]), parts[2]
 
 
-def lost_race(session: dict[str, Any], presented: str, now: datetime) -> bool:
-    """The presented token is the one spent by the last rotation, and that was a moment ago."""
+def lost_race(session: dict[str, Any], presented: str, started_at: datetime) -> bool:
+    """The presented token is the one spent by the last rotation, and this request started before
+    that rotation committed: it raced the winner, it did not replay a token."""
     spent = session.get("spent_hashes") or []
     rotated_at = session.get("rotated_at")
     grace = timedelta(seconds=settings().refresh_race_grace_seconds)
-    return bool(spent) and spent[-1] == presented and rotated_at is not None and now - rotated_at <= grace
+    return bool(spent) and spent[-1] == presented and rotated_at is not None and started_at <= rotated_at + grace
 
 
 def refresh(*, refresh_token: str, client: Client, now: datetime) -> TokensOut:
@@ -79,7 +84,7 @@ def refresh(*, refresh_token: str, client: Client, now: datetime) -> TokensOut:
                 "refresh_gen": next_gen,
                 "refresh_hash": hash_token(new_secret_value),
                 "spent_hashes": [*session.get("spent_hashes", []), presented][-SPENT_HASHES_KEPT:],
-                "rotated_at": now,
+                "rotated_at": SERVER_TIMESTAMP,  # the commit's time: what a racing request started before
                 "last_used_at": now,
                 "ip": client.ip,
             },
