@@ -110,7 +110,8 @@ def test_an_email_with_slashes_gets_a_flat_uniqueness_document(api):
 
 def test_a_teacher_request_for_an_email_with_slashes_is_not_a_server_error(api):
     teacher = api.register("t@example.com", role="teacher")
-    klass = api.post("/api/v1/teachers/classes", {"name": "Networks", "subject": "Networking", "grade_levels": [10]}, token=teacher["access_token"])
+    new_class = {"name": "Networks", "subject": "Networking", "grade_levels": [10]}
+    klass = api.post("/api/v1/teachers/classes", new_class, token=teacher["access_token"])
     assert klass.status_code == 201, klass.json
     body = {"first_name": "S", "last_name": "L", "email": "s/l@example.com", "class_id": klass.json["id"]}
     response = api.post("/api/v1/teachers/student-requests", body, token=teacher["access_token"])

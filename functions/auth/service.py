@@ -43,7 +43,7 @@ from shared.errors import (
     ServiceUnavailable,
     ValidationFailed,
 )
-from shared.events import publish
+from shared.events import StagedEvent, publish, publish_in
 from shared.logging import get_logger, log_fields
 from shared.passwords import password_problem
 from shared.ratelimit import Limit, hit
@@ -177,12 +177,13 @@ def create_account(txn: store.Transaction, user_id: str, user: dict[str, Any], n
     txn.create(client_db.collection(USERS).document(user_id), user)
 
 
+def account_event(user_id: str, user: dict[str, Any]) -> dict[str, Any]:
+    """The `user.registered` payload."""
+    return {"user_id": user_id, "role": user["role"], "email_domain": user["email"].split("@")[-1]}
+
+
 def announce_account(user_id: str, user: dict[str, Any], now: datetime) -> None:
-    publish(
-        "user.registered",
-        {"user_id": user_id, "role": user["role"], "email_domain": user["email"].split("@")[-1]},
-        occurred_at=now,
-    )
+    publish("user.registered", account_event(user_id, user), occurred_at=now)
 
 
 def register(
@@ -215,10 +216,16 @@ def register(
     )
     user["last_login_at"] = now
     session_id, refresh_token, session = _new_session(user_id, role, client, now)
+    event_id = new_id()  # the same event whichever attempt of the transaction commits
+    staged: list[StagedEvent] = []
 
     def create(txn: store.Transaction) -> None:
         create_account(txn, user_id, user, now)
         txn.create(store.db().collection(SESSIONS).document(session_id), session)
+        # user.registered commits with the account: no crash can lose it (shared.events.publish_in).
+        staged[:] = [
+            publish_in(txn, "user.registered", account_event(user_id, user), occurred_at=now, event_id=event_id)
+        ]
         audit.record(
             "user.created_by_admin" if created_by else "auth.register",
             actor_id=created_by or user_id,
@@ -241,7 +248,7 @@ def register(
             if attempt == 2:
                 raise
             time.sleep(0.2 * (attempt + 1) + random.random() * 0.2)
-    announce_account(user_id, user, now)
+    staged[0].send()
     log.info("user registered", extra=log_fields(user_id=user_id, role=role))
     return _tokens(user_id, user, session_id, refresh_token, now)
 
