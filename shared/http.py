@@ -118,7 +118,7 @@ class Method:
     access: Access
     body: type[BaseModel] | None = None
     query: type[BaseModel] | None = None
-    response: type[BaseModel] | None = None
+    response: Any = None  # a model, or a union of models (`A | B`)
     status: int = 200
     raw_body: bool = False
     before: tuple[Callable[[Call[Any, Any]], None], ...] = ()
