@@ -33,9 +33,9 @@ class Settings(BaseSettings):
     jwt_issuer: str = "studyhall"
     access_token_ttl_seconds: int = 900
     refresh_token_ttl_seconds: int = 30 * 24 * 3600
-    # A refresh that started before (or this long after) the rotation that spent its token
-    # committed is a concurrent refresh (409), not a reuse (revocation).
-    refresh_race_grace_seconds: int = 0
+    # A refresh that started before, or this long after, the rotation that spent its token
+    # committed is a concurrent refresh (409, no tokens), not a reuse (revocation).
+    refresh_race_grace_seconds: int = 10
     bcrypt_rounds: int = 12
 
     cors_origins: str = "http://localhost:3000,http://localhost:5173"

@@ -179,9 +179,15 @@ def test_parallel_refreshes_answer_one_pair_and_409s_and_keep_the_winner_signed_
     assert session["revoked_at"] is None
 
 
-def test_a_later_replay_of_a_spent_token_still_revokes(api):
+def test_a_replay_within_the_grace_gets_no_tokens_and_a_later_one_revokes(api):
     tokens = api.register("replay@example.com")
     second = api.post(REFRESH, {"refresh_token": tokens["refresh_token"]}).json
+    soon = api.post(REFRESH, {"refresh_token": tokens["refresh_token"]})
+    assert soon.status_code == 409 and "access_token" not in soon.json
+    # The grace has passed (the rotation is moved back in time): now it is a reuse.
+    session_id = tokens["refresh_token"].split(".")[0]
+    rotated = store.now().replace(year=store.now().year - 1)
+    store.db().collection("sessions").document(session_id).update({"rotated_at": rotated})
     assert api.post(REFRESH, {"refresh_token": tokens["refresh_token"]}).status_code == 401
     assert api.get(ME, token=second["access_token"]).status_code == 401
 
@@ -198,3 +204,22 @@ def test_ready_only_once_the_stack_is(stack):
     gateway.ready.set()
     ready = client.get("/health/ready")
     assert ready.status_code == 200 and ready.json["status"] == "ok"
+
+
+def test_parallel_approvals_of_one_request_answer_one_200_and_409s(api):
+    from tests.test_classes import admin, new_class, person, request_body
+
+    teacher, boss = person(api, "t6@example.com", "teacher"), admin(api)
+    klass = new_class(api, teacher)
+    asked = api.post("/api/v1/teachers/student-requests", request_body(klass, "six@example.com"), token=teacher.token)
+    assert asked.status_code == 201, asked.json
+
+    def approve(_: int) -> Any:
+        path = f"/api/v1/student-requests/{asked.json['id']}/approve"
+        return Client(api.gateway).post(path, headers={"Authorization": f"Bearer {boss.token}"})
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        statuses = sorted(r.status_code for r in pool.map(approve, range(6)))
+    assert statuses == [200] + [409] * 5, statuses
+    accounts = [d.to_dict() for d in store.db().collection("users").stream()]
+    assert sum(a["email"] == "six@example.com" for a in accounts) == 1

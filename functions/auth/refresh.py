@@ -2,9 +2,10 @@
 
 The presented token is spent and a new pair issued. A spent token presented again revokes the
 whole login (RFC 9700 reuse detection), except the token spent last by a request that started
-before that rotation committed (plus `refresh_race_grace_seconds`, 0 by default): that is two
-tabs refreshing at once, not a theft. The loser answers 409 (the winner's pair is already in the
-other tab) and nobody is signed out. The rotation records its commit time from the server
+before that rotation committed, or within `refresh_race_grace_seconds` (10) after: that is two
+tabs refreshing at once, not a theft. The loser answers 409 without tokens (the winner's pair is
+already in the other tab) and nobody is signed out; a thief replaying inside the window gets
+nothing either, and a replay after it revokes the login. The rotation records its commit time from the server
 (SERVER_TIMESTAMP), so the comparison does not depend on the instances' clocks agreeing.
 A transaction that loses on contention answers 409 too (shared.store.Contention), never 503.
 """

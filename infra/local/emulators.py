@@ -4,6 +4,7 @@ no Java process behind."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -139,11 +140,30 @@ class Emulators:
                 except ProcessLookupError:
                     continue
         for process in self.processes:
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
+            # The wrapper may exit before the JVM it started: wait for the whole group to be gone.
+            _wait_group_gone(process, timeout=10)
         self.processes.clear()
+
+
+def _wait_group_gone(leader: subprocess.Popen[bytes], *, timeout: float) -> None:
+    """Until no process of the leader's group is left; SIGKILL what outlives `timeout`."""
+    pgid = leader.pid
+    deadline = time.monotonic() + timeout
+    while True:
+        leader.poll()  # reap the leader: a zombie still counts as a member of its group
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return
+        except PermissionError:  # pragma: no cover - a pid reused by another user's process
+            return
+        if time.monotonic() > deadline:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pgid, signal.SIGKILL)
+            deadline = time.monotonic() + 5
+        time.sleep(0.05)
 
 
 def clear_firestore(project: str, port: int) -> None:
