@@ -223,3 +223,17 @@ def test_parallel_approvals_of_one_request_answer_one_200_and_409s(api):
     assert statuses == [200] + [409] * 5, statuses
     accounts = [d.to_dict() for d in store.db().collection("users").stream()]
     assert sum(a["email"] == "six@example.com" for a in accounts) == 1
+
+
+def test_the_email_validator_stays_off_the_cold_start_path():
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys, main\n"
+        "for target in ('auth_me', 'auth_register', 'classes_requests_create', 'exams_list'):\n"
+        "    getattr(main, target)\n"
+        "print('email_validator' in sys.modules)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True)
+    assert result.stdout.strip() == "False"
