@@ -95,7 +95,12 @@ def test_sigterm_during_startup_leaves_no_process(moment: str) -> None:
                     break
         assert runner.poll() is None, "".join(output)
         runner.send_signal(signal.SIGTERM)
-        rest, _ = runner.communicate(timeout=60)
+        try:
+            rest, _ = runner.communicate(timeout=120)
+        except subprocess.TimeoutExpired:
+            os.killpg(runner.pid, signal.SIGKILL)
+            rest, _ = runner.communicate()
+            raise AssertionError("still running 120 s after SIGTERM:\n" + "".join(output) + rest) from None
         output.append(rest)
     finally:
         if runner.poll() is None:  # the test failed: leave nothing behind either

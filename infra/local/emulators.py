@@ -132,38 +132,36 @@ class Emulators:
     def env(self) -> dict[str, str]:
         return emulator_env(self.project, self.ports)
 
-    def stop(self) -> None:
+    def stop(self, grace: float = 8.0) -> None:
+        """SIGTERM every emulator's process group (the JVM outlives its gcloud wrapper), wait for
+        all of them together up to `grace` seconds, SIGKILL what is left, and return only once no
+        process of any group remains."""
         for process in self.processes:
-            if process.poll() is None:
-                try:
-                    os.killpg(process.pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    continue
-        for process in self.processes:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                process.wait(timeout=10)
-            # The wrapper may exit before the JVM it started: wait for the whole group to be gone.
-            _wait_group_gone(process, timeout=10)
+            _signal_group(process, signal.SIGTERM)
+        pending = list(self.processes)
+        deadline = time.monotonic() + grace
+        while pending:
+            pending = [p for p in pending if _group_alive(p)]
+            if pending and time.monotonic() > deadline:
+                for process in pending:
+                    _signal_group(process, signal.SIGKILL)
+                deadline = time.monotonic() + grace
+            time.sleep(0.05)
         self.processes.clear()
 
 
-def _wait_group_gone(leader: subprocess.Popen[bytes], *, timeout: float) -> None:
-    """Until no process of the leader's group is left; SIGKILL what outlives `timeout`."""
-    pgid = leader.pid
-    deadline = time.monotonic() + timeout
-    while True:
-        leader.poll()  # reap the leader: a zombie still counts as a member of its group
-        try:
-            os.killpg(pgid, 0)
-        except ProcessLookupError:
-            return
-        except PermissionError:  # pragma: no cover - a pid reused by another user's process
-            return
-        if time.monotonic() > deadline:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(pgid, signal.SIGKILL)
-            deadline = time.monotonic() + 5
-        time.sleep(0.05)
+def _signal_group(leader: subprocess.Popen[bytes], signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(leader.pid, signum)
+
+
+def _group_alive(leader: subprocess.Popen[bytes]) -> bool:
+    leader.poll()  # reap the leader: a zombie still counts as a member of its group
+    try:
+        os.killpg(leader.pid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
 
 
 def clear_firestore(project: str, port: int) -> None:
