@@ -76,7 +76,7 @@ def main() -> int:
         from werkzeug.serving import make_server
 
         from infra.local import pubsub, seed
-        from infra.local.gateway import Gateway, Scheduler, StorageWatcher
+        from infra.local.gateway import Gateway, QuietTokenHandler, Scheduler, StorageWatcher
         from shared.config import settings
         from shared.registry import load_all
 
@@ -89,7 +89,7 @@ def main() -> int:
         # Not ready until the demo data is in: /health/ready answers 503 until then.
         gateway = Gateway(ready=False)
         pubsub.apply(PROJECT, push_base=f"http://127.0.0.1:{gateway_port}/_events", push_query=gateway.push_query)
-        server = make_server("127.0.0.1", gateway_port, gateway, threaded=True)
+        server = make_server("127.0.0.1", gateway_port, gateway, threaded=True, request_handler=QuietTokenHandler)
         threading.Thread(target=server.serve_forever, daemon=True, name="gateway").start()
 
         watcher = StorageWatcher(gateway, bucket, [s.name for s in specs.values() if s.kind == "storage"])

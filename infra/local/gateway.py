@@ -22,6 +22,7 @@ from urllib.parse import parse_qsl, urlencode
 
 import flask
 import functions_framework
+from werkzeug.serving import WSGIRequestHandler
 from werkzeug.test import Client
 
 from shared.logging import get_logger, log_fields
@@ -150,6 +151,18 @@ class Gateway:
         """POST a body to a function in-process (the drain and the Eventarc stand-in use this)."""
         response = Client(self.app(function)).post(path, json=body, headers=headers or {})
         return int(response.status_code)
+
+
+class QuietTokenHandler(WSGIRequestHandler):
+    """The dev server's request log, with the push token of event deliveries blanked out."""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        original = self.path
+        self.path = re.sub(r"token=[^&]+", "token=...", original)
+        try:
+            super().log_request(code, size)
+        finally:
+            self.path = original
 
 
 def storage_cloud_event(bucket: str, blob: Any) -> tuple[dict[str, str], dict[str, Any]]:
