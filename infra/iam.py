@@ -76,6 +76,8 @@ PUBSUB_AGENT = "serviceAccount:service-${PROJECT_NUMBER}@gcp-sa-pubsub.iam.gserv
 STORAGE_AGENT = "serviceAccount:service-${PROJECT_NUMBER}@gs-project-accounts.iam.gserviceaccount.com"
 
 SECRET = "studyhall-jwt-keys"
+# `GET /health/ready` reads this topic's metadata (functions/health): publisher alone cannot.
+READINESS_TOPIC = "user.registered"
 
 
 def runtime_account(spec: FunctionSpec) -> ServiceAccount:
@@ -199,4 +201,9 @@ def resource_grants(
                 f"gcloud pubsub topics add-iam-policy-binding {topic} --member={member} "
                 f"--role=roles/pubsub.publisher {quiet}"
             )
+    if READINESS_TOPIC in topics:
+        lines.append(
+            f"gcloud pubsub topics add-iam-policy-binding {READINESS_TOPIC} --member={RUNTIME.member} "
+            f"--role=roles/pubsub.viewer {quiet}"
+        )
     return lines

@@ -169,6 +169,16 @@ def test_push_subscriptions_name_the_function_as_audience_and_are_granted() -> N
             )
 
 
+def test_readiness_can_read_the_topic_it_probes() -> None:
+    from infra.iam import READINESS_TOPIC, RUNTIME
+
+    health = (ROOT / "functions" / "health" / "handlers.py").read_text()
+    assert f'topic_path("{READINESS_TOPIC}")' in health
+    script = str(_steps()["pubsub-scheduler-iam"]["args"][-1])  # type: ignore[index]
+    grant = f"topics add-iam-policy-binding {READINESS_TOPIC} --member={RUNTIME.member} --role=roles/pubsub.viewer"
+    assert grant in script
+
+
 def test_iam_setup_is_idempotent_and_names_the_bucket_location() -> None:
     setup = (ROOT / "infra" / "iam.sh").read_text()
     for line in setup.splitlines():
