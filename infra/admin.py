@@ -20,9 +20,9 @@ from collections.abc import Sequence
 from google.api_core import exceptions as gexc
 
 from functions.auth import service as accounts
-from functions.auth.models import normalize_email
 from shared import audit, store
 from shared.auth import hash_password, new_id
+from shared.emails import normalize_email
 from shared.errors import Conflict
 from shared.passwords import password_problem
 
@@ -39,8 +39,11 @@ def _password() -> str:
 
 def create_admin(email: str, first_name: str, last_name: str, password: str) -> str:
     """Create an active admin account; returns its id. Refuses a taken email or a weak password."""
-    email = normalize_email(email)
-    if "@" not in email or not first_name.strip() or not last_name.strip():
+    try:
+        email = normalize_email(email)
+    except ValueError:
+        email = ""
+    if not email or not first_name.strip() or not last_name.strip():
         raise SystemExit("Give a valid email, first name and last name.")
     problem = password_problem(password, email=email)
     if problem:

@@ -60,8 +60,9 @@ def firebase_json(specs: dict[str, FunctionSpec]) -> dict[str, Any]:
                 {"source": "/docs", "headers": [{"key": "Content-Security-Policy", "value": DOCS_CSP}]},
             ],
         },
+        # No "storage" rules: the imports bucket is not the default Firebase bucket (and the API is
+        # its only writer); deploying them fails on a project without a default bucket.
         "firestore": {"rules": "infra/firestore.rules", "indexes": "infra/firestore.indexes.json"},
-        "storage": {"rules": "infra/storage.rules"},
         "emulators": {
             "firestore": {"host": "127.0.0.1", "port": EMULATOR_PORTS["firestore"]},
             "pubsub": {"host": "127.0.0.1", "port": EMULATOR_PORTS["pubsub"]},
@@ -127,21 +128,65 @@ def scheduler_json(specs: dict[str, FunctionSpec]) -> dict[str, Any]:
     }
 
 
-# Areas that run as their own service account (README "Deploying"), by substitution name;
-# with the extra settings their deploy passes on. Every other function runs as `_RUNTIME_SA`.
-AREA_SERVICE_ACCOUNTS = {"chat": "_TUTOR_SA"}
-AREA_ENV = {"chat": ";STUDYHALL_TUTOR_PROVIDER=${_TUTOR_PROVIDER};STUDYHALL_TUTOR_INDEX_BUCKET=${_TUTOR_INDEX_BUCKET}"}
+# Firebase Hosting cuts a proxied request after 60 s: an HTTP function may not run longer.
+HOSTING_TIMEOUT_SECONDS = 60
+# Functions deployed at once: each deploy is a build of its own, and a burst of them hits quotas.
+DEPLOY_BATCH = 10
+# firebase-tools 15 needs Node 20 or later.
+NODE_IMAGE = "node:22-slim"
+FIREBASE_TOOLS = "firebase-tools@15"
+GCLOUD_IMAGE = "gcr.io/google.com/cloudsdktool/cloud-sdk:slim"
+# What a function's upload leaves out (the build's upload is ruled by .gcloudignore).
+FUNCTION_IGNORE_FILE = ".gcloudignore-functions"
+# Areas whose functions hash passwords: bcrypt wants a whole CPU, not the sliver 256Mi gets.
+FULL_CPU_AREAS = frozenset({"auth"})
+DEAD_LETTER_ALERT_FILE = "infra/monitoring/dead-letter-alert.json"
+DEAD_LETTER_ALERT_NAME = "Studyhall: dead letters"
+
+ENV_VARS = {
+    "STUDYHALL_ENV": "production",
+    "STUDYHALL_IMPORTS_BUCKET": "${_IMPORTS_BUCKET}",
+    "STUDYHALL_AVATARS_BUCKET": "${_AVATARS_BUCKET}",
+    "STUDYHALL_CORS_ORIGINS": "${_CORS_ORIGINS}",
+    "STUDYHALL_APP_URL": "${_APP_URL}",
+    "STUDYHALL_TRUSTED_PROXY_HOPS": "${_TRUSTED_PROXY_HOPS}",
+    "STUDYHALL_REGION": "${_REGION}",
+    "GOOGLE_CLOUD_PROJECT": "${PROJECT_ID}",
+}
+# Settings only one area's functions take.
+AREA_ENV_VARS = {
+    "chat": {
+        "STUDYHALL_TUTOR_PROVIDER": "${_TUTOR_PROVIDER}",
+        "STUDYHALL_TUTOR_INDEX_BUCKET": "${_TUTOR_INDEX_BUCKET}",
+    }
+}
 
 
-def service_account(spec: FunctionSpec) -> str:
-    """The function's own account when it declares one (the grader), its area's (the tutor), else
-    the shared runtime one."""
-    if spec.service_account:
-        return f"{spec.service_account}@${{PROJECT_ID}}.iam.gserviceaccount.com"
-    return f"${{{AREA_SERVICE_ACCOUNTS.get(spec.area, '_RUNTIME_SA')}}}"
+def function_url(name: str) -> str:
+    """The function's own URL: the audience its front end accepts in a push token."""
+    return f"https://${{_REGION}}-${{PROJECT_ID}}.cloudfunctions.net/{name}"
 
 
-def _deploy_step(spec: FunctionSpec) -> dict[str, Any]:
+def timeout_of(spec: FunctionSpec) -> int:
+    return min(spec.timeout_seconds, HOSTING_TIMEOUT_SECONDS) if spec.kind == "http" else spec.timeout_seconds
+
+
+def resources_of(spec: FunctionSpec) -> tuple[str, str | None]:
+    """(memory, cpu): the spec's own (`cpu` when it declares one), a full CPU for password hashing."""
+    cpu = getattr(spec, "cpu", None)
+    if cpu is None and spec.area in FULL_CPU_AREAS:
+        cpu = "1"
+    memory = spec.memory
+    if cpu is not None and float(cpu) >= 1 and memory in ("128Mi", "256Mi"):
+        memory = "512Mi"  # a whole CPU comes with at least 512Mi
+    return memory, (str(cpu) if cpu is not None else None)
+
+
+def _deploy_step(spec: FunctionSpec, wait_for: str) -> dict[str, Any]:
+    from infra.iam import STORAGE_TRIGGER, runtime_account
+
+    memory, cpu = resources_of(spec)
+    env = ";".join(f"{k}={v}" for k, v in {**ENV_VARS, **AREA_ENV_VARS.get(spec.area, {})}.items())
     args = [
         "functions",
         "deploy",
@@ -150,15 +195,15 @@ def _deploy_step(spec: FunctionSpec) -> dict[str, Any]:
         "--region=${_REGION}",
         f"--runtime={RUNTIME}",
         "--source=.",
+        f"--ignore-file={FUNCTION_IGNORE_FILE}",
         f"--entry-point={spec.entry_point}",
-        f"--memory={spec.memory}",
-        f"--timeout={spec.timeout_seconds}s",
+        f"--memory={memory}",
+        *([f"--cpu={cpu}"] if cpu else []),
+        f"--timeout={timeout_of(spec)}s",
         # `^;^` makes `;` the separator, so the comma-separated origins stay one value.
-        "--set-env-vars=^;^STUDYHALL_ENV=production;STUDYHALL_IMPORTS_BUCKET=${_IMPORTS_BUCKET};"
-        "STUDYHALL_AVATARS_BUCKET=${_AVATARS_BUCKET};"
-        "STUDYHALL_CORS_ORIGINS=${_CORS_ORIGINS};GOOGLE_CLOUD_PROJECT=${PROJECT_ID}" + AREA_ENV.get(spec.area, ""),
+        f"--set-env-vars=^;^{env}",
         "--set-secrets=STUDYHALL_JWT_KEYS=studyhall-jwt-keys:latest",
-        f"--service-account={service_account(spec)}",
+        f"--service-account={runtime_account(spec).email}",
     ]
     if spec.prepare:
         args[args.index("--source=.")] = f"--source={build_dir(spec)}"
@@ -175,14 +220,18 @@ def _deploy_step(spec: FunctionSpec) -> dict[str, Any]:
         args += [
             f"--trigger-event-filters=type={spec.event_type}",
             "--trigger-event-filters=bucket=${_IMPORTS_BUCKET}",
+            # The bucket is created in ${_REGION} (infra/iam.sh): the trigger must be there too.
+            "--trigger-location=${_REGION}",
+            f"--trigger-service-account={STORAGE_TRIGGER.email}",
+            "--no-allow-unauthenticated",
             "--retry",
         ]
     return {
         "id": f"deploy-{spec.name}",
-        "name": "gcr.io/google.com/cloudsdktool/cloud-sdk:slim",
+        "name": GCLOUD_IMAGE,
         "entrypoint": "gcloud",
         "args": args,
-        "waitFor": [f"prepare-{spec.name}"] if spec.prepare else ["checks"],
+        "waitFor": [f"prepare-{spec.name}", wait_for] if spec.prepare else [wait_for],
     }
 
 
@@ -208,8 +257,22 @@ def _prepare_step(spec: FunctionSpec) -> dict[str, Any]:
     }
 
 
+def _firebase_step(step_id: str, only: str, wait_for: list[str]) -> dict[str, Any]:
+    return {
+        "id": step_id,
+        "name": NODE_IMAGE,
+        "entrypoint": "npx",
+        "args": ["-y", FIREBASE_TOOLS, "deploy", "--only", only, "--project", "${PROJECT_ID}", "--non-interactive"],
+        "waitFor": wait_for,
+    }
+
+
 def cloudbuild(specs: dict[str, FunctionSpec]) -> dict[str, Any]:
-    deploys = [_deploy_step(s) for s in specs.values()]
+    # At most DEPLOY_BATCH deploys at once: each waits for the one DEPLOY_BATCH places before it.
+    deploys: list[dict[str, Any]] = []
+    for i, spec in enumerate(specs.values()):
+        deploys.append(_deploy_step(spec, deploys[i - DEPLOY_BATCH]["id"] if i >= DEPLOY_BATCH else "checks"))
+    deploy_ids = [d["id"] for d in deploys]
     prepares = [_prepare_step(s) for s in specs.values() if s.prepare]
     return {
         "substitutions": {
@@ -217,9 +280,10 @@ def cloudbuild(specs: dict[str, FunctionSpec]) -> dict[str, Any]:
             "_IMPORTS_BUCKET": "studyhall-imports",
             "_AVATARS_BUCKET": "studyhall-avatars",
             "_CORS_ORIGINS": "https://studyhall.web.app",
-            "_RUNTIME_SA": "studyhall-functions@${PROJECT_ID}.iam.gserviceaccount.com",
-            "_PUSH_SA": "studyhall-pubsub-push@${PROJECT_ID}.iam.gserviceaccount.com",
-            "_TUTOR_SA": "studyhall-tutor@${PROJECT_ID}.iam.gserviceaccount.com",
+            "_APP_URL": "https://studyhall.web.app",
+            # Firebase Hosting appends the client's address, Google's front end the Hosting egress.
+            "_TRUSTED_PROXY_HOPS": "2",
+            "_ALERT_CHANNELS": "",
             "_TUTOR_PROVIDER": "local",
             "_TUTOR_INDEX_BUCKET": "studyhall-tutor-index",
         },
@@ -230,56 +294,72 @@ def cloudbuild(specs: dict[str, FunctionSpec]) -> dict[str, Any]:
                 "id": "checks",
                 "name": "python:3.11-slim",
                 "entrypoint": "bash",
-                "args": [
-                    "-c",
-                    "pip install -q -r requirements-dev.txt && STUDYHALL_ENV=test python -m infra.generate --check"
-                    # Hosting's public folder: /openapi.json and Swagger UI's assets for /docs.
-                    " && python -m infra.hosting_build",
-                ],
+                "args": ["-c", CHECKS_COMMAND],
             },
-            {
-                "id": "firestore-indexes",
-                "name": "gcr.io/google.com/cloudsdktool/cloud-sdk:slim",
-                "entrypoint": "bash",
-                "args": ["-c", "npx -y firebase-tools deploy --only firestore,storage,hosting --project $PROJECT_ID"],
-                "waitFor": ["checks"],
-            },
+            _firebase_step("firestore-rules-and-indexes", "firestore", ["checks"]),
             *prepares,
             *deploys,
             {
-                "id": "pubsub-and-scheduler",
-                "name": "gcr.io/google.com/cloudsdktool/cloud-sdk:slim",
+                "id": "pubsub-scheduler-iam",
+                "name": GCLOUD_IMAGE,
                 "entrypoint": "bash",
                 "args": ["-c", infra_script(specs)],
-                "waitFor": [d["id"] for d in deploys],
+                "waitFor": deploy_ids,
             },
+            # Last: the rewrites point at functions that now exist.
+            _firebase_step("hosting", "hosting", [*deploy_ids, "firestore-rules-and-indexes"]),
         ],
     }
 
 
+CHECKS_COMMAND = (
+    "pip install -q -r requirements-dev.txt && STUDYHALL_ENV=test python -m infra.generate --check"
+    # Hosting's public folder: /openapi.json and Swagger UI's assets for /docs.
+    " && python -m infra.hosting_build"
+)
+
+
+def _idempotent_subscription(sub: dict[str, Any], flags: list[str]) -> str:
+    joined = " ".join(flags)
+    return (
+        f"gcloud pubsub subscriptions describe {sub['name']} >/dev/null 2>&1 "
+        f"&& gcloud pubsub subscriptions update {sub['name']} {joined} "
+        f"|| gcloud pubsub subscriptions create {sub['name']} --topic={sub['topic']} {joined}"
+    )
+
+
 def infra_script(specs: dict[str, FunctionSpec]) -> str:
-    """Idempotent gcloud commands for the topics, push subscriptions and scheduler jobs."""
+    """Idempotent gcloud commands, after the deploys: topics, push subscriptions, scheduler jobs,
+    the grants on them and on the event functions, the dead-letter alert."""
+    from infra.iam import PUSH, resource_grants
+
     pubsub = pubsub_json(specs)
     lines: list[str] = ["set -e"]
     for topic in pubsub["topics"]:
-        lines.append(f"gcloud pubsub topics describe {topic} >/dev/null 2>&1 || gcloud pubsub topics create {topic}")
+        # Dead letters stay 31 days (a subscription cannot keep them longer than 7).
+        retention = " --message-retention-duration=31d" if topic == DEAD_LETTER_TOPIC else ""
+        lines.append(
+            f"gcloud pubsub topics describe {topic} >/dev/null 2>&1 || gcloud pubsub topics create {topic}{retention}"
+        )
     for sub in pubsub["subscriptions"]:
-        flags = [f"--ack-deadline={sub['ack_deadline_seconds']}"]
+        # An idle subscription is deleted after 31 days by default: never for ours.
+        flags = [f"--ack-deadline={sub['ack_deadline_seconds']}", "--expiration-period=never"]
         if sub["push_path"]:
             path = sub["push_path"].replace("{project}", "${PROJECT_ID}")
             flags += [
-                f"--push-endpoint=https://${{_REGION}}-${{PROJECT_ID}}.cloudfunctions.net{path}",
-                "--push-auth-service-account=${_PUSH_SA}",
+                f"--push-endpoint={function_url(sub['function'])}{path.removeprefix('/' + sub['function'])}",
+                f"--push-auth-service-account={PUSH.email}",
+                # The default audience is the whole endpoint with its path, which the front end refuses.
+                f"--push-auth-token-audience={function_url(sub['function'])}",
                 f"--dead-letter-topic={sub['dead_letter_topic']}",
                 f"--max-delivery-attempts={sub['max_delivery_attempts']}",
                 f"--min-retry-delay={sub['retry_policy']['minimum_backoff']}",
                 f"--max-retry-delay={sub['retry_policy']['maximum_backoff']}",
             ]
-        joined = " ".join(flags)
-        lines.append(
-            f"gcloud pubsub subscriptions create {sub['name']} --topic={sub['topic']} {joined} "
-            f"|| gcloud pubsub subscriptions update {sub['name']} {joined}"
-        )
+        else:
+            flags += ["--message-retention-duration=7d", "--retain-acked-messages"]
+        lines.append(_idempotent_subscription(sub, flags))
+    lines += resource_grants(specs, pubsub["subscriptions"], pubsub["topics"])
     for job in scheduler_json(specs)["jobs"]:
         body = json.dumps(job["payload"], separators=(",", ":"))
         job_flags = (
@@ -287,10 +367,47 @@ def infra_script(specs: dict[str, FunctionSpec]) -> str:
             f"--topic={job['topic']} --message-body='{body}'"
         )
         lines.append(
-            f"gcloud scheduler jobs create pubsub {job['name']} {job_flags} "
-            f"|| gcloud scheduler jobs update pubsub {job['name']} {job_flags}"
+            f"gcloud scheduler jobs describe {job['name']} --location=${{_REGION}} >/dev/null 2>&1 "
+            f"&& gcloud scheduler jobs update pubsub {job['name']} {job_flags} "
+            f"|| gcloud scheduler jobs create pubsub {job['name']} {job_flags}"
         )
+    # `$$` is Cloud Build's escaped `$`: a shell variable, not a substitution.
+    lines += [
+        "channels='${_ALERT_CHANNELS}'",
+        f"gcloud alpha monitoring policies list --filter='displayName=\"{DEAD_LETTER_ALERT_NAME}\"' "
+        "--format='value(name)' | grep -q . "
+        f"|| gcloud alpha monitoring policies create --policy-from-file={DEAD_LETTER_ALERT_FILE} "
+        "$${channels:+--notification-channels=$$channels}",
+    ]
     return "\n".join(lines)
+
+
+def dead_letter_alert() -> dict[str, Any]:
+    """A Cloud Monitoring policy: any message waiting in the dead-letter store opens an incident."""
+    return {
+        "displayName": DEAD_LETTER_ALERT_NAME,
+        "combiner": "OR",
+        "documentation": {
+            "content": "An event failed every delivery attempt. Replay: python -m infra.replay_dead_letters",
+            "mimeType": "text/markdown",
+        },
+        "conditions": [
+            {
+                "displayName": "messages in dead-letter-store",
+                "conditionThreshold": {
+                    "filter": (
+                        'resource.type = "pubsub_subscription" AND '
+                        f'resource.labels.subscription_id = "{DEAD_LETTER_SUBSCRIPTION}" AND '
+                        'metric.type = "pubsub.googleapis.com/subscription/num_undelivered_messages"'
+                    ),
+                    "comparison": "COMPARISON_GT",
+                    "thresholdValue": 0,
+                    "duration": "300s",
+                    "aggregations": [{"alignmentPeriod": "300s", "perSeriesAligner": "ALIGN_MAX"}],
+                },
+            }
+        ],
+    }
 
 
 def firestore_indexes() -> dict[str, Any]:
@@ -324,6 +441,7 @@ def generated_files() -> dict[str, str]:
     """Path -> content of every file derived from the registry."""
     import yaml
 
+    from infra.iam import setup_script
     from infra.openapi import openapi_document
     from shared.userdata import manifest_document
 
@@ -333,6 +451,8 @@ def generated_files() -> dict[str, str]:
         "cloudbuild.yaml": yaml.safe_dump(cloudbuild(specs), sort_keys=False, width=120),
         "infra/pubsub.json": dumps(pubsub_json(specs)),
         "infra/scheduler.json": dumps(scheduler_json(specs)),
+        "infra/iam.sh": setup_script(DEAD_LETTER_TOPIC),
+        DEAD_LETTER_ALERT_FILE: dumps(dead_letter_alert()),
         "infra/firestore.indexes.json": dumps(firestore_indexes()),
         "docs/openapi.json": dumps(openapi_document(specs)),
         "shared/data/userdata.json": dumps(manifest_document()),

@@ -1,16 +1,37 @@
-"""The OpenAPI 3.1 document, from the same pydantic models that validate each route."""
+"""The OpenAPI 3.1 document, from the same pydantic models that validate each route.
+
+Exact, and kept exact by schemathesis over this document against the test stack
+(tests/test_openapi_conformance.py):
+- every model of every route is described in one pass (`models_json_schema`), so two models of
+  the same name in two areas get two distinct, module-qualified schemas instead of one overwriting
+  the other;
+- request bodies in validation mode, responses in serialization mode;
+- a handler that returns a `Page` of a model that is not itself a page is documented as the page
+  `{items: [model], next_cursor}`; a response declared as a union (`A | B`) as either;
+- query parameters with their own types, bounds and enums; path parameters with the id pattern;
+- the error answers each operation can give (401/403 when it needs a caller, 404 with a path
+  parameter, 400/413/422 with a body, 422 with a query, 429 with a rate limit), and `default`;
+- an upload route's bodies (multipart `file` field, or the file as the body).
+"""
 
 from __future__ import annotations
 
+import types
+import typing
 from typing import Any
 
 from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
 
 from shared.config import settings
-from shared.http import all_methods
+from shared.http import Method, all_methods
 from shared.registry import FunctionSpec
 
 _STATUS_TEXT = {200: "OK", 201: "Created", 202: "Accepted", 204: "No Content"}
+_REF = "#/components/schemas/{model}"
+# What a path parameter may be (shared.http refuses anything else with 404).
+PATH_PARAM_SCHEMA = {"type": "string", "pattern": "^[A-Za-z0-9_.:@-]{1,128}$"}
+UPLOAD_TYPES = ("text/csv", "application/csv", "text/plain")
 
 ERROR_SCHEMA = {
     "type": "object",
@@ -27,48 +48,141 @@ ERROR_SCHEMA = {
         }
     },
 }
+_ERROR_TEXT = {
+    400: "Malformed request (not JSON, wrong content type)",
+    401: "No valid access token",
+    403: "The caller's role or ownership does not allow it",
+    404: "No such resource",
+    413: "Body too large",
+    422: "Validation failed",
+    429: "Rate limited (Retry-After)",
+}
 
 
-def _ref(model: type[BaseModel], schemas: dict[str, Any]) -> dict[str, str]:
-    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
-    for name, sub in schema.pop("$defs", {}).items():
-        schemas[name] = sub
-    schemas[model.__name__] = schema
-    return {"$ref": f"#/components/schemas/{model.__name__}"}
+def _members(response: Any) -> list[type[BaseModel]]:
+    """The models of a declared response: one model, or each member of a union."""
+    if isinstance(response, types.UnionType) or typing.get_origin(response) is typing.Union:
+        return [m for m in typing.get_args(response) if isinstance(m, type) and issubclass(m, BaseModel)]
+    return [response] if isinstance(response, type) and issubclass(response, BaseModel) else []
+
+
+def _returns_page(method: Method) -> bool:
+    """The handler answers a `store.Page` while its declared model is one item of it."""
+    annotation = str(method.handler.__annotations__.get("return", ""))
+    members = _members(method.response)
+    return "Page" in annotation and len(members) == 1 and "items" not in members[0].model_fields
+
+
+def _page_of(item: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": ["items", "next_cursor"],
+        "properties": {
+            "items": {"type": "array", "items": item},
+            "next_cursor": {"anyOf": [{"type": "string"}, {"type": "null"}]},
+        },
+    }
+
+
+def _error(status: int) -> dict[str, Any]:
+    return {
+        "description": _ERROR_TEXT.get(status, "Error"),
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+    }
+
+
+def _query_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """A query parameter's schema: absent is its None, so `null` is not a value it can take."""
+    schema = {k: v for k, v in schema.items() if k != "title" and not (k == "default" and v is None)}
+    options = [o for o in schema.get("anyOf", []) if o != {"type": "null"}]
+    if "anyOf" in schema:
+        del schema["anyOf"]
+        if len(options) == 1:
+            schema.update(options[0])
+        else:
+            schema["anyOf"] = options
+    return schema
+
+
+def _error_statuses(spec: FunctionSpec, method: Method) -> list[int]:
+    statuses = set()
+    if not method.access.public:
+        statuses |= {401, 403}
+    if spec.spec.param_names:
+        statuses.add(404)
+    if method.body is not None or method.raw_body:
+        statuses |= {400, 413, 422}
+    if method.query is not None:
+        statuses.add(422)
+    if method.before:
+        statuses.add(429)
+    return sorted(statuses)
+
+
+def _query_parameters(model: type[BaseModel], schema: dict[str, Any]) -> list[dict[str, Any]]:
+    properties = schema.get("properties", {})
+    required = set(schema.get("required", []))
+    parameters = []
+    for name, field in model.model_fields.items():
+        param_schema = _query_schema(properties.get(name, {"type": "string"}))
+        parameter: dict[str, Any] = {
+            "name": name,
+            "in": "query",
+            "required": name in required,
+            "schema": param_schema,
+        }
+        if field.description:
+            parameter["description"] = field.description
+        parameters.append(parameter)
+    return parameters
+
+
+def _upload_body() -> dict[str, Any]:
+    file_schema = {"type": "string", "format": "binary"}
+    content: dict[str, Any] = {
+        "multipart/form-data": {
+            "schema": {"type": "object", "required": ["file"], "properties": {"file": file_schema}}
+        }
+    }
+    for media_type in UPLOAD_TYPES:
+        content[media_type] = {"schema": {"type": "string"}}
+    return {"required": True, "content": content}
 
 
 def openapi_document(specs: dict[str, FunctionSpec]) -> dict[str, Any]:
-    schemas: dict[str, Any] = {"Error": ERROR_SCHEMA}
-    paths: dict[str, Any] = {}
     http = [s for s in specs.values() if s.kind == "http"]
-    for spec, method in all_methods(http):
+    pairs = all_methods(http)
+
+    # Every model in one pass: name collisions become distinct, module-qualified schemas.
+    wanted: list[tuple[type[BaseModel], Any]] = []
+    for _, method in pairs:
+        if method.body is not None:
+            wanted.append((method.body, "validation"))
+        if method.query is not None:
+            wanted.append((method.query, "validation"))
+        wanted += [(m, "serialization") for m in _members(method.response)]
+    unique = list(dict.fromkeys(wanted))
+    refs, defs = models_json_schema(unique, ref_template=_REF)
+    schemas: dict[str, Any] = {"Error": ERROR_SCHEMA, **defs.get("$defs", {})}
+
+    paths: dict[str, Any] = {}
+    query_schemas: set[str] = set()  # described as parameters, not as a schema
+    for spec, method in pairs:
         operation: dict[str, Any] = {
             "operationId": f"{spec.entry_point}_{method.verb.lower()}",
             "summary": method.summary,
             "tags": [spec.area],
             "x-function": spec.name,
             "x-access": method.access.describe(),
-            "responses": {
-                "default": {
-                    "description": "Error",
-                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
-                },
-            },
         }
-        parameters = [
-            {"name": p, "in": "path", "required": True, "schema": {"type": "string"}} for p in spec.spec.param_names
+        parameters: list[dict[str, Any]] = [
+            {"name": p, "in": "path", "required": True, "schema": dict(PATH_PARAM_SCHEMA)}
+            for p in spec.spec.param_names
         ]
         if method.query is not None:
-            for name, field in method.query.model_fields.items():
-                parameters.append(
-                    {
-                        "name": name,
-                        "in": "query",
-                        "required": field.is_required(),
-                        "schema": {"type": "string"},
-                        "description": field.description or "",
-                    }
-                )
+            query_ref = refs[(method.query, "validation")]["$ref"].rsplit("/", 1)[-1]
+            query_schemas.add(query_ref)
+            parameters += _query_parameters(method.query, schemas[query_ref])
         if parameters:
             operation["parameters"] = parameters
         if not method.access.public:
@@ -76,19 +190,39 @@ def openapi_document(specs: dict[str, FunctionSpec]) -> dict[str, Any]:
         if method.body is not None:
             operation["requestBody"] = {
                 "required": True,
-                "content": {"application/json": {"schema": _ref(method.body, schemas)}},
+                "content": {"application/json": {"schema": refs[(method.body, "validation")]}},
             }
+        elif method.raw_body:
+            operation["requestBody"] = _upload_body()
+
         success: dict[str, Any] = {"description": _STATUS_TEXT.get(method.status, "OK")}
-        if method.response is not None and method.status != 204:
-            success["content"] = {"application/json": {"schema": _ref(method.response, schemas)}}
-        operation["responses"][str(method.status)] = success
+        members = [refs[(m, "serialization")] for m in _members(method.response)]
+        if members and method.status != 204:
+            body = members[0] if len(members) == 1 else {"anyOf": members}
+            if _returns_page(method):
+                body = _page_of(body)
+            success["content"] = {"application/json": {"schema": body}}
+        responses: dict[str, Any] = {str(method.status): success}
+        for status in _error_statuses(spec, method):
+            responses[str(status)] = {"$ref": f"#/components/responses/Error{status}"}
+        responses["default"] = {"$ref": "#/components/responses/Error"}
+        operation["responses"] = responses
         paths.setdefault(spec.path or "", {})[method.verb.lower()] = operation
+    for name in query_schemas:
+        schemas.pop(name, None)
     return {
         "openapi": "3.1.0",
         "info": {"title": "Studyhall API", "version": settings().version},
         "paths": dict(sorted(paths.items())),
         "components": {
             "schemas": dict(sorted(schemas.items())),
+            "responses": {
+                **{f"Error{status}": _error(status) for status in sorted(_ERROR_TEXT)},
+                "Error": {
+                    "description": "Any other error (409 conflict, 500, 503)",
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+                },
+            },
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
         },
     }

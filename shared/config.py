@@ -15,9 +15,6 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Environment = Literal["development", "test", "production"]
 
-# Only ever used when STUDYHALL_ENV is development or test.
-_DEV_SIGNING_KEY = "studyhall-development-signing-key-not-for-production"
-
 
 class ConfigError(RuntimeError):
     """The environment does not describe a runnable deployment."""
@@ -36,6 +33,9 @@ class Settings(BaseSettings):
     jwt_issuer: str = "studyhall"
     access_token_ttl_seconds: int = 900
     refresh_token_ttl_seconds: int = 30 * 24 * 3600
+    # A refresh that started before, or this long after, the rotation that spent its token
+    # committed is a concurrent refresh (409, no tokens), not a reuse (revocation).
+    refresh_race_grace_seconds: int = 10
     bcrypt_rounds: int = 12
 
     cors_origins: str = "http://localhost:3000,http://localhost:5173"
@@ -64,7 +64,7 @@ class Settings(BaseSettings):
     ip_limit_register: int | None = None
     ip_limit_login: int | None = None
     ip_limit_password_reset: int | None = None
-    # How many trusted proxies append to X-Forwarded-For (0: trust its first entry).
+    # How many trusted proxies append to X-Forwarded-For (0: none, the header is ignored).
     trusted_proxy_hops: int = 0
     # The coding-exercise sandbox: CPython for WASI (default .wasm/python.wasm, fetched by
     # `make setup`) and where its compiled module is cached (default: next to it, else /tmp).
@@ -98,13 +98,20 @@ class Settings(BaseSettings):
         if not self.jwt_keys:
             if self.env == "production":
                 raise ConfigError("STUDYHALL_JWT_KEYS must be set in production")
-            self.jwt_keys = json.dumps({"dev-1": _DEV_SIGNING_KEY})
+            from shared.local_key import local_signing_keys
+
+            self.jwt_keys = local_signing_keys(self.env)  # drawn per checkout, never a constant
         keys = self.signing_keys
         if not keys:
             raise ConfigError("STUDYHALL_JWT_KEYS must hold at least one key")
         if self.env == "production":
             if any(len(secret) < 32 for secret in keys.values()):
                 raise ConfigError("production signing keys must be at least 32 characters")
+            from urllib.parse import urlsplit
+
+            host = urlsplit(self.app_url).hostname or ""
+            if host in ("", "localhost", "127.0.0.1", "::1") or host.endswith(".localhost"):
+                raise ConfigError("STUDYHALL_APP_URL must be the deployed frontend: mail links point there")
             self.expose_ops = False  # internal cost figures never leave a deployed function
         return self
 

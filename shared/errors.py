@@ -80,3 +80,10 @@ class AccountLocked(RateLimited):
 
 class ServiceUnavailable(ApiError):
     status, code, message = 503, "unavailable", "A dependency is unavailable."
+
+
+class Contention(ServiceUnavailable):
+    """A transaction that lost its race after every retry: a state conflict (409), not an outage.
+    A ServiceUnavailable subclass so that retry loops written for contention still catch it."""
+
+    status, code, message = 409, "conflict", "The resource changed concurrently; read it again and retry."

@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from cloudevents.http.event import CloudEvent
+from google.cloud.firestore_v1.base_query import FieldFilter
 
 from shared import store
 from shared.config import settings
@@ -32,9 +33,12 @@ T = TypeVar("T")
 
 PROCESSED = expires("processed_events")
 PROCESSED_TTL = timedelta(days=30)
-# Events whose publish failed after their state change committed; flushed by a scheduled job.
-OUTBOX = not_personal(expires("event_outbox"), "events awaiting a second publish: copies of state held elsewhere")
+# Events not (yet) on Pub/Sub, flushed by a scheduled job: written in the same transaction as
+# their change (`publish_in`), or parked when a `publish` after the commit failed.
+OUTBOX = not_personal(expires("event_outbox"), "events awaiting a publish: copies of state held elsewhere")
 OUTBOX_TTL = timedelta(days=7)
+# A staged event is the flush's only once its request had time to publish it itself.
+OUTBOX_SETTLE = timedelta(seconds=5)
 
 
 @dataclass(frozen=True)
@@ -96,22 +100,11 @@ def publish(
         occurred_at=occurred_at or store.now(),
         data=data,
     )
-    attributes = {"event_type": event.type, "event_id": event.id}
-    if request_id := request_id_var.get():
-        attributes["request_id"] = request_id
-    payload = json.dumps(event.envelope(), default=str)
+    payload, attributes = _wire(event)
     try:
         _send(event.type, payload, attributes)
     except Exception as exc:  # Pub/Sub unreachable or too slow: park the event, keep the request
-        store.db().collection(OUTBOX).document(event.id).set(
-            {
-                "topic": event.type,
-                "payload": payload,
-                "attributes": attributes,
-                "parked_at": store.now(),
-                "expires_at": store.now() + OUTBOX_TTL,
-            }
-        )
+        store.db().collection(OUTBOX).document(event.id).set(_parked(event.type, payload, attributes, due=store.now()))
         log.error(
             "publish failed; event parked in the outbox",
             extra=log_fields(event_type=event.type, event_id=event.id, error=type(exc).__name__),
@@ -119,15 +112,86 @@ def publish(
     return event.id
 
 
+def _wire(event: Event) -> tuple[str, dict[str, str]]:
+    attributes = {"event_type": event.type, "event_id": event.id}
+    if request_id := request_id_var.get():
+        attributes["request_id"] = request_id
+    return json.dumps(event.envelope(), default=str), attributes
+
+
+def _parked(topic: str, payload: str, attributes: dict[str, str], *, due: datetime) -> dict[str, Any]:
+    now = store.now()
+    return {
+        "topic": topic,
+        "payload": payload,
+        "attributes": attributes,
+        "parked_at": now,
+        "due_at": due,
+        "expires_at": now + OUTBOX_TTL,
+    }
+
+
+@dataclass(frozen=True)
+class StagedEvent:
+    """An event written to the outbox with its change; `send()` it once the change committed."""
+
+    id: str
+    topic: str
+    payload: str
+    attributes: dict[str, str]
+
+    def send(self) -> None:
+        """Publish now and take the event out of the outbox. If Pub/Sub fails, or the process dies
+        before this runs, the outbox still holds it and the flush job publishes it."""
+        ref = store.db().collection(OUTBOX).document(self.id)
+        try:
+            _send(self.topic, self.payload, self.attributes)
+        except Exception as exc:
+            log.error(
+                "publish failed; the staged event waits in the outbox",
+                extra=log_fields(event_type=self.topic, event_id=self.id, error=type(exc).__name__),
+            )
+            ref.update({"due_at": store.now()})  # due now: no request is publishing it any more
+            return
+        ref.delete()
+
+
+def publish_in(
+    writer: Any,
+    event_type: str,
+    data: dict[str, Any],
+    *,
+    occurred_at: datetime | None = None,
+    event_id: str | None = None,
+) -> StagedEvent:
+    """The transactional variant of `publish`: write the event into the outbox through `writer`
+    (the transaction or batch of the change itself), so the event exists exactly when the
+    change does. Call `.send()` on the result after the commit; whatever is not sent (a crash
+    between commit and publish) the flush job publishes once OUTBOX_SETTLE has passed.
+    Consumers are idempotent on the event id, so a late duplicate costs nothing.
+
+    Give a fixed `event_id` when the transaction may be retried, so a retry writes the same event."""
+    from shared.auth import new_id
+
+    event = Event(id=event_id or new_id(), type=event_type, occurred_at=occurred_at or store.now(), data=data)
+    payload, attributes = _wire(event)
+    writer.set(
+        store.db().collection(OUTBOX).document(event.id),
+        _parked(event.type, payload, attributes, due=store.now() + OUTBOX_SETTLE),
+    )
+    return StagedEvent(event.id, event.type, payload, attributes)
+
+
 def _send(topic: str, payload: str, attributes: dict[str, str]) -> None:
     publisher().publish(topic_path(topic), payload.encode(), **attributes).result(timeout=30)
 
 
 def flush_outbox(limit: int = 500) -> int:
-    """Publish the parked events, oldest first; each leaves the outbox once Pub/Sub has it.
+    """Publish the events that are due, oldest first; each leaves the outbox once Pub/Sub has it.
     Returns how many were published; one that still fails stays for the next run."""
     published = 0
-    for snapshot in store.db().collection(OUTBOX).order_by("parked_at").limit(limit).stream():
+    due = store.db().collection(OUTBOX).where(filter=FieldFilter("due_at", "<=", store.now())).order_by("due_at")
+    for snapshot in due.limit(limit).stream():
         parked = snapshot.to_dict() or {}
         try:
             _send(parked["topic"], parked["payload"], parked["attributes"])

@@ -118,7 +118,7 @@ class Method:
     access: Access
     body: type[BaseModel] | None = None
     query: type[BaseModel] | None = None
-    response: type[BaseModel] | None = None
+    response: Any = None  # a model, or a union of models (`A | B`)
     status: int = 200
     raw_body: bool = False
     before: tuple[Callable[[Call[Any, Any]], None], ...] = ()
@@ -126,16 +126,16 @@ class Method:
 
 
 def _client_ip(request: flask.Request) -> str:
-    """The caller's address. The first X-Forwarded-For entry is whatever the client sent, so
-    with `trusted_proxy_hops` = N > 0 the N-th entry from the right is taken instead: the address
-    seen by the outermost of the N proxies that append to the header (what per-IP limits need)."""
-    entries = [e.strip() for e in request.headers.get("X-Forwarded-For", "").split(",") if e.strip()]
+    """The caller's address. X-Forwarded-For says whatever the client wants, except the entries
+    trusted proxies appended: with `trusted_proxy_hops` = N > 0 the N-th entry from the right is
+    the address the outermost of them saw. With 0 (no proxy in front) the header is ignored and
+    the peer's address is taken; a header shorter than N is not our proxies' and is ignored too."""
     hops = settings().trusted_proxy_hops
     if hops > 0:
-        chosen = entries[-hops] if len(entries) >= hops else (entries[0] if entries else "")
-    else:
-        chosen = entries[0] if entries else ""
-    return (chosen or request.remote_addr or "unknown")[:64]
+        entries = [e.strip() for e in request.headers.get("X-Forwarded-For", "").split(",") if e.strip()]
+        if len(entries) >= hops:
+            return entries[-hops][:64]
+    return (request.remote_addr or "unknown")[:64]
 
 
 def _json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> flask.Response:
@@ -220,7 +220,7 @@ class HttpFunction:
         if found is None:
             return None
         params = found.groupdict()
-        if not all(_PARAM_VALUE.match(v) for v in params.values()):
+        if not all(_PARAM_VALUE.fullmatch(v) for v in params.values()):
             return None
         return params
 

@@ -22,7 +22,7 @@ from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
 from shared.config import settings
-from shared.errors import BadRequest, ServiceUnavailable
+from shared.errors import BadRequest, Contention
 
 T = TypeVar("T")
 
@@ -177,9 +177,9 @@ def run_transaction(work: Callable[[firestore.Transaction], T], *, max_attempts:
     try:
         return body(transaction)
     except ValueError as exc:
-        # The client gives up on contention with a bare ValueError: answer 503, not 500.
+        # The client gives up on contention with a bare ValueError: a lost race is a 409, not a 500.
         if isinstance(exc.__cause__, gexc.Aborted):
-            raise ServiceUnavailable("Too many concurrent changes; try again.", headers={"Retry-After": "1"}) from exc
+            raise Contention(headers={"Retry-After": "1"}) from exc
         raise
 
 

@@ -27,6 +27,8 @@ os.environ.update(
         "STUDYHALL_EXPOSE_OPS": "true",
         "STUDYHALL_IMPORTS_BUCKET": f"{PROJECT}-imports",
         "STUDYHALL_AVATARS_BUCKET": f"{PROJECT}-avatars",
+        # The tests play the one trusted proxy in front: their X-Forwarded-For names the client.
+        "STUDYHALL_TRUSTED_PROXY_HOPS": "1",
     }
 )
 

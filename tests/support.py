@@ -154,6 +154,7 @@ class PushEndpoint:
         self.subscription = self.subscriber.subscription_path(stack.project, f"push-test-{function}")
         self.endpoint = (
             f"http://127.0.0.1:{self.server.server_port}/_events/{function}/projects/{stack.project}/topics/{topic}"
+            f"?{stack.gateway.push_query}"
         )
         self.topic = f"projects/{stack.project}/topics/{topic}"
 

@@ -31,7 +31,10 @@ def test_exam_completed_pushed_by_the_emulator(api, stack):
     thread.start()
     subscriber = pubsub_v1.SubscriberClient()
     subscription = subscriber.subscription_path(stack.project, "push-test-progress-exam-completed")
-    endpoint = f"http://127.0.0.1:{server.server_port}/_events/{function}/projects/{stack.project}/topics/{topic}"
+    endpoint = (
+        f"http://127.0.0.1:{server.server_port}/_events/{function}/projects/{stack.project}/topics/{topic}"
+        f"?{stack.gateway.push_query}"
+    )
     try:
         subscriber.create_subscription(
             request={

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from shared import store
+from shared.emails import email_key
 from tests.support import PASSWORD, ops
 
 USERS = "/api/v1/users"
@@ -203,4 +204,4 @@ def test_a_user_sets_their_time_zone_for_streak_days(api):
         },
     )
     assert refused.status_code == 422
-    assert store.db().collection("user_emails").document("tz2@example.com").get().exists is False
+    assert store.db().collection("user_emails").document(email_key("tz2@example.com")).get().exists is False

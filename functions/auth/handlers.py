@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functions.auth import refresh as rotation
 from functions.auth import service, verification
 from functions.auth.models import (
     ChangePasswordIn,
@@ -78,7 +79,7 @@ def login(call: Call[LoginIn, None]) -> TokensOut:
 @refresh_route.post(PUBLIC, body=RefreshIn, response=TokensOut)
 def refresh(call: Call[RefreshIn, None]) -> TokensOut:
     """Trade a refresh token for a new pair; the old one is spent."""
-    return service.refresh(refresh_token=call.body.refresh_token, client=call.client, now=call.now)
+    return rotation.refresh(refresh_token=call.body.refresh_token, client=call.client, now=call.now)
 
 
 @logout_route.post(SIGNED_IN, query=LogoutQuery, status=204)

@@ -6,15 +6,16 @@ from datetime import datetime
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, EmailStr, Field, StringConstraints, field_validator
+from pydantic import AfterValidator, Field, StringConstraints
 
+from shared.emails import Email, EmailLookup
+from shared.emails import normalize_email as normalize_email  # re-exported: the one normaliser
 from shared.passwords import MAX_LENGTH
 from shared.validation import Out, Payload
 
 # Passwords keep every character, leading and trailing spaces included.
 Password = Annotated[str, StringConstraints(strip_whitespace=False, min_length=1, max_length=MAX_LENGTH)]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=100)]
-Email = Annotated[EmailStr, Field(max_length=254)]
 GradeLevel = Annotated[int, Field(ge=9, le=12)]
 
 
@@ -30,10 +31,6 @@ def _known_zone(name: str) -> str:
 TimeZone = Annotated[str, StringConstraints(min_length=1, max_length=64), AfterValidator(_known_zone)]
 
 
-def normalize_email(value: str) -> str:
-    return value.strip().lower()
-
-
 class RegisterIn(Payload):
     email: Email
     password: Password
@@ -43,20 +40,10 @@ class RegisterIn(Payload):
     grade_level: GradeLevel | None = None
     timezone: TimeZone = "UTC"
 
-    @field_validator("email")
-    @classmethod
-    def _lower(cls, value: str) -> str:
-        return normalize_email(value)
-
 
 class LoginIn(Payload):
-    email: Annotated[str, StringConstraints(min_length=1, max_length=254)]
+    email: EmailLookup
     password: Password
-
-    @field_validator("email")
-    @classmethod
-    def _lower(cls, value: str) -> str:
-        return normalize_email(value)
 
 
 class RefreshIn(Payload):
@@ -92,12 +79,7 @@ class TokensOut(Out):
 
 
 class PasswordResetRequestIn(Payload):
-    email: Annotated[str, StringConstraints(min_length=1, max_length=254)]
-
-    @field_validator("email")
-    @classmethod
-    def _lower(cls, value: str) -> str:
-        return normalize_email(value)
+    email: EmailLookup
 
 
 class PasswordResetConfirmIn(Payload):

@@ -2,7 +2,7 @@
 
 Firestore layout:
   users/{id}            the account (email lower-cased, bcrypt hash, role, status)
-  user_emails/{email}   uniqueness of the email, created in the same transaction as the user
+  user_emails/{key}     uniqueness of the email (key: shared.emails.email_key), created with the user
   sessions/{id}         one login: the refresh token's hash and generation, device, IP, and
                         the role and status that every authenticated request reads
 """
@@ -32,6 +32,7 @@ from shared.auth import (
 )
 from shared.collections import USERS
 from shared.config import settings
+from shared.emails import email_key
 from shared.errors import (
     AccountLocked,
     AccountSuspended,
@@ -40,10 +41,9 @@ from shared.errors import (
     NotFound,
     RateLimited,
     ServiceUnavailable,
-    Unauthorized,
     ValidationFailed,
 )
-from shared.events import publish
+from shared.events import StagedEvent, publish, publish_in
 from shared.logging import get_logger, log_fields
 from shared.passwords import password_problem
 from shared.ratelimit import Limit, hit
@@ -169,24 +169,25 @@ def new_user(
 def create_account(txn: store.Transaction, user_id: str, user: dict[str, Any], now: datetime) -> None:
     """Claim the email and create the user inside `txn` (which has done no writes yet).
 
-    Email uniqueness holds under races: `user_emails/{email}` is created in the same
+    Email uniqueness holds under races: `user_emails/{key}` is created in the same
     transaction as the user, so of two concurrent registrations exactly one commits.
     Raises Conflict when the email is taken. The caller publishes `user.registered` after commit.
     """
     client_db = store.db()
-    email_ref = client_db.collection(USER_EMAILS).document(user["email"])
+    email_ref = client_db.collection(USER_EMAILS).document(email_key(user["email"]))
     if email_ref.get(transaction=txn).exists:
         raise Conflict("An account with this email already exists.")
     txn.create(email_ref, {"user_id": user_id, "created_at": now})
     txn.create(client_db.collection(USERS).document(user_id), user)
 
 
+def account_event(user_id: str, user: dict[str, Any]) -> dict[str, Any]:
+    """The `user.registered` payload."""
+    return {"user_id": user_id, "role": user["role"], "email_domain": user["email"].split("@")[-1]}
+
+
 def announce_account(user_id: str, user: dict[str, Any], now: datetime) -> None:
-    publish(
-        "user.registered",
-        {"user_id": user_id, "role": user["role"], "email_domain": user["email"].split("@")[-1]},
-        occurred_at=now,
-    )
+    publish("user.registered", account_event(user_id, user), occurred_at=now)
 
 
 def register(
@@ -219,10 +220,16 @@ def register(
     )
     user["last_login_at"] = now
     session_id, refresh_token, session = _new_session(user_id, role, client, now)
+    event_id = new_id()  # the same event whichever attempt of the transaction commits
+    staged: list[StagedEvent] = []
 
     def create(txn: store.Transaction) -> None:
         create_account(txn, user_id, user, now)
         txn.create(store.db().collection(SESSIONS).document(session_id), session)
+        # user.registered commits with the account: no crash can lose it (shared.events.publish_in).
+        staged[:] = [
+            publish_in(txn, "user.registered", account_event(user_id, user), occurred_at=now, event_id=event_id)
+        ]
         audit.record(
             "user.created_by_admin" if created_by else "auth.register",
             actor_id=created_by or user_id,
@@ -245,7 +252,7 @@ def register(
             if attempt == 2:
                 raise
             time.sleep(0.2 * (attempt + 1) + random.random() * 0.2)
-    announce_account(user_id, user, now)
+    staged[0].send()
     log.info("user registered", extra=log_fields(user_id=user_id, role=role))
     return _tokens(user_id, user, session_id, refresh_token, now)
 
@@ -358,76 +365,6 @@ def login(*, email: str, password: str, client: Client, now: datetime) -> Tokens
     batch.commit()
     log.info("login", extra=log_fields(user_id=user_id, session_id=session_id))
     return _tokens(user_id, user, session_id, refresh_token, now)
-
-
-def _parse_refresh_token(token: str) -> tuple[str, int, str]:
-    parts = token.split(".")
-    if len(parts) != 3 or not parts[1].isdigit() or not parts[0].isalnum() or len(parts[0]) > 64:
-        raise Unauthorized("The refresh token is invalid.")
-    return parts[0], int(parts[1]), parts[2]
-
-
-class RefreshReuse(Unauthorized):
-    message = "The refresh token was already used; every session of that login has ended."
-
-
-def refresh(*, refresh_token: str, client: Client, now: datetime) -> TokensOut:
-    """Rotate: the presented token is spent and a new pair issued. A spent token presented
-    again revokes the whole login (RFC 9700 reuse detection)."""
-    session_id, generation, secret = _parse_refresh_token(refresh_token)
-    presented = hash_token(secret)
-    ref = store.db().collection(SESSIONS).document(session_id)
-    new_secret_value = new_secret()
-
-    def rotate(txn: store.Transaction) -> tuple[dict[str, Any], int] | None:
-        snapshot = ref.get(transaction=txn)
-        session = snapshot.to_dict()
-        if session is None:
-            raise Unauthorized("The refresh token is invalid.")
-        if presented in session.get("spent_hashes", []):
-            if session.get("revoked_at") is None:
-                txn.update(ref, {"revoked_at": now, "revoked_reason": "refresh_token_reuse"})
-            return None
-        if presented != session.get("refresh_hash") or generation != session.get("refresh_gen"):
-            raise Unauthorized("The refresh token is invalid.")
-        # As in shared.auth.authenticate: a suspended account says so, whatever the session.
-        if session.get("user_status", "active") == "suspended":
-            raise AccountSuspended()
-        if session.get("revoked_at") is not None or session.get("expires_at", now) <= now:
-            raise Unauthorized("The session has ended; sign in again.")
-        next_gen = generation + 1
-        spent = [*session.get("spent_hashes", []), presented][-SPENT_HASHES_KEPT:]
-        txn.update(
-            ref,
-            {
-                "refresh_gen": next_gen,
-                "refresh_hash": hash_token(new_secret_value),
-                "spent_hashes": spent,
-                "last_used_at": now,
-                "ip": client.ip,
-            },
-        )
-        return session, next_gen
-
-    outcome = store.run_transaction(rotate)
-    if outcome is None:
-        log.warning("refresh token reuse: session revoked", extra=log_fields(session_id=session_id))
-        owner = (ref.get().to_dict() or {}).get("user_id")
-        audit.record(
-            "auth.refresh_reuse",
-            actor_id=None,
-            target_id=owner,
-            client=client,
-            details={"session_id": session_id},
-            at=now,
-        )
-        raise RefreshReuse()
-    session, next_gen = outcome
-    user_id = session["user_id"]
-    user = store.db().collection(USERS).document(user_id).get().to_dict()
-    if user is None:
-        raise Unauthorized("The session has ended; sign in again.")
-    return _tokens(user_id, user, session_id, f"{session_id}.{next_gen}.{new_secret_value}", now)
 
 
 def live_sessions(user_id: str) -> Any:

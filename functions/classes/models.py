@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import EmailStr, Field, StringConstraints, field_validator, model_validator
+from pydantic import Field, StringConstraints, field_validator, model_validator
 
+from shared.emails import Email
 from shared.validation import Out, PageQuery, Payload
 
 ClassName = Annotated[str, StringConstraints(min_length=1, max_length=100)]
@@ -14,7 +15,6 @@ Subject = Annotated[str, StringConstraints(min_length=1, max_length=50)]
 Description = Annotated[str, StringConstraints(max_length=1000)]
 GradeLevel = Annotated[int, Field(ge=9, le=12)]
 PersonName = Annotated[str, StringConstraints(min_length=1, max_length=100)]
-Email = Annotated[EmailStr, Field(max_length=254)]
 ClassStatus = Literal["active", "archived"]
 RequestStatus = Literal["pending", "approved", "rejected"]
 
@@ -120,11 +120,6 @@ class StudentRequestIn(Payload):
     email: Email
     class_id: Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_-]+$")]
     grade_level: GradeLevel | None = None
-
-    @field_validator("email")
-    @classmethod
-    def _lower(cls, value: str) -> str:
-        return value.strip().lower()
 
 
 class RejectIn(Payload):

@@ -35,8 +35,9 @@ from functions.classes.models import (
 from shared import store
 from shared.auth import Principal, new_id
 from shared.collections import CLASSES, MEMBERSHIPS, USER_STATS, USERS
+from shared.emails import email_key
 from shared.errors import Conflict, Forbidden, NotFound, ServiceUnavailable
-from shared.events import publish
+from shared.events import StagedEvent, publish_in
 from shared.logging import get_logger, log_fields
 from shared.registry import composite_index, published
 from shared.store import eq
@@ -249,11 +250,12 @@ def join_class(student_id: str, raw_code: str, now: datetime) -> MembershipOut:
     batch = store.db().batch()
     batch.create(member_ref, membership)
     batch.update(class_ref, {"student_count": store.Increment(1)})
+    joined = publish_in(batch, CLASS_JOINED, {"user_id": student_id, "class_id": class_id}, occurred_at=now)
     try:
         batch.commit()
     except gexc.AlreadyExists as exc:
         raise Conflict("You are already in this class.") from exc
-    publish(CLASS_JOINED, {"user_id": student_id, "class_id": class_id}, occurred_at=now)
+    joined.send()
     log.info("class joined", extra=log_fields(class_id=class_id, user_id=student_id))
     return MembershipOut(
         class_id=class_id,
@@ -298,17 +300,20 @@ def remove_student(class_id: str, student_id: str, principal: Principal, now: da
 
     _load_class(class_id, principal)
 
+    event_id = new_id()  # the same event whichever attempt commits
+
     # Only the membership is read in the transaction: the counter is a blind Increment, so a
     # removal does not contend with students joining at the same moment.
-    def remove(txn: store.Transaction) -> None:
+    def remove(txn: store.Transaction) -> StagedEvent:
         member = member_ref.get(transaction=txn).to_dict()
         if member is None or member.get("status") != "active":
             raise NotFound("This student is not in the class.")
         txn.update(member_ref, {"status": "removed", "removed_at": now})
         txn.update(class_ref, {"student_count": store.Increment(-1)})
+        left = {"user_id": student_id, "class_id": class_id}
+        return publish_in(txn, CLASS_LEFT, left, occurred_at=now, event_id=event_id)
 
-    store.run_transaction(remove)
-    publish(CLASS_LEFT, {"user_id": student_id, "class_id": class_id}, occurred_at=now)
+    store.run_transaction(remove).send()
     log.info("student removed from class", extra=log_fields(class_id=class_id, user_id=student_id))
 
 
@@ -334,7 +339,7 @@ def create_student_request(
     class_data = _load_class(class_id, principal)
     if class_data.get("status") != "active":
         raise Conflict("This class is archived.")
-    if _col(accounts.USER_EMAILS).document(email).get().exists:
+    if _col(accounts.USER_EMAILS).document(email_key(email)).get().exists:
         raise Conflict("An account with this email already exists; ask the student to join with the class code.")
     pending = _col(STUDENT_REQUESTS).where(filter=eq("email", email)).where(filter=eq("status", "pending")).limit(1)
     if list(pending.stream()):
@@ -397,7 +402,9 @@ def approve_request(request_id: str, admin_id: str, now: datetime) -> StudentReq
     if class_data is None or class_data.get("status") != "active":
         raise Conflict("The class of this request is archived; reject the request instead.")
 
-    def approve(txn: store.Transaction) -> tuple[dict[str, Any], dict[str, Any]]:
+    registered_id, joined_id = new_id(), new_id()  # the same events whichever attempt commits
+
+    def approve(txn: store.Transaction) -> tuple[dict[str, Any], dict[str, Any], list[StagedEvent]]:
         request = request_ref.get(transaction=txn).to_dict() or {}
         if request.get("status") != "pending":
             raise Conflict(f"This request is already {request.get('status')}.")
@@ -418,10 +425,22 @@ def approve_request(request_id: str, admin_id: str, now: datetime) -> StudentReq
         txn.update(class_ref, {"student_count": store.Increment(1)})
         decided = {"status": "approved", "decided_at": now, "decided_by": admin_id, "student_id": user_id}
         txn.update(request_ref, decided)
-        return {**request, **decided}, user
+        staged = [
+            publish_in(
+                txn, "user.registered", accounts.account_event(user_id, user), occurred_at=now, event_id=registered_id
+            ),
+            publish_in(
+                txn,
+                CLASS_JOINED,
+                {"user_id": user_id, "class_id": request["class_id"]},
+                occurred_at=now,
+                event_id=joined_id,
+            ),
+        ]
+        return {**request, **decided}, user, staged
 
     try:
-        request, user = store.run_transaction(approve)
+        request, user, staged = store.run_transaction(approve)
     except gexc.AlreadyExists as exc:
         raise Conflict("An account with this email already exists.") from exc
     try:
@@ -429,8 +448,8 @@ def approve_request(request_id: str, admin_id: str, now: datetime) -> StudentReq
     except Exception:
         # The account stands; the student can still ask for a reset link from the sign-in page.
         log.exception("welcome mail not queued", extra=log_fields(request_id=request_id, user_id=user_id))
-    accounts.announce_account(user_id, user, now)
-    publish(CLASS_JOINED, {"user_id": user_id, "class_id": request["class_id"]}, occurred_at=now)
+    for event in staged:
+        event.send()
     log.info("student request approved", extra=log_fields(request_id=request_id, user_id=user_id))
     return request_out(request_id, request)
 

@@ -9,6 +9,7 @@ from typing import IO, Any
 from functions.exams import csvrows, service
 from functions.exams.models import (
     AnswerIn,
+    ExamAnswerOut,
     ExamTypeOut,
     ImportOut,
     ImportQuery,
@@ -145,7 +146,7 @@ def read_session(call: Call[None, None]) -> SessionOut:
     return service.get_session(call.params["session_id"], call.user)
 
 
-@answers_route.post(SIGNED_IN, body=AnswerIn, response=PracticeAnswerOut)
+@answers_route.post(SIGNED_IN, body=AnswerIn, response=PracticeAnswerOut | ExamAnswerOut)
 def answer(call: Call[AnswerIn, None]) -> Any:
     """Answer one question. Practice mode: the verdict and explanations; exam mode: `{recorded: true}`."""
     return service.answer(call.params["session_id"], call.user, call.body.question_id, call.body.answer, call.now)

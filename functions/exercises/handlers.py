@@ -24,7 +24,7 @@ from shared.validation import PageQuery
 STAFF = roles("teacher", "admin")
 # Routes that run the sandbox (a solution is checked against its tests on create and update)
 # ship the interpreter: fetched from PyPI into the deploy's copy of the source.
-SANDBOX_PREPARE = "python functions/exercises/sandbox/assets.py --dest .wasm && sed -i '/^\\.wasm\\/$/d' .gcloudignore"
+SANDBOX_PREPARE = "python functions/exercises/sandbox/assets.py --dest .wasm && sed -i '/^\\.wasm\\/$/d' .gitignore"
 SANDBOX_MEMORY = "2Gi"
 
 exercises_route = HttpFunction(

@@ -43,6 +43,7 @@ def ready(call: Call[None, None]) -> Response:
     """The process can reach Firestore and Pub/Sub."""
     checks = {
         "firestore": _check("firestore", lambda: store.db().collection("_health").document("ping").get(timeout=5)),
+        # infra/iam.py grants the runtime account viewer on this topic (READINESS_TOPIC).
         "pubsub": _check("pubsub", lambda: publisher().get_topic(topic=topic_path("user.registered"), timeout=5)),
     }
     ok = all(v == "ok" for v in checks.values())

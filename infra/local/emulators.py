@@ -4,6 +4,7 @@ no Java process behind."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -22,6 +23,10 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
     with socket.socket() as sock:
         sock.settimeout(0.3)
         return sock.connect_ex((host, port)) == 0
+
+
+def _unblock_signals() -> None:
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM, signal.SIGHUP})
 
 
 def emulator_env(project: str, ports: dict[str, int]) -> dict[str, str]:
@@ -83,16 +88,22 @@ class Emulators:
                     continue
                 raise RuntimeError(f"port {self.ports[name]} for the {name} emulator is already taken")
             log = open(self.log_dir / f"{name}.log", "wb")  # noqa: SIM115 - lives as long as the process
-            self.processes.append(
-                subprocess.Popen(
-                    command,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    stdin=subprocess.DEVNULL,
-                    start_new_session=True,
-                    cwd=ROOT,
+            # No signal between the start of a child and its listing: stop() must know every child.
+            blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM, signal.SIGHUP})
+            try:
+                self.processes.append(
+                    subprocess.Popen(
+                        command,
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                        stdin=subprocess.DEVNULL,
+                        start_new_session=True,
+                        cwd=ROOT,
+                        preexec_fn=_unblock_signals,  # the child must not inherit the mask
+                    )
                 )
-            )
+            finally:
+                signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         self.wait_ready()
         return self
 
@@ -124,19 +135,36 @@ class Emulators:
     def env(self) -> dict[str, str]:
         return emulator_env(self.project, self.ports)
 
-    def stop(self) -> None:
+    def stop(self, grace: float = 8.0) -> None:
+        """SIGTERM every emulator's process group (the JVM outlives its gcloud wrapper), wait for
+        all of them together up to `grace` seconds, SIGKILL what is left, and return only once no
+        process of any group remains."""
         for process in self.processes:
-            if process.poll() is None:
-                try:
-                    os.killpg(process.pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    continue
-        for process in self.processes:
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
+            _signal_group(process, signal.SIGTERM)
+        pending = list(self.processes)
+        deadline = time.monotonic() + grace
+        while pending:
+            pending = [p for p in pending if _group_alive(p)]
+            if pending and time.monotonic() > deadline:
+                for process in pending:
+                    _signal_group(process, signal.SIGKILL)
+                deadline = time.monotonic() + grace
+            time.sleep(0.05)
         self.processes.clear()
+
+
+def _signal_group(leader: subprocess.Popen[bytes], signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(leader.pid, signum)
+
+
+def _group_alive(leader: subprocess.Popen[bytes]) -> bool:
+    leader.poll()  # reap the leader: a zombie still counts as a member of its group
+    try:
+        os.killpg(leader.pid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
 
 
 def clear_firestore(project: str, port: int) -> None:

@@ -9,18 +9,22 @@ so the handler code cannot tell local from deployed. All functions share this on
 
 from __future__ import annotations
 
+import hmac
 import json
 import mimetypes
 import re
+import secrets
 import threading
 import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlencode
 
 import flask
 import functions_framework
+from werkzeug.serving import WSGIRequestHandler
 from werkzeug.test import Client
 
 from shared.logging import get_logger, log_fields
@@ -41,22 +45,57 @@ def glob_to_regex(glob: str) -> re.Pattern[str]:
     return re.compile("^" + "/".join(parts) + "/?$")
 
 
+def _json(start_response: Callable[..., Any], status: str, body: dict[str, Any]) -> list[bytes]:
+    data = json.dumps(body, separators=(",", ":")).encode()
+    start_response(
+        status,
+        [
+            ("Content-Type", "application/json"),
+            ("Content-Length", str(len(data))),
+            ("Cache-Control", "no-store"),
+            ("X-Content-Type-Options", "nosniff"),
+        ],
+    )
+    return [data]
+
+
 def _not_found(start_response: Callable[..., Any]) -> list[bytes]:
-    body = json.dumps(
-        {"error": {"code": "not_found", "message": "No such route.", "details": []}}, separators=(",", ":")
-    ).encode()
-    start_response("404 NOT FOUND", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
-    return [body]
+    return _json(
+        start_response, "404 NOT FOUND", {"error": {"code": "not_found", "message": "No such route.", "details": []}}
+    )
+
+
+def _not_the_stack(start_response: Callable[..., Any]) -> list[bytes]:
+    message = "Only the stack's own push subscriptions deliver events."
+    return _json(
+        start_response, "401 UNAUTHORIZED", {"error": {"code": "unauthorized", "message": message, "details": []}}
+    )
 
 
 class Gateway:
     """A WSGI app: `/_events/<function>/...` reaches an event function (Pub/Sub push target);
     every other path is, as on Hosting, a file of the public folder if there is one (with
-    `cleanUrls`, `/docs` is `docs.html`), else goes through the rewrites."""
+    `cleanUrls`, `/docs` is `docs.html`), else goes through the rewrites.
 
-    def __init__(self, firebase_json: Path = ROOT / "firebase.json", source: Path = ROOT / "main.py"):
+    Only the stack delivers events, as only the push service account may in production: each
+    gateway draws a secret `push_token` that its push subscriptions carry (`push_query`); a
+    delivery without it is refused. `/health/ready` answers 503 until `ready` is set (`make dev`
+    sets it once the demo data is loaded)."""
+
+    def __init__(
+        self,
+        firebase_json: Path = ROOT / "firebase.json",
+        source: Path = ROOT / "main.py",
+        *,
+        ready: bool = True,
+        push_token: str | None = None,
+    ):
         from infra.hosting_build import build
 
+        self.push_token = push_token or secrets.token_urlsafe(32)
+        self.ready = threading.Event()
+        if ready:
+            self.ready.set()
         config = json.loads(firebase_json.read_text())
         self.rewrites = [
             (glob_to_regex(r["source"]), r["function"]["functionId"]) for r in config["hosting"]["rewrites"]
@@ -83,9 +122,29 @@ class Gateway:
     def route(self, path: str) -> str | None:
         return next((name for pattern, name in self.rewrites if pattern.match(path)), None)
 
+    @property
+    def push_query(self) -> str:
+        """The query string a push endpoint of this stack carries."""
+        return urlencode({"token": self.push_token})
+
+    def _from_the_stack(self, environ: dict[str, Any]) -> bool:
+        query = parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True)
+        offered = next((value for key, value in query if key == "token"), "")
+        # The token stops here: the function (and its request log) never sees it.
+        environ["QUERY_STRING"] = urlencode([(k, v) for k, v in query if k != "token"])
+        return hmac.compare_digest(offered.encode(), self.push_token.encode())
+
+    def _starting(self, start_response: Callable[..., Any]) -> list[bytes]:
+        from shared.config import settings
+
+        body = {"status": "degraded", "version": settings().version, "checks": {"stack": "starting"}}
+        return _json(start_response, "503 SERVICE UNAVAILABLE", body)
+
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         path: str = environ.get("PATH_INFO", "")
         if path.startswith("/_events/"):
+            if not self._from_the_stack(environ):
+                return _not_the_stack(start_response)
             _, _, rest = path.partition("/_events/")
             function, _, tail = rest.partition("/")
             environ["PATH_INFO"] = "/" + tail
@@ -99,6 +158,8 @@ class Gateway:
         routed = self.route(path)
         if routed is None:
             return _not_found(start_response)
+        if routed == "health-ready" and not self.ready.is_set():
+            return self._starting(start_response)
         return self.app(routed)(environ, start_response)
 
     def static_file(self, path: str) -> Path | None:
@@ -132,6 +193,18 @@ class Gateway:
         """POST a body to a function in-process (the drain and the Eventarc stand-in use this)."""
         response = Client(self.app(function)).post(path, json=body, headers=headers or {})
         return int(response.status_code)
+
+
+class QuietTokenHandler(WSGIRequestHandler):
+    """The dev server's request log, with the push token of event deliveries blanked out."""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        original = self.path
+        self.path = re.sub(r"token=[^&]+", "token=...", original)
+        try:
+            super().log_request(code, size)
+        finally:
+            self.path = original
 
 
 def storage_cloud_event(bucket: str, blob: Any) -> tuple[dict[str, str], dict[str, Any]]:

@@ -20,10 +20,10 @@ def manifest() -> dict[str, Any]:
     return dict(json.loads((ROOT / "infra" / "pubsub.json").read_text()))
 
 
-def apply(project: str, *, push_base: str | None) -> None:
+def apply(project: str, *, push_base: str | None, push_query: str = "") -> None:
     """Create every topic and subscription. With `push_base` the event subscriptions push to
-    `<push_base><push_path>` (the local gateway); without it they are pull subscriptions that
-    `drain` empties (the tests)."""
+    `<push_base><push_path>?<push_query>` (the local gateway, `push_query` carrying its secret);
+    without it they are pull subscriptions that `drain` empties (the tests)."""
     publisher = pubsub_v1.PublisherClient()
     subscriber = pubsub_v1.SubscriberClient()
     data = manifest()
@@ -37,7 +37,8 @@ def apply(project: str, *, push_base: str | None) -> None:
             "ack_deadline_seconds": sub["ack_deadline_seconds"],
         }
         if sub["push_path"] and push_base:
-            request["push_config"] = {"push_endpoint": push_base + sub["push_path"].format(project=project)}
+            endpoint = push_base + sub["push_path"].format(project=project)
+            request["push_config"] = {"push_endpoint": f"{endpoint}?{push_query}" if push_query else endpoint}
         if sub["dead_letter_topic"]:
             request["dead_letter_policy"] = {
                 "dead_letter_topic": publisher.topic_path(project, sub["dead_letter_topic"]),

@@ -1,0 +1,196 @@
+"""The deploy works the first time: the build's `checks` step passes on exactly what
+`gcloud builds submit` uploads, each function's upload serves its entry point, and the
+generated build and IAM follow the rules a first deploy trips on."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from infra import manifest
+from infra.iam import PUSH, STORAGE_TRIGGER
+from shared.registry import load_all
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def files_for_upload(directory: Path) -> list[str]:
+    """What gcloud uploads from `directory` under its `.gcloudignore` (gcloud's own reading)."""
+    listed = subprocess.run(
+        ["gcloud", "meta", "list-files-for-upload", str(directory)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    return sorted(line for line in listed.stdout.splitlines() if line.strip())
+
+
+def copy_files(source: Path, files: list[str], target: Path) -> Path:
+    target.mkdir(parents=True, exist_ok=True)
+    for relative in files:
+        (target / relative).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source / relative, target / relative)
+    return target
+
+
+@pytest.fixture(scope="module")
+def build_upload(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The build's workspace: the files `gcloud builds submit` would upload, and only those."""
+    return copy_files(ROOT, files_for_upload(ROOT), tmp_path_factory.mktemp("build"))
+
+
+@pytest.fixture(scope="module")
+def function_upload(build_upload: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One function's upload, made from the build's workspace with the function ignore file."""
+    staging = copy_files(build_upload, files_for_upload(build_upload), tmp_path_factory.mktemp("staging"))
+    shutil.copy2(staging / manifest.FUNCTION_IGNORE_FILE, staging / ".gcloudignore")
+    return copy_files(staging, files_for_upload(staging), tmp_path_factory.mktemp("function"))
+
+
+def test_checks_step_passes_on_the_build_upload(build_upload: Path) -> None:
+    step = yaml.safe_load((ROOT / "cloudbuild.yaml").read_text())["steps"][0]
+    assert step["id"] == "checks"
+    script = step["args"][-1]
+    install, _, check = script.partition("&&")
+    # The install reads files that are uploaded; the check itself runs here with the same packages.
+    for requirement in ("requirements-dev.txt", "requirements.txt"):
+        assert (build_upload / requirement).exists()
+    assert "requirements-dev.txt" in install
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    for key in ("STUDYHALL_TEST_PROJECT", "PYTHONPATH"):
+        env.pop(key, None)
+    result = subprocess.run(
+        ["bash", "-c", check], cwd=build_upload, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_build_upload_carries_what_the_steps_read_and_no_secret(build_upload: Path) -> None:
+    for needed in (
+        "docs/openapi.json",
+        "firebase.json",
+        "infra/firestore.rules",
+        "infra/firestore.indexes.json",
+        "infra/hosting/index.html",
+        manifest.FUNCTION_IGNORE_FILE,
+        manifest.DEAD_LETTER_ALERT_FILE,
+    ):
+        assert (build_upload / needed).exists(), needed
+    uploaded = {str(p.relative_to(build_upload)) for p in build_upload.rglob("*")}
+    assert not any(p.startswith((".dev", ".venv", ".git/", "tests")) for p in uploaded)
+
+
+def test_function_upload_serves_every_entry_point_and_nothing_else(function_upload: Path) -> None:
+    names = sorted(load_all())
+    probe = (
+        "import json, sys, main\n"
+        "from shared.registry import load_all\n"
+        "specs = load_all()\n"
+        "for spec in specs.values(): getattr(main, spec.entry_point)\n"
+        "from functions.ops.service import SCHEDULER_FILE\n"
+        "assert SCHEDULER_FILE.exists()\n"
+        "print(json.dumps(sorted(specs)))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["STUDYHALL_ENV"] = "test"
+    result = subprocess.run(
+        [sys.executable, "-c", probe], cwd=function_upload, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert json.loads(result.stdout) == names
+    for left_out in ("docs", "tests", "bench", "infra/local", "infra/demo", "cloudbuild.yaml"):
+        assert not (function_upload / left_out).exists(), left_out
+
+
+def _steps() -> dict[str, dict[str, object]]:
+    return {s["id"]: s for s in yaml.safe_load((ROOT / "cloudbuild.yaml").read_text())["steps"]}
+
+
+def test_firebase_runs_on_node_and_hosting_deploys_after_every_function() -> None:
+    steps = _steps()
+    deploys = {i for i in steps if i.startswith("deploy-")}
+    for firebase in ("firestore-rules-and-indexes", "hosting"):
+        step = steps[firebase]
+        assert str(step["name"]).startswith("node:") and step["entrypoint"] == "npx"
+        args = step["args"]
+        assert isinstance(args, list)
+        assert manifest.FIREBASE_TOOLS in args and "storage" not in " ".join(args)
+    assert deploys <= set(steps["hosting"]["waitFor"])  # type: ignore[arg-type]
+    assert "storage" not in json.loads((ROOT / "firebase.json").read_text())
+
+
+def test_deploys_run_in_batches() -> None:
+    steps = _steps()
+    waits: dict[str, list[str]] = {i: s["waitFor"] for i, s in steps.items() if i.startswith("deploy-")}  # type: ignore[misc]
+    # How many deploys may run at once: a deploy starts when what it waits for is done.
+    depth: dict[str, int] = {}
+    for step_id, wait in waits.items():
+        depth[step_id] = 0 if wait == ["checks"] else depth[wait[0]] + 1
+    widest = max(list(depth.values()).count(d) for d in set(depth.values()))
+    assert widest <= manifest.DEPLOY_BATCH
+
+
+def test_http_timeouts_fit_hosting_and_auth_gets_a_full_cpu() -> None:
+    steps = _steps()
+    for spec in load_all().values():
+        args = steps[f"deploy-{spec.name}"]["args"]
+        assert isinstance(args, list)
+        timeout = int(next(a for a in args if a.startswith("--timeout="))[10:-1])
+        if spec.kind == "http":
+            assert timeout <= manifest.HOSTING_TIMEOUT_SECONDS
+        if spec.area == "auth":
+            assert "--cpu=1" in args
+        assert f"--ignore-file={manifest.FUNCTION_IGNORE_FILE}" in args
+        if spec.kind == "storage":
+            assert "--trigger-location=${_REGION}" in args
+            assert f"--trigger-service-account={STORAGE_TRIGGER.email}" in args
+
+
+def test_push_subscriptions_name_the_function_as_audience_and_are_granted() -> None:
+    script = str(_steps()["pubsub-scheduler-iam"]["args"][-1])  # type: ignore[index]
+    for spec in load_all().values():
+        url = f"https://${{_REGION}}-${{PROJECT_ID}}.cloudfunctions.net/{spec.name}"
+        if spec.kind == "event":
+            assert f"--push-auth-token-audience={url} " in script
+            assert f"add-invoker-policy-binding {spec.name} --region=${{_REGION}} --member={PUSH.member}" in script
+            assert f"subscriptions add-iam-policy-binding {manifest.subscription_name(spec)} " in script
+        if spec.kind == "storage":
+            assert (
+                f"add-invoker-policy-binding {spec.name} --region=${{_REGION}} --member={STORAGE_TRIGGER.member}"
+                in (script)
+            )
+
+
+def test_readiness_can_read_the_topic_it_probes() -> None:
+    from infra.iam import READINESS_TOPIC, RUNTIME
+
+    health = (ROOT / "functions" / "health" / "handlers.py").read_text()
+    assert f'topic_path("{READINESS_TOPIC}")' in health
+    script = str(_steps()["pubsub-scheduler-iam"]["args"][-1])  # type: ignore[index]
+    grant = f"topics add-iam-policy-binding {READINESS_TOPIC} --member={RUNTIME.member} --role=roles/pubsub.viewer"
+    assert grant in script
+
+
+def test_iam_setup_is_idempotent_and_names_the_bucket_location() -> None:
+    setup = (ROOT / "infra" / "iam.sh").read_text()
+    for line in setup.splitlines():
+        if " create " in line and not line.startswith("#") and "echo" not in line:
+            assert "describe" in line and "||" in line, line  # a second run skips what exists
+    assert '--location="$REGION"' in setup
+    assert "--role=roles/pubsub.publisher" in setup and "dead-letter" in setup
+    for name in ("studyhall-grader", "studyhall-tutor", "studyhall-build", "studyhall-storage-trigger"):
+        assert f"service-accounts create {name} " in setup
+
+
+def test_generated_shell_parses() -> None:
+    script = str(_steps()["pubsub-scheduler-iam"]["args"][-1])  # type: ignore[index]
+    for text in (script, (ROOT / "infra" / "iam.sh").read_text()):
+        assert subprocess.run(["bash", "-n"], input=text, text=True, timeout=30).returncode == 0
