@@ -48,11 +48,11 @@ from shared.logging import get_logger, log_fields
 from shared.passwords import password_problem
 from shared.ratelimit import Limit, hit
 from shared.registry import composite_index, expires
-from shared.userdata import array_field, doc_id, field, personal
+from shared.userdata import array_field, field, personal
 
 log = get_logger("auth")
 
-USER_EMAILS = personal("user_emails", doc_id(email=True))
+USER_EMAILS = personal("user_emails", field("user_id"))
 # Mail bodies carry live links (tokens): the export keeps who and what, not the text.
 MAIL = personal("mail", array_field("to", email=True), omit=("message.text", "message.html"))
 PASSWORD_RESETS = personal(expires("password_resets"), field("user_id"), hide_id=True)
