@@ -417,9 +417,10 @@ def test_the_grader_deploys_with_its_own_account_and_the_interpreter():
         assert "#!include:.gitignore" in (ROOT / ignore_file).read_text().split()
     ignored = (ROOT / ".gitignore").read_text().split()
     assert ".wasm/" in ignored and ".build/" in ignored
-    assert "--service-account=studyhall-functions@${PROJECT_ID}.iam.gserviceaccount.com" in steps[
-        "deploy-exercises-submit"
-    ]["args"]
+    assert (
+        "--service-account=studyhall-functions@${PROJECT_ID}.iam.gserviceaccount.com"
+        in steps["deploy-exercises-submit"]["args"]
+    )
     assert "--source=." in steps["deploy-exercises-submit"]["args"]
 
 
