@@ -1,0 +1,175 @@
+"""Exams at scale: adaptive practice selection, progress kept by the answer events, imports at
+the write floor (per-chunk hashes), answers that never read question texts."""
+
+from __future__ import annotations
+
+import io
+import random
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from functions.exams import history, imports, index, selection
+from shared import store
+from tests.support import ops
+from tests.test_exams import SEC, docs, index_of
+from tests.test_imports import csv_bytes, fire, row, upload
+
+ANSWERED = "exams-on-answered--exam.answered"
+
+
+@pytest.fixture
+def admin(api: Any) -> str:
+    return str(api.admin()["access_token"])
+
+
+def start(api: Any, token: str, count: int, mode: str = "practice") -> dict[str, Any]:
+    started = api.post("/api/v1/exam-sessions", {"exam_type": SEC, "question_count": count, "mode": mode}, token=token)
+    assert started.status_code == 201, started.json
+    return dict(started.json)
+
+
+# Adaptive selection -------------------------------------------------------------------------------
+
+
+def test_a_student_who_has_seen_most_of_the_bank_gets_the_unseen_rest_first(api, stack, admin, drain):
+    upload(api, admin, SEC, csv_bytes([row(f"S{i:02}", f"{1 + i % 3}.1", "A") for i in range(20)]))
+    fire(stack)
+    token = api.register("alice@example.com")["access_token"]
+
+    first = start(api, token, 16)
+    served = [q["id"] for q in first["questions"]]
+    url = f"/api/v1/exam-sessions/{first['id']}/answers"
+    wrong, right, skipped = served[:4], served[4:15], served[15:]
+    for qid in wrong:
+        assert api.post(url, {"question_id": qid, "answer": "B"}, token=token).status_code == 200
+    for qid in right:
+        assert api.post(url, {"question_id": qid, "answer": "A"}, token=token).status_code == 200
+    drain([ANSWERED])
+
+    # 4 never served; then the one served but never answered; then the wrong ones.
+    second = [q["id"] for q in start(api, token, 7)["questions"]]
+    unseen = {f"{SEC}:S{i:02}" for i in range(20)} - set(served)
+    assert set(second[:4]) == unseen
+    assert second[4:5] == skipped
+    assert set(second[5:]) <= set(wrong)
+
+    # Exam mode ignores all that: every question can come up, served or not.
+    drawn: set[str] = set()
+    for _ in range(6):
+        drawn |= {q["id"] for q in start(api, token, 10, mode="exam")["questions"]}
+    assert drawn & set(right)
+
+
+def test_answer_events_keep_progress_idempotently_and_newest_wins(api):
+    user, qid = "u-progress", f"{SEC}:Q1"
+    t0 = datetime(2026, 3, 1, 12, tzinfo=UTC)
+    history.record_answer(user, SEC, qid, False, t0 + timedelta(minutes=5))
+    history.record_answer(user, SEC, qid, False, t0 + timedelta(minutes=5))  # redelivered
+    history.record_answer(user, SEC, qid, True, t0)  # an older answer arriving late
+    [doc] = [d for d in docs(history.PROGRESS) if d["user_id"] == user]
+    assert doc["answered"] == {"Q1": 2 * int((t0 + timedelta(minutes=5)).timestamp())}  # wrong, the newer one
+
+
+def test_selection_tiers_and_weights_on_plain_values():
+    rng = random.Random(7)
+    now = 1_000_000
+    candidates = {"1.1": ["a", "b", "c"], "2.1": ["d", "e", "f"]}
+    answered = {"a": 2 * 900_000 + 1, "b": 2 * 999_000, "c": 2 * 500_000, "d": 2 * 999_999 + 1}
+    served = {"a": 900_000, "e": 999_000}
+    order = selection.adaptive(candidates, answered, served, {}, 6, now, rng)
+    # unseen f; skipped e; wrong c (oldest) before b; right a (older) before d
+    assert order == ["f", "e", "c", "b", "a", "d"]
+    # A weak domain's wrong answers come back sooner than an equally old one elsewhere.
+    tie = {"x": 2 * 500_000, "y": 2 * 500_000}
+    weak_first = selection.adaptive({"1.1": ["x"], "2.1": ["y"]}, tie, {}, {"2.1": 3.0, "1.1": 1.0}, 1, now, rng)
+    assert weak_first == ["y"]
+    # Weights tilt an unseen draw toward the weak domain (3:1 here), never repeating an id.
+    pools = {"1.1": [f"s{i}" for i in range(500)], "2.1": [f"w{i}" for i in range(500)]}
+    drawn = selection.weighted_by_domain(pools, {"1.1": 1.0, "2.1": 3.0}, 100, rng)
+    assert len(set(drawn)) == 100
+    assert 60 <= sum(q.startswith("w") for q in drawn) <= 90
+    assert selection.domain_weight(10, 10) < selection.domain_weight(0, 0) < selection.domain_weight(10, 0)
+    assert sorted(selection.uniform(candidates, 6, rng)) == ["a", "b", "c", "d", "e", "f"]
+
+
+# Answers -------------------------------------------------------------------------------------------
+
+
+def test_answers_read_a_session_document_without_question_texts(api, stack, admin):
+    upload(api, admin, SEC, csv_bytes([row(f"S{i:02}", "1.1", "A", text=f"Long text {i} " * 50) for i in range(5)]))
+    fire(stack)
+    token = api.register("alice@example.com")["access_token"]
+    session = start(api, token, 5, mode="exam")
+    [stored] = docs("exam_sessions")
+    assert "Long text" not in repr(stored)  # what an answer's transaction reads
+    assert {"user_id", "exam_type", "mode", "status", "score"} <= set(stored)
+    [texts] = docs("exam_session_texts")
+    assert all(q["question_text"].startswith("Long text") for q in texts["questions"])
+    answered = api.post(
+        f"/api/v1/exam-sessions/{session['id']}/answers",
+        {"question_id": session["questions"][0]["id"], "answer": "A"},
+        token=token,
+    )
+    assert answered.status_code == 200 and ops(answered) == {"reads": 2, "writes": 1, "deletes": 0}
+
+
+# Imports at the write floor -------------------------------------------------------------------------
+
+
+def run(data: bytes, import_id: str) -> tuple[store.OpMeter, dict[str, Any]]:
+    meter = store.start_metering()
+    status = imports.run_import(SEC, f"questions/{SEC}.csv", import_id, lambda: io.StringIO(data.decode()), store.now())
+    assert status == "completed"
+    spent = store.OpMeter(meter.reads, meter.writes, meter.deletes)
+    return spent, imports.get_import(import_id).model_dump()
+
+
+def test_imports_read_nothing_into_an_empty_bank_and_one_hash_per_group_after(api, monkeypatch):
+    monkeypatch.setattr(imports, "IMPORT_CHUNK", 4)  # 80 rows: 20 chunks, 2 hash documents
+    rows = [row(f"Q{i:03}", f"{1 + i % 5}.1") for i in range(80)]
+    data = csv_bytes(rows)
+
+    first, report = run(data, "a" * 32)
+    assert first.reads == 2  # the claim: the report and the exam type, nothing per row
+    assert report["rows_created"] == 80
+    shards = sum(len({index.shard_of(r[0]) for r in rows[i : i + 4]}) for i in range(0, 80, 4))
+    assert first.writes == 80 + shards + 20 * 3 + 2  # rows, index shards, per chunk counts/hash/report, claim, finish
+    assert index_of(SEC) == {f"{d}.1": 16 for d in range(1, 6)}
+
+    again, report = run(data, "b" * 32)
+    assert again.reads == 2 + 2  # the claim, then one hash document per 16 chunks
+    assert report["rows_unchanged"] == 80 and again.writes == 2
+
+    # One edited row: only its chunk is read and written.
+    rows[41] = row("Q041", "4.1", "D", text="Edited")
+    edited, report = run(csv_bytes(rows), "c" * 32)
+    assert edited.reads == 2 + 2 + 4
+    assert (report["rows_updated"], report["rows_unchanged"]) == (1, 79)
+    assert index_of(SEC)["4.1"] == 17 and index_of(SEC)["2.1"] == 15
+
+    # An admin edit outside the import voids its chunk's hash: the next import puts the file back.
+    [q] = [d for d in docs("questions") if d["question_id"] == "Q007"]
+    token = str(api.admin()["access_token"])
+    patched = api.patch(f"/api/v1/questions/{SEC}:Q007", {"question_text": "Changed by hand"}, token=token)
+    assert patched.status_code == 200 and ops(patched)["writes"] == 2  # the question, the voided hash
+    reverted, report = run(csv_bytes(rows), "d" * 32)
+    assert report["rows_updated"] == 1 and reverted.reads == 2 + 2 + 4
+    [q] = [d for d in docs("questions") if d["question_id"] == "Q007"]
+    assert q["question_text"] == "Question Q007?"
+
+
+def test_an_import_racing_into_a_bank_thought_empty_still_counts_once(api, monkeypatch):
+    monkeypatch.setattr(imports, "IMPORT_CHUNK", 3)
+    rows = [row(f"Q{i}", "1.1") for i in range(7)]
+    run(csv_bytes(rows[:4]), "e" * 32)
+    # A second import that believed the bank empty: its blind creates fail whole, then it reads.
+    progress = imports.ImportProgress()
+    ref = store.db().collection(imports.IMPORTS).document("f" * 32)
+    ref.set({"status": "running"})
+    imports.import_stream(SEC, io.StringIO(csv_bytes(rows).decode()), ref, store.now(), progress, fresh=True)
+    assert (progress.rows_created, progress.rows_unchanged) == (3, 4)
+    assert index_of(SEC) == {"1.1": 7}
+    [exam] = docs("exam_types")
+    assert exam["question_count"] == 7 and exam["domains"] == {"1.1": 7}
