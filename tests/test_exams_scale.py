@@ -4,6 +4,7 @@ the write floor (per-chunk hashes), answers that never read question texts."""
 from __future__ import annotations
 
 import io
+import json
 import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -92,6 +93,12 @@ def test_selection_tiers_and_weights_on_plain_values():
     assert 60 <= sum(q.startswith("w") for q in drawn) <= 90
     assert selection.domain_weight(10, 10) < selection.domain_weight(0, 0) < selection.domain_weight(10, 0)
     assert sorted(selection.uniform(candidates, 6, rng)) == ["a", "b", "c", "d", "e", "f"]
+    # A big bank mostly unseen is drawn by rejection: still nothing seen, nothing twice.
+    big = {"1.1": [f"q{i}" for i in range(1000)], "2.1": [f"r{i}" for i in range(1000)]}
+    seen = {f"q{i}": 2 * 999_000 for i in range(0, 1000, 3)}
+    skipped = {f"r{i}": 999_000 for i in range(0, 1000, 3)}
+    drawn = selection.adaptive(big, seen, skipped, {}, 90, now, rng)
+    assert len(set(drawn)) == 90 and not set(drawn) & (set(seen) | set(skipped))
 
 
 # Answers -------------------------------------------------------------------------------------------
@@ -106,7 +113,7 @@ def test_answers_read_a_session_document_without_question_texts(api, stack, admi
     assert "Long text" not in repr(stored)  # what an answer's transaction reads
     assert {"user_id", "exam_type", "mode", "status", "score"} <= set(stored)
     [texts] = docs("exam_session_texts")
-    assert all(q["question_text"].startswith("Long text") for q in texts["questions"])
+    assert all(q["question_text"].startswith("Long text") for q in json.loads(texts["questions_json"]))
     answered = api.post(
         f"/api/v1/exam-sessions/{session['id']}/answers",
         {"question_id": session["questions"][0]["id"], "answer": "A"},
