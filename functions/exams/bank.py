@@ -253,3 +253,19 @@ def rebuild_index(exam_type: str) -> int:
         batch.set(index.shard_ref(exam_type, k), {"exam_type": exam_type, "domains": domains})
     batch.commit()
     return total
+
+
+def main(argv: list[str]) -> int:
+    """`python -m functions.exams.bank rebuild-index <exam_type>...`: index banks that predate it."""
+    if len(argv) < 2 or argv[0] != "rebuild-index":
+        print("usage: python -m functions.exams.bank rebuild-index <exam_type>...")
+        return 2
+    for exam_type in argv[1:]:
+        print(f"{exam_type}: {rebuild_index(exam_type)} questions indexed")
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main(sys.argv[1:]))
