@@ -244,7 +244,8 @@ def build_bank(size: int) -> None:
         domains[r[1]] = domains.get(r[1], 0) + 1
     batch = store.db().batch()
     for k, by_domain in shards.items():
-        batch.set(index.shard_ref(EXAM_TYPE, k), {"exam_type": EXAM_TYPE, "domains": by_domain})
+        groups = {d: [" ".join(ids)] for d, ids in by_domain.items()}
+        batch.set(index.shard_ref(EXAM_TYPE, k), {"exam_type": EXAM_TYPE, "domains": groups})
     doc = {"name": "Bench", "question_count": size, "domains": domains, "updated_at": now}
     batch.set(bank.col(EXAM_TYPES).document(EXAM_TYPE), doc)
     batch.commit()

@@ -149,10 +149,10 @@ def test_imports_read_nothing_into_an_empty_bank_and_one_hash_per_group_after(ap
     assert again.reads == 2 + 2  # the claim, then one hash document per 16 chunks
     assert report["rows_unchanged"] == 80 and again.writes == 2
 
-    # One edited row: only its chunk is read and written.
+    # One edited row (its domain too): only its chunk is read and written, and the index shard it leaves.
     rows[41] = row("Q041", "4.1", "D", text="Edited")
     edited, report = run(csv_bytes(rows), "c" * 32)
-    assert edited.reads == 2 + 2 + 4
+    assert edited.reads == 2 + 2 + 4 + 1
     assert (report["rows_updated"], report["rows_unchanged"]) == (1, 79)
     assert index_of(SEC)["4.1"] == 17 and index_of(SEC)["2.1"] == 15
 

@@ -192,15 +192,16 @@ def update_question(doc_id: str, changes: dict[str, Any], now: datetime) -> Ques
         before = snapshot.to_dict()
         after = {**before, **changes, "updated_at": now}
         after.pop("import_chunk", None)
+        delta = index.IndexDelta(before["exam_type"])
+        delta.change(before["question_id"], before["domain"], after["domain"])
+        current = delta.read(txn)  # the shard, when the domain changes
         txn.set(ref, after)
         forget_chunk(txn, before["exam_type"], before)
         if after["domain"] != before["domain"]:
             deltas: Counter[str] = Counter()
             count_changes(before, after, deltas)
             apply_counts(txn, before["exam_type"], deltas, now)
-            delta = index.IndexDelta(before["exam_type"])
-            delta.change(before["question_id"], before["domain"], after["domain"])
-            delta.write(txn)
+            delta.write(txn, current)
         return after
 
     return question_out(doc_id, store.run_transaction(work))
@@ -214,14 +215,15 @@ def delete_question(doc_id: str, now: datetime) -> None:
         if not snapshot.exists:
             raise NotFound("No such question.")
         before = snapshot.to_dict()
+        delta = index.IndexDelta(before["exam_type"])
+        delta.remove(before["question_id"], before["domain"])
+        current = delta.read(txn)
         deltas: Counter[str] = Counter()
         count_changes(before, None, deltas)
         txn.delete(ref)
         apply_counts(txn, before["exam_type"], deltas, now)
         forget_chunk(txn, before["exam_type"], before)
-        delta = index.IndexDelta(before["exam_type"])
-        delta.remove(before["question_id"], before["domain"])
-        delta.write(txn)
+        delta.write(txn, current)
 
     store.run_transaction(work)
 
@@ -250,7 +252,8 @@ def rebuild_index(exam_type: str) -> int:
         total += 1
     batch = store.db().batch()
     for k, domains in by_shard.items():
-        batch.set(index.shard_ref(exam_type, k), {"exam_type": exam_type, "domains": domains})
+        groups = {d: [" ".join(ids)] for d, ids in domains.items()}
+        batch.set(index.shard_ref(exam_type, k), {"exam_type": exam_type, "domains": groups})
     batch.commit()
     return total
 

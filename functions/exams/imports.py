@@ -290,11 +290,7 @@ def _commit_rows(exam_type: str, chunk: Chunk, report_ref: Any, progress: Import
                 bank.count_changes(before, doc, deltas)
                 delta.change(row.question_id, before["domain"] if before else None, row.domain)
             outcome["unchanged" if same else ("updated" if before else "created")] += 1
-        conflicting = delta.conflicts()
-        current = {}
-        if conflicting:
-            shards = store.db().get_all([index.shard_ref(exam_type, k) for k in conflicting], transaction=txn)
-            current = {int(s.id.rsplit(":", 1)[1]): index.shard_domains(s) for s in shards}
+        current = delta.read(txn)  # shards that lose ids (domain changes), before any write
         for ref, doc in writes:
             txn.set(ref, doc)
         if any(deltas.values()):

@@ -1,15 +1,20 @@
 """The id-index of the question bank: which questions each exam type holds, by domain.
 
-`question_index/{exam_type}:{k}` for k in 0..SHARDS-1 holds `domains {"1.1": [question_id, ...]}`
-for the questions whose id hashes to shard k. Every change of the bank moves its entries with
-`ArrayUnion` / `ArrayRemove` in the same commit as the question itself, so nothing is read to
-keep it in step, and a session start learns the whole bank from SHARDS documents whose names it
+`question_index/{exam_type}:{k}` for k in 0..SHARDS-1 holds `domains {"1.1": [group, ...]}` for
+the questions whose id hashes to shard k, where a group is a space-joined string of question ids
+(ids never hold spaces): the ids one commit added to that domain. Adding is an `ArrayUnion` of
+one new group in the same commit as the questions, so nothing is read to keep the index in step;
+removing (a delete, a domain change) reads the shard in the transaction and rewrites that
+domain's groups. A session start learns the whole bank from SHARDS documents whose names it
 knows beforehand: one `get_all`, whatever the bank's size.
+
+Groups rather than one array element per id: Firestore (and its emulator) re-index an array
+element by element on every write, and splitting a few thousand strings is far cheaper to
+decode than 50,000 array values.
 
 Capacity: a document holds 1 MiB, so a shard holds ~15,000 of the longest (64-character) ids
 and ~90,000 of ten-character ones; 4 shards carry a 50,000-question bank with room to spare.
-The field is exempt from indexing (infra/firestore.indexes.json): an array of thousands of ids
-must not cost thousands of index entries per write.
+The field is exempt from indexing (infra/firestore.indexes.json).
 """
 
 from __future__ import annotations
@@ -39,7 +44,7 @@ def shard_refs(exam_type: str) -> list[Any]:
 
 
 class IndexDelta:
-    """Index changes of one commit, collected per shard and domain, then written as transforms."""
+    """Index changes of one commit, collected per shard and domain."""
 
     def __init__(self, exam_type: str) -> None:
         self.exam_type = exam_type
@@ -61,37 +66,47 @@ class IndexDelta:
         if after is not None:
             self.add(question_id, after)
 
-    def conflicts(self) -> list[int]:
-        """Shards where one domain both gains and loses ids: one field takes one transform, so
-        the caller reads these shards (before its writes) and passes them to `write`."""
-        return sorted(
-            k
-            for k, domains in self.removes.items()
-            if any(domains.get(d) and self.adds.get(k, {}).get(d) for d in domains)
-        )
+    def needs_read(self) -> list[int]:
+        """Shards that lose ids: the caller reads them in its transaction, before its writes."""
+        return sorted(k for k, domains in self.removes.items() if any(domains.values()))
+
+    def read(self, txn: Any) -> dict[int, dict[str, list[str]]]:
+        """The shards `write` must rewrite, read in `txn` (nothing when nothing is removed)."""
+        shards = self.needs_read()
+        if not shards:
+            return {}
+        snapshots = store.db().get_all([shard_ref(self.exam_type, k) for k in shards], transaction=txn)
+        return {int(s.id.rsplit(":", 1)[1]): shard_domains(s) for s in snapshots}
 
     def write(self, writer: Any, current: dict[int, dict[str, list[str]]] | None = None) -> None:
-        """Add the index writes to `writer` (a transaction or batch); `current` holds the
-        conflicting shards as read in this transaction."""
+        """Add the index writes to `writer` (a transaction or batch); `current`: what `read` gave."""
         for k in sorted(set(self.adds) | set(self.removes)):
             adds, removes = self.adds.get(k, {}), self.removes.get(k, {})
             domains: dict[str, Any] = {}
             for domain in sorted(set(adds) | set(removes)):
                 gained, lost = adds.get(domain, set()), removes.get(domain, set())
-                if gained and lost:
-                    have = set((current or {}).get(k, {}).get(domain, []))
-                    domains[domain] = sorted((have - lost) | gained)
-                elif gained:
-                    domains[domain] = store.ArrayUnion(sorted(gained))
-                elif lost:
-                    domains[domain] = store.ArrayRemove(sorted(lost))
+                group = [" ".join(sorted(gained))] if gained else []
+                if lost:
+                    kept = []
+                    for old in (current or {}).get(k, {}).get(domain, []):
+                        ids = [q for q in old.split() if q not in lost]
+                        if ids:
+                            kept.append(" ".join(ids))
+                    domains[domain] = kept + group
+                elif group:
+                    domains[domain] = store.ArrayUnion(group)
             writer.set(shard_ref(self.exam_type, k), {"exam_type": self.exam_type, "domains": domains}, merge=True)
 
 
 def shard_domains(snapshot: Any) -> dict[str, list[str]]:
-    """A shard's `domains`, from a snapshot read the ordinary way (small reads, transactions)."""
+    """A shard's `domains` as stored (groups), from a snapshot read the ordinary way."""
     data = snapshot.to_dict() if snapshot.exists else None
-    return {d: list(ids) for d, ids in ((data or {}).get("domains") or {}).items()}
+    return {d: list(groups) for d, groups in ((data or {}).get("domains") or {}).items()}
+
+
+def ids_of(domains: dict[str, list[str]]) -> dict[str, list[str]]:
+    """Domain -> question ids, from domain -> groups."""
+    return {d: " ".join(groups).split() for d, groups in domains.items()}
 
 
 def read_raw(paths: Iterable[str]) -> dict[str, Any]:
@@ -111,14 +126,14 @@ def read_raw(paths: Iterable[str]) -> dict[str, Any]:
 
 def raw_domains(document: Any) -> dict[str, list[str]]:
     """`domains` of a raw shard document: domain -> question ids."""
-    value = document.fields.get("domains")
-    if value is None:
+    if "domains" not in document.fields:
         return {}
-    return {d: [x.string_value for x in v.array_value.values] for d, v in value.map_value.fields.items()}
+    fields = document.fields["domains"].map_value.fields
+    return {d: " ".join(x.string_value for x in v.array_value.values).split() for d, v in fields.items()}
 
 
 def merge(shards: Iterable[dict[str, list[str]]]) -> dict[str, list[str]]:
-    """Domain -> question ids over all shards (empty domains dropped)."""
+    """Domain -> question ids over all shards (each domain -> ids; empty domains dropped)."""
     out: dict[str, list[str]] = {}
     for domains in shards:
         for domain, ids in domains.items():
