@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from google.api_core import exceptions as gexc
 
 from functions.exams import history, imports, index, selection
 from shared import store
@@ -209,3 +210,19 @@ def test_the_index_of_a_bank_that_predates_it_can_be_rebuilt(api):
 def start_status(api: Any, token: str) -> int:
     body = {"exam_type": SEC, "question_count": 9, "mode": "exam"}
     return int(api.post("/api/v1/exam-sessions", body, token=token).status_code)
+
+
+def test_raw_encoded_creates_store_what_the_client_would(api):
+    from functions.exams import rawwrite
+
+    now = datetime(2026, 3, 1, 12, 30, 15, 123000, tzinfo=UTC)
+    data = {"s": 'é, "quoted"\nline', "i": 7, "f": 0.25, "b": True, "t": now, "n": None, "m": {"A": "x", "B.1": "y"}}
+    ref = store.db().collection("raw_probe").document("one")
+    batch = store.db().batch()
+    batch._write_pbs.append(rawwrite.create(ref._document_path, data))
+    batch.commit()
+    assert ref.get().to_dict() == data
+    again = store.db().batch()
+    again._write_pbs.append(rawwrite.create(ref._document_path, data))
+    with pytest.raises(gexc.AlreadyExists):
+        again.commit()  # a create, not a set

@@ -27,7 +27,7 @@ from typing import IO, Any, TextIO
 from google.api_core import exceptions as gexc
 from google.cloud.firestore_v1.transforms import DELETE_FIELD
 
-from functions.exams import bank, csvrows, index
+from functions.exams import bank, csvrows, index, rawwrite
 from functions.exams.models import EXAM_TYPE_PATTERN, ImportOut
 from shared import store
 from shared.collections import EXAM_TYPES, QUESTIONS
@@ -219,6 +219,7 @@ def _commit_fresh(exam_type: str, chunk: Chunk, report_ref: Any, progress: Impor
     """Blind creates, no reads: the bank held no question of this type when the import began.
     Raises AlreadyExists (nothing written) when one exists after all."""
     batch = store.db().batch()
+    creates: list[Any] = []
     deltas: Counter[str] = Counter()
     delta = index.IndexDelta(exam_type)
     for row in chunk.rows:
@@ -230,7 +231,8 @@ def _commit_fresh(exam_type: str, chunk: Chunk, report_ref: Any, progress: Impor
             "source": f"import:{report_ref.id}",
             "import_chunk": chunk.number,
         }
-        batch.create(bank.col(QUESTIONS).document(bank.question_doc_id(exam_type, row.question_id)), doc)
+        ref = bank.col(QUESTIONS).document(bank.question_doc_id(exam_type, row.question_id))
+        creates.append(rawwrite.create(ref._document_path, doc))
         deltas[row.domain] += 1
         delta.add(row.question_id, row.domain)
     bank.apply_counts(batch, exam_type, deltas, now)
@@ -245,6 +247,7 @@ def _commit_fresh(exam_type: str, chunk: Chunk, report_ref: Any, progress: Impor
         rows_created=counts["rows_created"] + len(chunk.rows),
     )
     batch.update(report_ref, counts)
+    batch._write_pbs[:0] = creates  # one atomic commit: the questions with their bookkeeping
     batch.commit()
     progress.add(len(chunk.rows), outcome)
 
