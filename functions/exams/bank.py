@@ -168,7 +168,7 @@ def create_question(fields: dict[str, Any], now: datetime) -> QuestionOut:
         txn.create(ref, doc)
         apply_counts(txn, exam_type, deltas, now)
         delta = index.IndexDelta(exam_type)
-        delta.add(question_id, doc["domain"])
+        delta.add(question_id, doc["domain"], index.shard_of(question_id))
         delta.write(txn)
 
     store.run_transaction(work)
@@ -193,7 +193,7 @@ def update_question(doc_id: str, changes: dict[str, Any], now: datetime) -> Ques
         after = {**before, **changes, "updated_at": now}
         after.pop("import_chunk", None)
         delta = index.IndexDelta(before["exam_type"])
-        delta.change(before["question_id"], before["domain"], after["domain"])
+        delta.change(before["question_id"], before["domain"], after["domain"], index.shard_of_doc(before))
         current = delta.read(txn)  # the shard, when the domain changes
         txn.set(ref, after)
         forget_chunk(txn, before["exam_type"], before)
@@ -216,7 +216,7 @@ def delete_question(doc_id: str, now: datetime) -> None:
             raise NotFound("No such question.")
         before = snapshot.to_dict()
         delta = index.IndexDelta(before["exam_type"])
-        delta.remove(before["question_id"], before["domain"])
+        delta.remove(before["question_id"], before["domain"], index.shard_of_doc(before))
         current = delta.read(txn)
         deltas: Counter[str] = Counter()
         count_changes(before, None, deltas)
@@ -243,12 +243,12 @@ def rebuild_index(exam_type: str) -> int:
 
     Not transactional: run it while nothing changes the bank. Returns the questions indexed."""
     by_shard: dict[int, dict[str, list[str]]] = {k: {} for k in range(index.SHARDS)}
-    query = col(QUESTIONS).where(filter=FieldFilter("exam_type", "==", exam_type)).select(["question_id", "domain"])
+    fields = ["question_id", "domain", "index_shard"]
+    query = col(QUESTIONS).where(filter=FieldFilter("exam_type", "==", exam_type)).select(fields)
     total = 0
     for snapshot in query.stream():
         data = snapshot.to_dict()
-        qid = data["question_id"]
-        by_shard[index.shard_of(qid)].setdefault(data["domain"], []).append(qid)
+        by_shard[index.shard_of_doc(data)].setdefault(data["domain"], []).append(data["question_id"])
         total += 1
     batch = store.db().batch()
     for k, domains in by_shard.items():

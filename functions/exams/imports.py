@@ -222,6 +222,7 @@ def _commit_fresh(exam_type: str, chunk: Chunk, report_ref: Any, progress: Impor
     creates: list[Any] = []
     deltas: Counter[str] = Counter()
     delta = index.IndexDelta(exam_type)
+    shard = chunk.number % index.SHARDS  # the whole chunk in one shard: one index write
     for row in chunk.rows:
         doc = {
             **_row_fields(exam_type, row),
@@ -230,11 +231,12 @@ def _commit_fresh(exam_type: str, chunk: Chunk, report_ref: Any, progress: Impor
             "updated_at": now,
             "source": f"import:{report_ref.id}",
             "import_chunk": chunk.number,
+            "index_shard": shard,
         }
         ref = bank.col(QUESTIONS).document(bank.question_doc_id(exam_type, row.question_id))
         creates.append(rawwrite.create(ref._document_path, doc))
         deltas[row.domain] += 1
-        delta.add(row.question_id, row.domain)
+        delta.add(row.question_id, row.domain, shard)
     bank.apply_counts(batch, exam_type, deltas, now)
     delta.write(batch)
     hashes = {"exam_type": exam_type, "hashes": {str(chunk.number): chunk.digest}}
@@ -291,7 +293,9 @@ def _commit_rows(exam_type: str, chunk: Chunk, report_ref: Any, progress: Import
             writes.append((ref, doc))
             if before is None or before["domain"] != doc["domain"]:
                 bank.count_changes(before, doc, deltas)
-                delta.change(row.question_id, before["domain"] if before else None, row.domain)
+                shard = index.shard_of_doc(before) if before else index.shard_of(row.question_id)
+                doc["index_shard"] = shard
+                delta.change(row.question_id, before["domain"] if before else None, row.domain, shard)
             outcome["unchanged" if same else ("updated" if before else "created")] += 1
         current = delta.read(txn)  # shards that lose ids (domain changes), before any write
         for ref, doc in writes:

@@ -1,7 +1,8 @@
 """The id-index of the question bank: which questions each exam type holds, by domain.
 
 `question_index/{exam_type}:{k}` for k in 0..SHARDS-1 holds `domains {"1.1": [group, ...]}` for
-the questions whose id hashes to shard k, where a group is a space-joined string of question ids
+the questions of shard k (a question's `index_shard`: its import chunk's number mod SHARDS, so a
+chunk touches one shard; else the crc32 of its id), where a group is a space-joined string of ids
 (ids never hold spaces): the ids one commit added to that domain. Adding is an `ArrayUnion` of
 one new group in the same commit as the questions, so nothing is read to keep the index in step;
 removing (a delete, a domain change) reads the shard in the transaction and rewrites that
@@ -32,7 +33,14 @@ unindexed(INDEX, "domains")
 
 
 def shard_of(question_id: str) -> int:
+    """Where a question created one at a time goes (an import puts a whole chunk in one shard)."""
     return zlib.crc32(question_id.encode()) % SHARDS
+
+
+def shard_of_doc(data: dict[str, Any]) -> int:
+    """The shard holding a stored question: its `index_shard`, else the hash rule."""
+    shard = data.get("index_shard")
+    return int(shard) if shard is not None else shard_of(data["question_id"])
 
 
 def shard_ref(exam_type: str, shard: int) -> Any:
@@ -51,20 +59,20 @@ class IndexDelta:
         self.adds: dict[int, dict[str, set[str]]] = {}
         self.removes: dict[int, dict[str, set[str]]] = {}
 
-    def add(self, question_id: str, domain: str) -> None:
-        self.adds.setdefault(shard_of(question_id), {}).setdefault(domain, set()).add(question_id)
+    def add(self, question_id: str, domain: str, shard: int) -> None:
+        self.adds.setdefault(shard, {}).setdefault(domain, set()).add(question_id)
 
-    def remove(self, question_id: str, domain: str) -> None:
-        self.removes.setdefault(shard_of(question_id), {}).setdefault(domain, set()).add(question_id)
+    def remove(self, question_id: str, domain: str, shard: int) -> None:
+        self.removes.setdefault(shard, {}).setdefault(domain, set()).add(question_id)
 
-    def change(self, question_id: str, before: str | None, after: str | None) -> None:
-        """A question moves from domain `before` to `after` (None: absent)."""
+    def change(self, question_id: str, before: str | None, after: str | None, shard: int) -> None:
+        """A question of `shard` moves from domain `before` to `after` (None: absent)."""
         if before == after:
             return
         if before is not None:
-            self.remove(question_id, before)
+            self.remove(question_id, before, shard)
         if after is not None:
-            self.add(question_id, after)
+            self.add(question_id, after, shard)
 
     def needs_read(self) -> list[int]:
         """Shards that lose ids: the caller reads them in its transaction, before its writes."""
