@@ -37,7 +37,7 @@ from shared.collections import EXAM_SESSIONS, QUESTIONS
 from shared.errors import Conflict, NotFound, ValidationFailed
 from shared.events import publish
 from shared.logging import get_logger, log_fields
-from shared.registry import composite_index
+from shared.registry import composite_index, unindexed
 
 log = get_logger("exams")
 
@@ -47,6 +47,7 @@ SECONDS_PER_QUESTION = 90
 MAX_EXAM_SECONDS = 3 * 3600
 
 SESSIONS_EXPIRING = composite_index(SESSIONS, ("status", "ASCENDING"), ("deadline", "ASCENDING"))
+unindexed(TEXTS, "questions_json")
 
 _HEX_ID = re.compile(r"^[0-9a-f]{32}$")
 _rng = random.SystemRandom()
