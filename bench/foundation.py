@@ -72,7 +72,7 @@ for name in sys.argv[1:]:
     extra[name] = (time.perf_counter() - began) * 1000
 print(json.dumps({"import_ms": (loaded - started) * 1000, "extra_ms": extra, "modules": len(sys.modules)}))
 """
-RUNS = 7
+RUNS = 11
 
 
 def _bare(*extra: str) -> dict[str, Any]:
@@ -150,8 +150,9 @@ def cold_starts() -> list[str]:
             f"`{name}` {statistics.median(r['extra_ms'][name] for r in extras):.1f}"
             for name in ("email_validator", "pydantic_settings")
         )
-        + ". `pydantic_settings` is no longer imported by any function (shared/config.py loads the "
-        "environment itself); `email_validator` still is, through `EmailStr` in the auth models.",
+        + ". No function imports `pydantic_settings` any more (shared/config.py reads the environment "
+        "itself); `email_validator` is imported only when a model with `EmailStr` is first used (login's "
+        "or registration's first request), since schemas are built on first use (`defer_build`).",
     ]
     return rows
 
