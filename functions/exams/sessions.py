@@ -260,7 +260,8 @@ def answer(session_id: str, principal: Principal, question_id: str, letter: str,
             raise Conflict("This question is answered already.")
         full = None
         if data["mode"] == "practice":
-            snapshot = bank.col(QUESTIONS).document(question["id"]).get(transaction=txn)
+            ref_q = bank.col(QUESTIONS).document(question["id"])
+            snapshot = ref_q.get(field_paths=["explanations"], transaction=txn)  # all it needs of it
             full = snapshot.to_dict() if snapshot.exists else None
         correct = letter == question["correct_answer"]
         txn.update(
