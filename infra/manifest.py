@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from shared.registry import FunctionSpec, indexes, load_all, published_topics, ttl_collections
+from shared.registry import FunctionSpec, indexes, load_all, published_topics, ttl_collections, unindexed_fields
 
 RUNTIME = "python311"
 DEAD_LETTER_TOPIC = "dead-letter"
@@ -429,6 +429,11 @@ def firestore_indexes() -> dict[str, Any]:
             # TTL fields: Firestore deletes the document once this time has passed.
             {"collectionGroup": group, "fieldPath": "expires_at", "ttl": True, "indexes": []}
             for group in ttl_collections()
+        ]
+        + [
+            # Large arrays and maps no query filters on: no index entry per element.
+            {"collectionGroup": group, "fieldPath": path, "indexes": []}
+            for group, path in unindexed_fields()
         ],
     }
 

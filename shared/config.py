@@ -7,11 +7,11 @@ to run: there is no default key outside development and tests.
 from __future__ import annotations
 
 import json
+import os
 from functools import lru_cache
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Environment = Literal["development", "test", "production"]
 
@@ -20,8 +20,13 @@ class ConfigError(RuntimeError):
     """The environment does not describe a runnable deployment."""
 
 
-class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="STUDYHALL_", extra="ignore")
+class Settings(BaseModel):
+    """`Settings()` reads the environment: `STUDYHALL_<FIELD>`, or a field's `validation_alias`.
+
+    A plain model with a loader of a dozen lines, not pydantic-settings: importing that costs
+    every cold start ~13 ms (docs/exams.md, Measured)."""
+
+    model_config = ConfigDict(extra="ignore")
 
     env: Environment = "production"
     version: str = "0.1.0"
@@ -92,6 +97,21 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     # Response header with the request's Firestore reads and writes (never in production).
     expose_ops: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_environment(cls, data: Any) -> Any:
+        values = dict(data) if isinstance(data, dict) else {}
+        for name, spec in cls.model_fields.items():
+            alias = spec.validation_alias if isinstance(spec.validation_alias, str) else None
+            key = alias or name
+            variable = alias or f"STUDYHALL_{name.upper()}"
+            if key not in values and variable in os.environ:
+                raw = os.environ[variable]
+                # A list or dict setting comes as JSON, as pydantic-settings read it.
+                complex_value = spec.annotation not in (str, int, bool, float) and raw[:1] in ("[", "{")
+                values[key] = json.loads(raw) if complex_value else raw
+        return values
 
     @model_validator(mode="after")
     def _require_signing_key(self) -> Settings:

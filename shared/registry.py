@@ -70,6 +70,7 @@ _functions: dict[str, FunctionSpec] = {}
 _indexes: set[CompositeIndex] = set()
 _ttl_collections: set[str] = set()
 _published_topics: set[str] = set()
+_unindexed: set[tuple[str, str]] = set()
 
 
 def expires(collection: str) -> str:
@@ -101,6 +102,17 @@ def composite_index(collection: str, *fields: tuple[str, str]) -> CompositeIndex
     index = CompositeIndex(collection, tuple(fields))
     _indexes.add(index)
     return index
+
+
+def unindexed(collection: str, field: str) -> None:
+    """Declare a field exempt from Firestore's automatic single-field indexes (a large array or
+    map that no query filters on: indexing it would cost an index entry per element)."""
+    _unindexed.add((collection, field))
+
+
+def unindexed_fields() -> list[tuple[str, str]]:
+    load_all()
+    return sorted(_unindexed)
 
 
 def indexes() -> list[CompositeIndex]:

@@ -12,6 +12,7 @@ import pytest
 from google.api_core import exceptions as gexc
 from google.cloud import pubsub_v1  # type: ignore[attr-defined]
 
+from functions.exams import history
 from shared import store
 from tests.support import ops
 from tests.test_imports import csv_bytes, fire, row, upload
@@ -36,6 +37,18 @@ def new_question(qid: str | None = "Q1", domain: str = "1.1", **extra: Any) -> d
 
 def docs(collection: str) -> list[dict[str, Any]]:
     return [d.to_dict() for d in store.db().collection(collection).stream()]
+
+
+def index_of(exam_type: str) -> dict[str, int]:
+    """The id-index of an exam type, checked against the questions it should list."""
+    from functions.exams import index
+
+    shards = store.db().get_all(index.shard_refs(exam_type))
+    merged = index.merge(index.ids_of(index.shard_domains(s)) for s in shards)
+    stored = {d["question_id"]: d["domain"] for d in docs("questions") if d["exam_type"] == exam_type}
+    assert {q: d for d, ids in merged.items() for q in ids} == stored
+    assert all(len(ids) == len(set(ids)) for ids in merged.values())
+    return {d: len(ids) for d, ids in merged.items()}
 
 
 @pytest.fixture
@@ -98,7 +111,7 @@ def test_question_crud_keeps_exam_counts(api, admin):
     assert created.status_code == 201, created.json
     assert created.json["id"] == f"{SEC}:Q1"
     assert created.json["correct_answer"] == "B"
-    assert ops(created) == {"reads": 2, "writes": 2, "deletes": 0}
+    assert ops(created) == {"reads": 2, "writes": 3, "deletes": 0}  # question, exam type, index shard
     api.post("/api/v1/questions", new_question(None, "2.1", correct_answer="c"), token=admin)
     assert api.post("/api/v1/questions", new_question("Q1"), token=admin).status_code == 409
 
@@ -123,7 +136,8 @@ def test_question_crud_keeps_exam_counts(api, admin):
     patched = api.patch(f"/api/v1/questions/{SEC}:Q1", {"domain": "3.1", "correct_answer": "A"}, token=admin)
     assert patched.status_code == 200, patched.json
     assert (patched.json["domain"], patched.json["correct_answer"]) == ("3.1", "A")
-    assert ops(patched) == {"reads": 2, "writes": 2, "deletes": 0}
+    assert ops(patched) == {"reads": 3, "writes": 3, "deletes": 0}  # + the index shard it leaves
+    assert index_of(SEC) == {"2.1": 1, "3.1": 1}
     text_only = api.patch(f"/api/v1/questions/{SEC}:Q1", {"question_text": "Reworded?"}, token=admin)
     assert text_only.json["question_text"] == "Reworded?" and text_only.json["domain"] == "3.1"
     assert ops(text_only) == {"reads": 2, "writes": 1, "deletes": 0}
@@ -132,7 +146,8 @@ def test_question_crud_keeps_exam_counts(api, admin):
 
     deleted = api.delete(f"/api/v1/questions/{SEC}:Q1", token=admin)
     assert deleted.status_code == 204
-    assert ops(deleted) == {"reads": 2, "writes": 1, "deletes": 1}
+    assert ops(deleted) == {"reads": 3, "writes": 2, "deletes": 1}  # + the index shard
+    assert index_of(SEC) == {"2.1": 1}
     assert api.get(f"/api/v1/questions/{SEC}:Q1", token=admin).status_code == 404
     assert api.delete(f"/api/v1/questions/{SEC}:Q1", token=admin).status_code == 404
     exam = api.get("/api/v1/exams", token=student).json["items"][0]
@@ -182,8 +197,10 @@ def test_practice_session_end_to_end(api, bank, admin, events):
         assert set(q["options"]) == {"A", "B", "C", "D"}
     assert "explanation" not in started.get_data(as_text=True)
     assert "Why A" not in started.get_data(as_text=True)
-    # auth + exam type + the 12-question bank read whole (it is under 3 x 5)
-    assert ops(started) == {"reads": 2 + 12, "writes": 1, "deletes": 0}
+    # Round trip 1: auth; the 4 index shards, 2 progress shards and the domain stats. Round trip 2:
+    # the 5 chosen questions. Round trip 3: the session, its texts, the served marks.
+    served_shards = len({history.progress_shard(i.split(":")[1]) for i in ids})
+    assert ops(started) == {"reads": 1 + 4 + 2 + 1 + 5, "writes": 2 + served_shards, "deletes": 0}
 
     first, second = ids[0], ids[1]
     url = f"/api/v1/exam-sessions/{session['id']}"
@@ -213,7 +230,7 @@ def test_practice_session_end_to_end(api, bank, admin, events):
 
     view = api.get(url, token=token)
     assert view.status_code == 200
-    assert ops(view) == {"reads": 2, "writes": 0, "deletes": 0}
+    assert ops(view) == {"reads": 3, "writes": 0, "deletes": 0}  # auth, the session, its texts
     assert view.json["answered"] == 2
     by_id = {q["id"]: q for q in view.json["questions"]}
     assert (by_id[first]["answer"], by_id[first]["correct"], by_id[first]["correct_answer"]) == ("A", True, "A")
@@ -327,20 +344,23 @@ def test_domains_filter_and_no_repeats(api, bank):
     assert {q["domain"] for q in single.json["questions"]} == {"3.1"}
 
 
-def test_large_bank_is_sampled_by_probes_within_budget(api, stack, admin):
+def test_a_start_reads_the_index_and_the_chosen_questions_only(api, stack, admin):
     domains = [f"{1 + i % 4}.{1 + i % 3}" for i in range(60)]
     upload(api, admin, SEC, csv_bytes([row(f"L{i:03}", d) for i, d in enumerate(domains)]))
     fire(stack)
+    assert sum(index_of(SEC).values()) == 60
     token = api.register("alice@example.com")["access_token"]
     seen: set[str] = set()
     for _ in range(3):
-        started = api.post("/api/v1/exam-sessions", {"exam_type": SEC, "question_count": 10}, token=token)
+        started = api.post(
+            "/api/v1/exam-sessions", {"exam_type": SEC, "question_count": 10, "mode": "exam"}, token=token
+        )
         assert started.status_code == 201
         ids = [q["id"] for q in started.json["questions"]]
         assert len(set(ids)) == 10
         seen |= set(ids)
-        # auth + exam type + one read per probe, at most 3 probes per question, never the whole bank
-        assert ops(started)["reads"] <= 2 + 10 * 3
+        # auth + the 4 index shards + the 10 chosen questions: never the bank, whatever its size
+        assert ops(started)["reads"] == 1 + 4 + 10
     assert len(seen) > 10  # different sessions draw different questions
     filtered = api.post(
         "/api/v1/exam-sessions", {"exam_type": SEC, "question_count": 3, "domains": ["1.1", "2.2"]}, token=token

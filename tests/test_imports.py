@@ -252,7 +252,7 @@ def test_storage_trigger_imports_once_per_event(api, stack, admin):
     assert exam["id"] == "a-plus-core-1" and exam["name"] == "CompTIA A+ Core 1"
     assert exam["question_count"] == 2
     # The report is readable by the id the API would have given.
-    from functions.exams.service import import_id_of
+    from functions.exams.imports import import_id_of
 
     import_id = import_id_of(settings().imports_bucket, blob.name, str(blob.generation))
     assert api.get(f"/api/v1/imports/{import_id}", token=admin).json["rows_imported"] == 2
@@ -285,10 +285,10 @@ def test_bad_header_and_bad_encoding_fail_the_import(api, stack, admin):
 
 
 def test_a_crash_mid_import_is_retried_without_duplicates(api, stack, admin, mocker, monkeypatch):
-    from functions.exams import service
+    from functions.exams import imports as service
 
     monkeypatch.setattr(service, "IMPORT_CHUNK", 2)
-    original = service._commit_rows
+    original = service._commit_fresh
     calls = {"n": 0}
 
     def flaky(*args: Any, **kwargs: Any) -> None:
@@ -297,7 +297,7 @@ def test_a_crash_mid_import_is_retried_without_duplicates(api, stack, admin, moc
             raise RuntimeError("instance lost")
         original(*args, **kwargs)
 
-    mocker.patch.object(service, "_commit_rows", side_effect=flaky)
+    mocker.patch.object(service, "_commit_fresh", side_effect=flaky)
     blob = bucket().blob("questions/security-plus.csv")
     blob.upload_from_string(csv_bytes([row(f"Q{i}", f"1.{i % 3 + 1}") for i in range(5)]))
     blob.reload()

@@ -6,7 +6,7 @@ import csv
 import io
 from typing import IO, Any
 
-from functions.exams import csvrows, service
+from functions.exams import bank, csvrows, history, imports, sessions
 from functions.exams.models import (
     AnswerIn,
     ExamAnswerOut,
@@ -55,39 +55,39 @@ ADMIN = roles("admin")
 @exams_route.get(SIGNED_IN, query=PageQuery, response=ExamTypeOut)
 def list_exams(call: Call[None, PageQuery]) -> store.Page:
     """Exam types with their question counts per domain."""
-    return service.list_exam_types(call.query.limit, call.query.cursor)
+    return bank.list_exam_types(call.query.limit, call.query.cursor)
 
 
 @questions_route.get(STAFF, query=QuestionListQuery, response=QuestionOut)
 def list_questions(call: Call[None, QuestionListQuery]) -> store.Page:
     """The question bank, filtered by exam type and domain (admins and teachers)."""
     q = call.query
-    return service.list_questions(q.exam_type, q.domain, q.limit, q.cursor)
+    return bank.list_questions(q.exam_type, q.domain, q.limit, q.cursor)
 
 
 @questions_route.post(ADMIN, body=QuestionIn, response=QuestionOut, status=201)
 def create_question(call: Call[QuestionIn, None]) -> QuestionOut:
     """Add a question (admins). A new exam type starts with its first question."""
-    return service.create_question(call.body.model_dump(), call.now)
+    return bank.create_question(call.body.model_dump(), call.now)
 
 
 @question_route.get(STAFF, response=QuestionOut)
 def read_question(call: Call[None, None]) -> QuestionOut:
     """One question with its answer and explanations (admins and teachers)."""
-    return service.get_question(call.params["question_id"])
+    return bank.get_question(call.params["question_id"])
 
 
 @question_route.patch(ADMIN, body=QuestionPatch, response=QuestionOut)
 def update_question(call: Call[QuestionPatch, None]) -> QuestionOut:
     """Change a question (admins); a domain change moves the exam type's counts."""
     changes = call.body.model_dump(include=call.body.model_fields_set)
-    return service.update_question(call.params["question_id"], changes, call.now)
+    return bank.update_question(call.params["question_id"], changes, call.now)
 
 
 @question_route.delete(ADMIN, status=204)
 def delete_question(call: Call[None, None]) -> Response:
     """Delete a question (admins)."""
-    service.delete_question(call.params["question_id"], call.now)
+    bank.delete_question(call.params["question_id"], call.now)
     return Response(status=204)
 
 
@@ -114,20 +114,20 @@ def upload_import(call: Call[None, ImportQuery]) -> Response:
     upload, size = read_upload(call.request, field="file", body_types=("text/csv", "application/csv", "text/plain"))
     with upload:
         _check_header(upload)
-        report = service.upload_import(call.query.exam_type, upload, size, call.user.user_id, call.now)
+        report = imports.upload_import(call.query.exam_type, upload, size, call.user.user_id, call.now)
     return Response(status=202, body=report)
 
 
 @import_route.get(ADMIN, response=ImportOut)
 def read_import(call: Call[None, None]) -> ImportOut:
     """The report of one import: status, counts and each rejected row with its reason."""
-    return service.get_import(call.params["import_id"])
+    return imports.get_import(call.params["import_id"])
 
 
 @on_object_finalized("exams-import-csv", bucket_setting="imports_bucket")
 def import_csv(obj: StorageObject) -> None:
     """A CSV finalized under `questions/` in the imports bucket: import it, once per generation."""
-    service.import_object(obj.bucket, obj.name, obj.generation, store.now())
+    imports.import_object(obj.bucket, obj.name, obj.generation, store.now())
 
 
 # Sessions ---------------------------------------------------------------------------------------------
@@ -137,42 +137,51 @@ def import_csv(obj: StorageObject) -> None:
 def start_session(call: Call[SessionIn, None]) -> SessionOut:
     """Start a practice or exam session of random questions; no answers or explanations inside."""
     b = call.body
-    return service.start_session(call.user.user_id, b.exam_type, b.question_count, b.domains, b.mode, call.now)
+    return sessions.start_session(call.user.user_id, b.exam_type, b.question_count, b.domains, b.mode, call.now)
 
 
 @session_route.get(SIGNED_IN, response=SessionOut)
 def read_session(call: Call[None, None]) -> SessionOut:
     """One session of the caller's (admins may read any)."""
-    return service.get_session(call.params["session_id"], call.user)
+    return sessions.get_session(call.params["session_id"], call.user)
 
 
 @answers_route.post(SIGNED_IN, body=AnswerIn, response=PracticeAnswerOut | ExamAnswerOut)
 def answer(call: Call[AnswerIn, None]) -> Any:
     """Answer one question. Practice mode: the verdict and explanations; exam mode: `{recorded: true}`."""
-    return service.answer(call.params["session_id"], call.user, call.body.question_id, call.body.answer, call.now)
+    return sessions.answer(call.params["session_id"], call.user, call.body.question_id, call.body.answer, call.now)
 
 
 @submit_route.post(SIGNED_IN, response=ResultOut)
 def submit(call: Call[None, None]) -> ResultOut:
     """Score the session: total and per domain. Once."""
-    return service.submit(call.params["session_id"], call.user, call.now)
+    return sessions.submit(call.params["session_id"], call.user, call.now)
 
 
 @user_sessions_route.get(SIGNED_IN, query=PageQuery, response=SessionSummaryOut)
 def user_sessions(call: Call[None, PageQuery]) -> store.Page:
     """A user's sessions, newest first (the user, their teachers, an admin)."""
     require_student_access(call.user, call.params["user_id"])
-    return service.list_user_sessions(call.params["user_id"], call.query.limit, call.query.cursor)
+    return history.list_user_sessions(call.params["user_id"], call.query.limit, call.query.cursor)
 
 
 @weak_areas_route.get(SIGNED_IN, query=WeakAreasQuery, response=WeakAreasOut)
 def weak_areas(call: Call[None, WeakAreasQuery]) -> WeakAreasOut:
     """A user's domains by accuracy over all answers, weakest first (the user, their teachers, an admin)."""
     require_student_access(call.user, call.params["user_id"])
-    return service.weak_areas(call.params["user_id"], call.query.exam_type)
+    return history.weak_areas(call.params["user_id"], call.query.exam_type)
+
+
+@subscriber("exams-on-answered", topic="exam.answered")
+def on_answered(event: Event) -> None:
+    """Keep the student's per-question progress (adaptive selection reads it); idempotent."""
+    data = event.data
+    history.record_answer(
+        data["user_id"], data["exam_type"], data["question_id"], bool(data["correct"]), event.occurred_at
+    )
 
 
 @subscriber("exams-expire-sessions", topic="jobs.exams-expire-sessions", schedule="*/5 * * * *")
 def expire_sessions(event: Event) -> None:
     """Submit exam sessions past their deadline (each submit happens once, so a redelivery is harmless)."""
-    service.expire_sessions(store.now())
+    sessions.expire_sessions(store.now())

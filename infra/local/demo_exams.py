@@ -1,6 +1,6 @@
 """The demo question bank (infra/demo/questions/*.csv), imported by the real import code.
 
-Each file goes through `functions.exams.service.run_import`, exactly as the storage trigger
+Each file goes through `functions.exams.imports.run_import`, exactly as the storage trigger
 runs it, under an import id derived from the file's content: loading twice imports once.
 """
 
@@ -10,7 +10,7 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-from functions.exams import service
+from functions.exams import imports as service
 from shared import store
 
 QUESTIONS_DIR = Path(__file__).resolve().parents[1] / "demo" / "questions"
