@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import platform
+import re
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -27,15 +28,27 @@ SUITES = [
 ]
 
 
+def earlier_sections(text: str) -> dict[str, str]:
+    """The `## bench.<suite>` sections of an earlier docs/performance.md, by suite."""
+    sections: dict[str, str] = {}
+    for block in re.split(r"^(?=## bench\.)", text, flags=re.M)[1:]:
+        sections[block.split("\n", 1)[0].removeprefix("## ").strip()] = block.rstrip() + "\n"
+    return sections
+
+
 def main() -> int:
+    """`python -m bench.run [suite ...]`: run the named suites (all by default); the sections of
+    suites not run this time stay as they were, each with the date of its own run."""
     only = sys.argv[1:] or SUITES
+    target = ROOT / "docs" / "performance.md"
+    sections = earlier_sections(target.read_text()) if target.exists() else {}
     emulators = Emulators(BENCH_PROJECT, TEST_PORTS, ROOT / ".dev" / "bench-logs").start(reuse=True)
-    sections = []
     try:
         for suite in only:
             if not (ROOT / (suite.replace(".", "/") + ".py")).exists():
                 continue
             print(f"running {suite}...", flush=True)
+            started = datetime.now(UTC)
             result = subprocess.run(
                 [sys.executable, "-m", suite],
                 cwd=ROOT,
@@ -46,19 +59,24 @@ def main() -> int:
             if result.returncode != 0:
                 print(result.stdout + result.stderr, file=sys.stderr)
                 return result.returncode
-            sections.append(f"## {suite}\n\n{result.stdout.strip()}\n")
+            sections[suite] = (
+                f"## {suite}\n\nRun {started:%Y-%m-%d %H:%M} UTC: `.venv/bin/python -m bench.run {suite}`.\n\n"
+                f"{result.stdout.strip()}\n"
+            )
     finally:
         emulators.stop()
     header = (
         "# Performance\n\n"
-        "Measured by `make bench` (`.venv/bin/python -m bench.run`), which starts the Firestore, Pub/Sub and "
-        "Storage emulators and runs each suite in `bench/`.\n"
+        "Measured by `make bench` (`.venv/bin/python -m bench.run [suite ...]`), which starts the Firestore, "
+        "Pub/Sub and Storage emulators and runs each suite in `bench/` (a suite not named keeps its last "
+        "section). Figures to compare were measured side by side in one run of their suite.\n"
         f"Machine: {os.cpu_count()} cores, Python {platform.python_version()}, {platform.system()} "
-        f"{platform.machine()}; run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC.\n"
+        f"{platform.machine()}, shared with other work (latency is noisy; operation counts are exact).\n"
         "Latency on the emulators is not latency in production (no network hop, an emulated database); "
         "the Firestore operation counts are what production bills.\n\n"
     )
-    (ROOT / "docs" / "performance.md").write_text(header + "\n".join(sections))
+    ordered = [sections[s] for s in SUITES if s in sections] + [v for k, v in sections.items() if k not in SUITES]
+    target.write_text(header + "\n".join(ordered))
     print("wrote docs/performance.md")
     return 0
 
