@@ -31,7 +31,7 @@ from shared.userdata import not_personal
 log = get_logger("events")
 T = TypeVar("T")
 
-PROCESSED = expires("processed_events")
+PROCESSED = not_personal(expires("processed_events"), "markers of events handled: consumer and event id")
 PROCESSED_TTL = timedelta(days=30)
 # Events not (yet) on Pub/Sub, flushed by a scheduled job: written in the same transaction as
 # their change (`publish_in`), or parked when a `publish` after the commit failed.

@@ -24,8 +24,10 @@ from shared import store
 from shared.config import settings
 from shared.errors import RateLimited
 from shared.registry import expires
+from shared.userdata import not_personal
 
-RATE_LIMITS = expires("rate_limits")
+# The key (a user id or an address) is in the document id only as a hash.
+RATE_LIMITS = not_personal(expires("rate_limits"), "request counters per window, keyed by a hash")
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,8 @@ away, with the reason.
 `python -m infra.generate` writes every declaration to `shared/data/userdata.json`, which the
 export function reads at run time, so it never imports another area.
 `tests/test_export.py` walks every collection of the emulator after a broad use of the API and
-fails when a document that mentions the user sits in a collection declared neither way.
+fails when a collection it finds is declared neither way, or when a document that mentions the
+user is missing from their export.
 """
 
 from __future__ import annotations

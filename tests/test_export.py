@@ -16,9 +16,12 @@ import shared.collections
 from shared import store
 from shared.userdata import declarations
 from tests.support import PASSWORD, ops
+from tests.test_exercises import ADD, GRADE
 from tests.test_imports import csv_bytes, fire, row, upload
 
 SEC = "security-plus"
+# The student's own correct code: not the exercise's solution, which only its author exports.
+STUDENT_CODE = "def add(a, b):\n    return b + a\n"
 
 
 def export_of(api, user_id: str, token: str) -> dict[str, Any]:
@@ -107,6 +110,44 @@ def walk_through_the_api(api, stack, drain) -> dict[str, dict[str, Any]]:
     assert job.status_code == 202, job.json
     drain()
     assert api.get("/api/v1/leaderboards/global", token=st).status_code == 200
+    # Practice: the teacher writes an exercise and a path (reading, then that exercise); the
+    # student submits once (graded by draining), enrols, reads, and asks the tutor once.
+    tt = teacher["access_token"]
+    exercise = api.post("/api/v1/exercises", ADD, token=tt)
+    assert exercise.status_code == 201, exercise.json
+    lessons = [
+        {"title": "Why", "kind": "reading", "topic": "python", "duration_seconds": 60, "body": "Text."},
+        {
+            "title": "Add",
+            "kind": "exercise",
+            "topic": "python",
+            "duration_seconds": 600,
+            "exercise_id": exercise.json["id"],
+        },
+    ]
+    path = api.post(
+        "/api/v1/paths",
+        {"title": "Python", "subject": "Programming", "modules": [{"title": "Start", "lessons": lessons}]},
+        token=tt,
+    )
+    assert path.status_code == 201, path.json
+    submitted = api.post(
+        "/api/v1/submissions",
+        {"exercise_id": exercise.json["id"], "code": STUDENT_CODE, "language": "python"},
+        token=st,
+    )
+    assert submitted.status_code == 202, submitted.json
+    drain(GRADE)
+    assert api.post(f"/api/v1/paths/{path.json['id']}/enrollment", token=st).status_code == 201
+    reading = path.json["modules"][0]["lessons"][0]["id"]
+    assert api.post(f"/api/v1/lessons/{reading}/progress", {"completed": True}, token=st).status_code == 200
+    chat = api.post(
+        "/api/v1/chat/sessions", {"topic": "sums", "context": {"exercise_id": exercise.json["id"]}}, token=st
+    )
+    assert chat.status_code == 201, chat.json
+    asked = api.post(f"/api/v1/chat/sessions/{chat.json['id']}/messages", {"content": "How do I add?"}, token=st)
+    assert asked.status_code == 202, asked.json
+    drain()
     return {"student": {**student, "access_token": st}, "teacher": teacher, "admin": admin}
 
 
@@ -114,6 +155,10 @@ def test_every_document_that_names_a_user_is_declared_and_exported(api, stack, d
     people = walk_through_the_api(api, stack, drain)
     declared = {d.collection: d for d in declarations()}
     documents = list(every_document())
+    # Every collection the walk wrote says whether it is personal, even when it names users
+    # only through a hash (rate limits) or not at all (aggregates).
+    unknown = {key.partition("/*/")[0] for key, _, _ in documents} - set(declared)
+    assert not unknown, f"collections declared neither personal(...) nor not_personal(...): {sorted(unknown)}"
     admin_token = people["admin"]["access_token"]
     for who, account in people.items():
         user_id, email = account["user"]["id"], account["user"]["email"]
@@ -159,11 +204,34 @@ def plain_equal(exported: dict[str, Any], stored: dict[str, Any], omit: tuple[st
     return exported == json.loads(json.dumps(plain(without(stored, omit)), default=str))
 
 
-def test_the_export_holds_no_password_or_token_hash(api, stack, drain):
+def test_the_export_holds_what_the_user_did_and_no_hash_nor_anothers_secret(api, stack, drain):
     people = walk_through_the_api(api, stack, drain)
     student = people["student"]
     exported = export_of(api, student["user"]["id"], student["access_token"])
     text = json.dumps(exported)
+    mine = exported["collections"]
+    # What the student did in the practice areas is theirs to take away.
+    [submission] = mine["submissions"]
+    assert submission["data"]["code"] == STUDENT_CODE and submission["data"]["verdict"] == "accepted"
+    [enrolment] = mine["path_enrollments"]
+    assert enrolment["data"]["enrolled"] is True
+    assert sum(lesson["completed"] for lesson in enrolment["data"]["lessons"].values()) == 2  # read, and passed
+    [chat] = mine["chat_sessions"]
+    messages = chat["subcollections"]["messages"]
+    assert [m["data"]["role"] for m in messages] == ["user", "assistant"]
+    assert messages[0]["data"]["content"] == "How do I add?" and messages[1]["data"]["content"]
+    assert mine["exam_progress"] and mine["exam_session_texts"] and mine["exam_domain_stats"]
+    # Exercises and paths belong to their author: the student's export holds neither, and
+    # nothing of the exercise the student may not see (solution, hidden test).
+    assert not mine.get("exercises") and not mine.get("paths")
+    hidden = next(t for t in ADD["tests"] if t.get("hidden"))
+    assert ADD["solution"] not in text and hidden["code"] not in text
+    teacher = people["teacher"]
+    theirs = export_of(api, teacher["user"]["id"], people["admin"]["access_token"])["collections"]
+    [exercise] = theirs["exercises"]
+    assert exercise["data"]["solution"] == ADD["solution"] and len(exercise["data"]["tests"]) == len(ADD["tests"])
+    assert [p["data"]["title"] for p in theirs["paths"]] == ["Python"]
+    assert not theirs.get("submissions") and not theirs.get("chat_sessions")
     secrets: list[str] = []
     for key, ref, data in every_document():
         if key in ("password_resets", "email_verifications"):

@@ -20,8 +20,10 @@ from typing import Any, Protocol
 from shared import store
 from shared.config import settings
 from shared.registry import expires
+from shared.userdata import not_personal
 
-USAGE = expires("chat_model_usage")  # one document a day: tokens and calls spent on the model
+# one document a day: tokens and calls spent on the model
+USAGE = not_personal(expires("chat_model_usage"), "daily totals of the whole platform's model use")
 
 DEFAULT_MODELS = {"gemini": "gemini-2.5-flash", "openai": "gpt-4o-mini"}
 

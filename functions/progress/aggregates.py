@@ -11,10 +11,11 @@ from __future__ import annotations
 from typing import Any
 
 from shared import store
+from shared.userdata import not_personal
 
 SHARDS = 8
-CLASS_STATS = "class_stats"
-EXERCISE_STATS = "exercise_stats"
+CLASS_STATS = not_personal("class_stats", "sums over a class's members, not one user's")
+EXERCISE_STATS = not_personal("exercise_stats", "sums over an exercise's submitters, not one user's")
 
 
 def shard_ref(collection: str, key: str, shard: int) -> Any:

@@ -39,13 +39,14 @@ from shared.collections import MEMBERSHIPS, USER_STATS, USERS
 from shared.errors import NotFound
 from shared.events import Event, run_once
 from shared.logging import get_logger, log_fields
-from shared.userdata import doc_id_prefix, personal
+from shared.userdata import doc_id_prefix, not_personal, personal
 
 log = get_logger("progress")
 
 # {user}_{exercise|lesson}_{id}: first pass / first completion, once
 ITEMS = personal("progress_items", doc_id_prefix())
-LEADERBOARD_SCOPES = "leaderboard_scopes"  # `exam:<type>`, `class:<id>`: boards to rebuild
+# `exam:<type>`, `class:<id>`: boards to rebuild
+LEADERBOARD_SCOPES = not_personal("leaderboard_scopes", "names of boards to rebuild")
 
 BADGES_FILE = Path(__file__).resolve().parents[2] / "shared" / "data" / "badges.json"
 
