@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import json
 import os
+import secrets
 
 from infra.local.emulators import emulator_env
 from infra.manifest import TEST_PORTS
 
 BENCH_PROJECT = os.environ.get("STUDYHALL_BENCH_PROJECT", "studyhall-bench")
+# One signing key for the whole bench run (inherited by its suites and their fresh processes),
+# so a token minted in one process is valid in another, as across the instances of a deployment.
+BENCH_JWT_KEYS = os.environ.get("STUDYHALL_JWT_KEYS") or json.dumps({"bench": secrets.token_urlsafe(48)})
 
 
 def bench_env() -> dict[str, str]:
     return {
         **emulator_env(BENCH_PROJECT, TEST_PORTS),
         "STUDYHALL_ENV": "test",
+        "STUDYHALL_JWT_KEYS": BENCH_JWT_KEYS,
         "STUDYHALL_EXPOSE_OPS": "true",
         "STUDYHALL_LOG_LEVEL": "WARNING",
         # The production work factor: cold start and login figures include real bcrypt cost.
