@@ -17,3 +17,32 @@ def test_a_nul_byte_in_the_path_is_a_json_404_not_a_500(api, path):
     response = api.get(path, token=student["access_token"])
     assert response.status_code == 404, response.get_data(as_text=True)[:200]
     assert response.json["error"]["code"] == "not_found"
+
+
+PRINT_LOOPS = {
+    "print_loop": "def run():\n    i = 0\n    while True:\n        print(i)\n        i += 1\n",
+    "write_loop": "import sys\ndef run():\n    while True:\n        sys.stdout.write('y' * 60000)\n",
+    "caught": (
+        "def run():\n    while True:\n        try:\n            print('z' * 1000)\n"
+        "        except OSError:\n            pass\n"
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(PRINT_LOOPS))
+def test_a_program_printing_forever_gets_output_limit_exceeded_and_its_first_output(name):
+    """A student's `while True: print(i)` came back `time_limit_exceeded` with an empty
+    `stdout` (the guest ran on past the 64 KiB cap until fuel or the wall clock ended it, and a
+    killed run lost its output); the verdict is `output_limit_exceeded`, with what it printed."""
+    from functions.exercises.judge import STDOUT_SHOWN, run_exercise
+
+    exercise = {
+        "time_limit_ms": 2000,
+        "memory_limit_mb": 128,
+        "tests": [{"name": "forever", "code": "run()", "stdin": "", "expected_output": "done"}],
+    }
+    [result] = run_exercise(PRINT_LOOPS[name], exercise)
+    assert result.verdict == "output_limit_exceeded"
+    shown = result.result()["stdout"]
+    assert len(shown) == STDOUT_SHOWN and shown[:1] in ("0", "y", "z")
+    assert result.error is None or "OSError" not in result.error
