@@ -46,3 +46,29 @@ def test_a_program_printing_forever_gets_output_limit_exceeded_and_its_first_out
     shown = result.result()["stdout"]
     assert len(shown) == STDOUT_SHOWN and shown[:1] in ("0", "y", "z")
     assert result.error is None or "OSError" not in result.error
+
+
+def test_the_tutor_describes_a_lesson_without_a_body_in_plain_english():
+    """The tutor's reply about FizzBuzz cited "A exercise lesson on python ..."; a practice
+    exam lesson read "A practice_exam lesson"."""
+    from functions.chat.retrieval import path_passages
+
+    path = {
+        "title": "Python: first programs",
+        "modules": [
+            {
+                "title": "Numbers",
+                "lessons": [
+                    {"id": "l1", "title": "FizzBuzz", "kind": "exercise", "topic": "python"},
+                    {"id": "l2", "title": "Mock exam", "kind": "practice_exam", "topic": "security-plus"},
+                    {"id": "l3", "title": "Intro", "kind": "video", "topic": "python"},
+                ],
+            }
+        ],
+    }
+    texts = [p.text for p in path_passages("p1", path)]
+    assert texts == [
+        "An exercise lesson on python in the path Python: first programs, module Numbers.",
+        "A practice exam lesson on security-plus in the path Python: first programs, module Numbers.",
+        "A video lesson on python in the path Python: first programs, module Numbers.",
+    ]
