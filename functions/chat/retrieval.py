@@ -129,6 +129,15 @@ def exercise_passages(doc_id: str, data: dict[str, Any]) -> list[Passage]:
     ]
 
 
+# How a lesson without a body of its own is described ("A lesson" when the kind is unknown).
+LESSON_KINDS = {
+    "reading": "A reading",
+    "video": "A video",
+    "exercise": "An exercise",
+    "practice_exam": "A practice exam",
+}
+
+
 def path_passages(doc_id: str, data: dict[str, Any]) -> list[Passage]:
     path_title = str(data.get("title") or "")
     out = []
@@ -137,7 +146,8 @@ def path_passages(doc_id: str, data: dict[str, Any]) -> list[Passage]:
             if not isinstance(lesson, dict) or not lesson.get("id") or not lesson.get("title"):
                 continue
             body = str(lesson.get("body") or "")
-            about = f"A {lesson.get('kind', 'reading')} lesson on {lesson.get('topic') or lesson['title']}"
+            kind = LESSON_KINDS.get(str(lesson.get("kind")), "A")
+            about = f"{kind} lesson on {lesson.get('topic') or lesson['title']}"
             about += f" in the path {path_title}, module {module.get('title', '')}."
             out.append(
                 Passage(

@@ -73,14 +73,16 @@ def verdict_of(run: TestRun, expected_output: str) -> str:
         return "time_limit_exceeded"
     if run.status == "crashed":
         return "runtime_error"
+    # Past the output cap every write fails: a guest that ignored that and ran on still
+    # printed too much first.
+    if run.stdout_overflow:
+        return "output_limit_exceeded"
     if run.status == "trap":
         if run.trap == "out_of_fuel":
             return "time_limit_exceeded"
         if run.trap == "instantiate":
             return "memory_limit_exceeded"
         return "runtime_error"
-    if run.stdout_overflow:
-        return "output_limit_exceeded"
     if run.exit_code not in (0, None):
         last = _last_line(run.stderr)
         if run.exit_code == 2 and last.startswith(SYNTAX_ERRORS):
@@ -105,7 +107,8 @@ def judge(tests: list[dict[str, Any]], runs: list[TestRun]) -> list[Judged]:
                 time_ms=run.time_ms,
                 stdout=run.stdout,
                 expected_output=test["expected_output"],
-                error=error_text(run.stderr) if verdict != "accepted" else None,
+                # Past the output cap the guest's own error is the refused write: nothing to show.
+                error=error_text(run.stderr) if verdict not in ("accepted", "output_limit_exceeded") else None,
             )
         )
     return judged

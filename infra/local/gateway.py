@@ -166,7 +166,8 @@ class Gateway:
         """The public folder's file for `path`, as Hosting picks it; never outside the folder,
         never a hidden file."""
         relative = path.lstrip("/") or "index.html"
-        if any(part.startswith(".") for part in relative.split("/")):
+        # No file name holds a NUL byte (and the file system refuses to look one up).
+        if "\x00" in relative or any(part.startswith(".") for part in relative.split("/")):
             return None
         candidates = [relative, f"{relative}/index.html"] + ([f"{relative}.html"] if self.clean_urls else [])
         for candidate in candidates:

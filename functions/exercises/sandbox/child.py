@@ -15,6 +15,7 @@ and serialises the module with the same engine configuration the runs use (no un
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import resource
@@ -99,10 +100,13 @@ def _limit_self(job: dict[str, Any]) -> None:
 
 
 class _Capped:
-    """A stdout/stderr callback that keeps at most `cap` bytes and remembers an overflow."""
+    """A stdout/stderr callback that keeps at most `cap` bytes and remembers an overflow. With
+    `refuse_overflow`, a write past the cap fails in the guest (EIO): a print loop ends at once
+    with what it printed, instead of running on until fuel or the wall clock ends it."""
 
-    def __init__(self, cap: int) -> None:
+    def __init__(self, cap: int, *, refuse_overflow: bool = False) -> None:
         self.cap = cap
+        self.refuse_overflow = refuse_overflow
         self.parts: list[bytes] = []
         self.size = 0
         self.overflow = False
@@ -116,7 +120,9 @@ class _Capped:
         if data:
             self.parts.append(data)
             self.size += len(data)
-        # Claim the whole write: the guest keeps running and its fuel ends a print loop.
+        if self.overflow and self.refuse_overflow:
+            return -errno.EIO
+        # Claim the whole write (standard error: a traceback's tail is cut, the guest goes on).
         return claimed
 
     def text(self) -> str:
@@ -132,7 +138,8 @@ def _run_test(engine: Any, linker: Any, module: Any, job: dict[str, Any], test: 
     wasi = wasmtime.WasiConfig()
     wasi.argv = ["python", "-I", "-S", "-c", HARNESS]
     wasi.env = []
-    stdout, stderr = _Capped(int(job["stdout_cap"])), _Capped(int(job["stderr_cap"]))
+    stdout = _Capped(int(job["stdout_cap"]), refuse_overflow=True)
+    stderr = _Capped(int(job["stderr_cap"]))
     wasi.stdout_custom = stdout
     wasi.stderr_custom = stderr
     wasi.stdin_file = test["stdin_path"]
