@@ -28,6 +28,7 @@ from functions.leaderboards import service as boards  # noqa: E402
 from functions.progress import service as progress  # noqa: E402
 from infra.local.emulators import clear_firestore  # noqa: E402
 from infra.manifest import TEST_PORTS  # noqa: E402
+from shared import stats as user_stats  # noqa: E402
 from shared import store  # noqa: E402
 from shared.auth import Principal  # noqa: E402
 from shared.collections import USER_STATS  # noqa: E402
@@ -45,7 +46,7 @@ def write_users(start: int, stop: int) -> float:
     began = time.perf_counter()
     for i in range(start, stop):
         user_id = f"bench-user-{i:06d}"
-        stats = progress.empty_stats(user_id, "student", now)
+        stats = user_stats.empty_stats(user_id, "student", now)
         xp = rng.randint(0, 50_000)
         exam = EXAM_TYPES[i % len(EXAM_TYPES)]
         stats.update(
@@ -65,7 +66,7 @@ def register_scopes() -> None:
     db = store.db()
     for scope in [f"exam:{e}" for e in EXAM_TYPES] + [f"class:{c}" for c in CLASSES]:
         kind, _, key = scope.partition(":")
-        db.collection(progress.LEADERBOARD_SCOPES).document(scope).set({"scope": scope, "kind": kind, "key": key})
+        db.collection(user_stats.LEADERBOARD_SCOPES).document(scope).set({"scope": scope, "kind": kind, "key": key})
 
 
 def measure_rebuild() -> tuple[int, int, float, int]:

@@ -13,7 +13,6 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from functions.auth.service import MAIL
 from shared import audit, store
 from shared.audit import Client
 from shared.auth import hash_token, new_id, new_secret
@@ -22,6 +21,7 @@ from shared.config import settings
 from shared.errors import ValidationFailed
 from shared.events import Event, run_once
 from shared.logging import get_logger, log_fields
+from shared.password_mail import MAIL
 from shared.ratelimit import Limit, hit
 from shared.registry import expires
 from shared.userdata import field, personal

@@ -21,7 +21,6 @@ from typing import Any
 
 from google.api_core import exceptions as gexc
 
-from functions.auth import service as accounts
 from functions.classes.models import (
     ActiveStudent,
     ClassDashboard,
@@ -32,7 +31,7 @@ from functions.classes.models import (
     RosterEntry,
     StudentRequestOut,
 )
-from shared import store
+from shared import accounts, password_mail, store
 from shared.auth import Principal, new_id
 from shared.collections import CLASSES, MEMBERSHIPS, USER_STATS, USERS
 from shared.emails import email_key
@@ -444,7 +443,7 @@ def approve_request(request_id: str, admin_id: str, now: datetime) -> StudentReq
     except gexc.AlreadyExists as exc:
         raise Conflict("An account with this email already exists.") from exc
     try:
-        accounts.create_password_reset(user_id, user["email"], now, purpose="welcome")
+        password_mail.create_password_reset(user_id, user["email"], now, purpose="welcome")
     except Exception:
         # The account stands; the student can still ask for a reset link from the sign-in page.
         log.exception("welcome mail not queued", extra=log_fields(request_id=request_id, user_id=user_id))

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import StringConstraints
 
-from functions.auth.models import GradeLevel, Name, TimeZone, UserOut
+from shared.accounts import GradeLevel, Name, TimeZone, UserOut
 from shared.validation import Out, PageQuery, Payload
 
 Role = Literal["student", "teacher", "admin"]

@@ -12,11 +12,11 @@ from typing import Any
 
 from google.cloud.firestore_v1.base_query import FieldFilter
 
-from functions.auth.models import UserOut
-from functions.auth.service import USERS, revoke_sessions, update_sessions, user_out
 from shared import audit, store
+from shared.accounts import UserOut, revoke_sessions, update_sessions, user_out
 from shared.audit import Client
 from shared.auth import SESSIONS, Principal, require_self_or_admin
+from shared.collections import USERS
 from shared.errors import Conflict, Forbidden, NotFound
 from shared.registry import composite_index
 
