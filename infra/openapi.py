@@ -140,7 +140,9 @@ def _query_parameters(model: type[BaseModel], schema: dict[str, Any]) -> list[di
 def _upload_body() -> dict[str, Any]:
     file_schema = {"type": "string", "format": "binary"}
     content: dict[str, Any] = {
-        "multipart/form-data": {"schema": {"type": "object", "required": ["file"], "properties": {"file": file_schema}}}
+        "multipart/form-data": {
+            "schema": {"type": "object", "required": ["file"], "properties": {"file": file_schema}}
+        }
     }
     for media_type in UPLOAD_TYPES:
         content[media_type] = {"schema": {"type": "string"}}
