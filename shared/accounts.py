@@ -24,6 +24,7 @@ from shared.auth import SESSIONS
 from shared.collections import USERS
 from shared.emails import email_key
 from shared.errors import Conflict
+from shared.event_types import UserRegistered
 from shared.events import publish
 from shared.userdata import field, personal
 from shared.validation import Out
@@ -110,9 +111,9 @@ def create_account(txn: store.Transaction, user_id: str, user: dict[str, Any], n
     txn.create(client_db.collection(USERS).document(user_id), user)
 
 
-def account_event(user_id: str, user: dict[str, Any]) -> dict[str, Any]:
+def account_event(user_id: str, user: dict[str, Any]) -> UserRegistered:
     """The `user.registered` payload."""
-    return {"user_id": user_id, "role": user["role"], "email_domain": user["email"].split("@")[-1]}
+    return UserRegistered(user_id=user_id, role=user["role"], email_domain=user["email"].split("@")[-1])
 
 
 def announce_account(user_id: str, user: dict[str, Any], now: datetime) -> None:

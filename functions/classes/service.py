@@ -36,6 +36,7 @@ from shared.auth import Principal, new_id
 from shared.collections import CLASSES, MEMBERSHIPS, USER_STATS, USERS
 from shared.emails import email_key
 from shared.errors import Conflict, Forbidden, NotFound, ServiceUnavailable
+from shared.event_types import ClassMembershipChanged
 from shared.events import StagedEvent, publish_in
 from shared.logging import get_logger, log_fields
 from shared.registry import composite_index, published
@@ -249,7 +250,9 @@ def join_class(student_id: str, raw_code: str, now: datetime) -> MembershipOut:
     batch = store.db().batch()
     batch.create(member_ref, membership)
     batch.update(class_ref, {"student_count": store.Increment(1)})
-    joined = publish_in(batch, CLASS_JOINED, {"user_id": student_id, "class_id": class_id}, occurred_at=now)
+    joined = publish_in(
+        batch, CLASS_JOINED, ClassMembershipChanged(user_id=student_id, class_id=class_id), occurred_at=now
+    )
     try:
         batch.commit()
     except gexc.AlreadyExists as exc:
@@ -309,7 +312,7 @@ def remove_student(class_id: str, student_id: str, principal: Principal, now: da
             raise NotFound("This student is not in the class.")
         txn.update(member_ref, {"status": "removed", "removed_at": now})
         txn.update(class_ref, {"student_count": store.Increment(-1)})
-        left = {"user_id": student_id, "class_id": class_id}
+        left = ClassMembershipChanged(user_id=student_id, class_id=class_id)
         return publish_in(txn, CLASS_LEFT, left, occurred_at=now, event_id=event_id)
 
     store.run_transaction(remove).send()
@@ -431,7 +434,7 @@ def approve_request(request_id: str, admin_id: str, now: datetime) -> StudentReq
             publish_in(
                 txn,
                 CLASS_JOINED,
-                {"user_id": user_id, "class_id": request["class_id"]},
+                ClassMembershipChanged(user_id=user_id, class_id=request["class_id"]),
                 occurred_at=now,
                 event_id=joined_id,
             ),

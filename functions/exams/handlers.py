@@ -28,6 +28,7 @@ from functions.exams.models import (
 from shared import store
 from shared.access import require_student_access
 from shared.errors import ValidationFailed
+from shared.event_types import ExamAnswered
 from shared.events import Event, StorageObject, on_object_finalized, subscriber
 from shared.http import SIGNED_IN, Call, HttpFunction, Response, roles
 from shared.uploads import read_upload
@@ -175,10 +176,8 @@ def weak_areas(call: Call[None, WeakAreasQuery]) -> WeakAreasOut:
 @subscriber("exams-on-answered", topic="exam.answered")
 def on_answered(event: Event) -> None:
     """Keep the student's per-question progress (adaptive selection reads it); idempotent."""
-    data = event.data
-    history.record_answer(
-        data["user_id"], data["exam_type"], data["question_id"], bool(data["correct"]), event.occurred_at
-    )
+    data = event.data_as(ExamAnswered)
+    history.record_answer(data.user_id, data.exam_type, data.question_id, bool(data.correct), event.occurred_at)
 
 
 @subscriber("exams-expire-sessions", topic="jobs.exams-expire-sessions", schedule="*/5 * * * *")

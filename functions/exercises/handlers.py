@@ -17,6 +17,7 @@ from functions.exercises.models import (
 from functions.exercises.submissions import SUBMISSION_CREATED
 from shared import store
 from shared.access import require_student_access
+from shared.event_types import SubmissionCreated
 from shared.events import Event, subscriber
 from shared.http import SIGNED_IN, Call, HttpFunction, Response, roles
 from shared.validation import PageQuery
@@ -135,8 +136,7 @@ def student_submissions(call: Call[None, SubmissionListQuery]) -> store.Page:
 )
 def grade(event: Event) -> None:
     """Grade a submission in the sandbox, once per submission, and publish `submission.graded`."""
-    submission_id = str(event.data.get("submission_id", ""))
-    grading.grade(submission_id, store.now())
+    grading.grade(event.data_as(SubmissionCreated).submission_id, store.now())
 
 
 @subscriber("exercises-sweep", topic="jobs.exercises-sweep", schedule="*/5 * * * *")

@@ -9,7 +9,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import Field, StringConstraints, field_validator, model_validator
 
 from shared.validation import Out, PageQuery, Payload
 
@@ -237,26 +237,3 @@ class LessonProgressOut(Out):
     duration_seconds: int
     path_percent: int
     next_lesson_id: str | None
-
-
-# Events consumed --------------------------------------------------------------------------------
-
-
-class EventData(BaseModel):
-    """An event's `data`: fields a publisher adds later are ignored, missing ones reject it."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    user_id: Annotated[str, StringConstraints(min_length=1, max_length=128)]
-
-
-class SubmissionGradedData(EventData):
-    submission_id: Annotated[str, StringConstraints(min_length=1, max_length=128)]
-    exercise_id: Annotated[str, StringConstraints(min_length=1, max_length=128)]
-    passed: bool
-
-
-class ExamCompletedData(EventData):
-    session_id: Annotated[str, StringConstraints(min_length=1, max_length=128)]
-    exam_type: Annotated[str, StringConstraints(min_length=1, max_length=128)]
-    score: float = Field(ge=0, le=100)

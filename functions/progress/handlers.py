@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functions.progress import service
 from functions.progress.models import BadgePage, ProgressOut
+from shared.event_types import UserRegistered
 from shared.events import Event, run_once, subscriber
 from shared.http import SIGNED_IN, Call, HttpFunction
 
@@ -14,12 +15,11 @@ badges_route = HttpFunction("progress-badges", "/api/v1/users/{user_id}/badges")
 @subscriber("progress-on-user-registered", topic="user.registered")
 def on_user_registered(event: Event) -> None:
     """A new account gets its stats document, once however often the event arrives."""
+    data = event.data_as(UserRegistered)
     run_once(
         "progress-on-user-registered",
         event,
-        lambda txn: service.create_stats(
-            txn, event.data["user_id"], event.data.get("role", "student"), event.occurred_at
-        ),
+        lambda txn: service.create_stats(txn, data.user_id, data.role, event.occurred_at),
     )
 
 

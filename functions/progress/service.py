@@ -17,24 +17,25 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ValidationError
-
 from functions.progress.models import (
     BadgeOut,
-    ClassMembershipChanged,
     DomainMasteryOut,
-    ExamAnswered,
-    ExamCompleted,
-    LessonCompleted,
     ProgressOut,
-    SubmissionGraded,
     TopicMasteryOut,
 )
 from shared import aggregates, store
 from shared.access import require_student_access
 from shared.auth import Principal
 from shared.collections import MEMBERSHIPS, USER_STATS, USERS
-from shared.events import Event, run_once
+from shared.event_types import (
+    ClassMembershipChanged,
+    EventData,
+    ExamAnswered,
+    ExamCompleted,
+    LessonCompleted,
+    SubmissionGraded,
+)
+from shared.events import Event, MalformedEvent, run_once
 from shared.logging import get_logger, log_fields
 from shared.stats import (
     LEADERBOARD_SCOPES,
@@ -63,7 +64,7 @@ XP_EXAM_COMPLETED = 50  # plus half the score, so 50..100 per exam
 XP_EXERCISE_FIRST_PASS = 40
 XP_LESSON_FIRST_COMPLETION = 20
 
-M = TypeVar("M", bound=BaseModel)
+M = TypeVar("M", bound=EventData)
 
 
 # Stats documents --------------------------------------------------------------------------------
@@ -247,14 +248,11 @@ def mastery_rule() -> tuple[float, int]:
 
 
 def parse(model: type[M], event: Event, consumer: str) -> M | None:
-    """The event's data, or None (logged, acknowledged) when no retry could make it valid."""
+    """The event's data (parsed once, by the subscriber), or None (logged) when it does not fit."""
     try:
-        return model.model_validate(event.data)
-    except ValidationError as exc:
-        log.error(
-            "invalid event dropped",
-            extra=log_fields(function=consumer, event_id=event.id, errors=len(exc.errors())),
-        )
+        return event.data_as(model)
+    except MalformedEvent as exc:
+        log.error("invalid event dropped", extra=log_fields(function=consumer, event_id=event.id, error=str(exc)))
         return None
 
 
