@@ -26,7 +26,7 @@ import flask
 from google.api_core import exceptions as gexc
 from pydantic import BaseModel
 
-from shared import store
+from shared import conformance, store
 from shared.audit import Client
 from shared.auth import Principal, authenticate, require_role
 from shared.config import settings
@@ -305,10 +305,27 @@ class HttpFunction:
         if isinstance(result, flask.Response):
             return result
         if isinstance(result, Response):
-            return _json_response(result.status, _dump(result.body), result.headers)
+            return _json_response(result.status, self._checked(method, result.body), result.headers)
         if result is None:
             return _json_response(204, None)
-        return _json_response(method.status, _dump(result))
+        return _json_response(method.status, self._checked(method, result))
+
+    def _checked(self, method: Method, result: Any) -> Any:
+        """The JSON body of `result`; outside production, held to the declared response model."""
+        body = _dump(result)
+        if settings().env != "production" and method.response is not None:
+            paged = isinstance(result, store.Page) and not any(
+                "items" in m.model_fields for m in conformance.members(method.response)
+            )
+            try:
+                conformance.check(f"{method.verb} {self.path}", method.response, body, paged=paged)
+            except conformance.ResponseMismatch as exc:
+                log.error(
+                    "response does not match its declared model",
+                    extra=log_fields(function=self.spec.name, problem=str(exc)),
+                )
+                raise ApiError() from None
+        return body
 
     def _check_size(self, request: flask.Request, method: Method) -> None:
         limit = settings().max_upload_bytes if method.raw_body else settings().max_body_bytes
