@@ -11,7 +11,7 @@ from shared.accounts import GradeLevel, Name, TimeZone, UserOut
 from shared.emails import Email, EmailLookup
 from shared.emails import normalize_email as normalize_email  # re-exported: the one normaliser
 from shared.passwords import MAX_LENGTH
-from shared.validation import Out, Payload
+from shared.validation import Out, Page, Payload
 
 # Passwords keep every character, leading and trailing spaces included.
 Password = Annotated[str, StringConstraints(strip_whitespace=False, min_length=1, max_length=MAX_LENGTH)]
@@ -91,6 +91,4 @@ class SessionOut(Out):
     current: bool
 
 
-class SessionsPage(Out):
-    items: list[SessionOut]
-    next_cursor: str | None = None
+SessionsPage = Page[SessionOut]

@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints, field_validator, model_validator
 
-from shared.validation import Out, PageQuery, Payload
+from shared.validation import Out, Page, PageQuery, Payload
 
 LessonKind = Literal["reading", "video", "exercise", "practice_exam"]
 Title = Annotated[str, StringConstraints(min_length=1, max_length=200)]
@@ -155,9 +155,7 @@ class PathSummaryOut(Out):
     estimated_minutes: int
 
 
-class PathSummaryPage(Out):
-    items: list[PathSummaryOut]
-    next_cursor: str | None
+PathSummaryPage = Page[PathSummaryOut]
 
 
 class PathOut(PathSummaryOut):
@@ -206,9 +204,7 @@ class UserPathOut(Out):
     next_lesson_id: str | None
 
 
-class UserPathPage(Out):
-    items: list[UserPathOut]
-    next_cursor: str | None
+UserPathPage = Page[UserPathOut]
 
 
 class LessonProgressIn(Payload):

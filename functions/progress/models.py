@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from shared.validation import Out
+from shared.validation import Out, Page
 
 # Responses -------------------------------------------------------------------------------------
 
@@ -16,9 +16,7 @@ class BadgeOut(Out):
     awarded_at: datetime | None = None
 
 
-class BadgePage(Out):
-    items: list[BadgeOut]
-    next_cursor: str | None = None
+BadgePage = Page[BadgeOut]
 
 
 class DomainMasteryOut(Out):
