@@ -27,6 +27,7 @@ from google.api_core import exceptions as gexc
 from pydantic import BaseModel
 
 from shared import conformance, store
+from shared.access import require_student_access
 from shared.audit import Client
 from shared.auth import Principal, authenticate, require_role
 from shared.config import settings
@@ -57,15 +58,20 @@ _ALLOWED_HEADERS = "Authorization, Content-Type, X-Request-Id"
 
 @dataclass(frozen=True)
 class Access:
-    """Who may call a method: anyone, any signed-in user, or the listed roles."""
+    """Who may call a method: anyone, any signed-in user, or the listed roles; and, with
+    `student_param`, only about that student: themself, a teacher of their class, an admin."""
 
     public: bool = False
     roles: frozenset[str] | None = None
+    student_param: str | None = None
 
     def describe(self) -> str:
         if self.public:
             return "public"
-        return "signed-in" if self.roles is None else "roles: " + ", ".join(sorted(self.roles))
+        who = "signed-in" if self.roles is None else "roles: " + ", ".join(sorted(self.roles))
+        if self.student_param:
+            who += f"; the student {{{self.student_param}}}, a teacher of their class, or an admin"
+        return who
 
 
 PUBLIC = Access(public=True)
@@ -74,6 +80,11 @@ SIGNED_IN = Access()
 
 def roles(*names: str) -> Access:
     return Access(roles=frozenset(names))
+
+
+def student_data(param: str) -> Access:
+    """The learning data of the student named by path parameter `param` (shared/access.py)."""
+    return Access(student_param=param)
 
 
 @dataclass
@@ -285,6 +296,8 @@ class HttpFunction:
             require_role(principal, method.access.roles)
         body = self._parse_body(request, method)
         query = validate_query(method.query, request.args) if method.query else None
+        if principal is not None and method.access.student_param:
+            require_student_access(principal, params[method.access.student_param])
         call: Call[Any, Any] = Call(
             request=request,
             body=body,

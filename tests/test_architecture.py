@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import json
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -84,3 +85,24 @@ def test_no_module_is_over_the_size_limit() -> None:
         if (lines := len(path.read_text().splitlines())) > MAX_LINES
     }
     assert too_long == {}, f"split these modules (at most {MAX_LINES} lines each)"
+
+
+def test_student_data_routes_show_their_guard_in_the_openapi_document() -> None:
+    """Access to a student's learning data is declared on the route (shared.http.student_data),
+    decided in one place (shared/access.py), and published with the operation."""
+    document = json.loads((ROOT / "docs" / "openapi.json").read_text())
+    guarded = {
+        (path, verb)
+        for path, item in document["paths"].items()
+        for verb, operation in item.items()
+        if "a teacher of their class, or an admin" in operation.get("x-access", "")
+    }
+    assert {
+        ("/api/v1/students/{student_id}/progress", "get"),
+        ("/api/v1/users/{user_id}/badges", "get"),
+        ("/api/v1/analytics/students/{student_id}", "get"),
+        ("/api/v1/users/{user_id}/paths", "get"),
+        ("/api/v1/users/{user_id}/exam-sessions", "get"),
+        ("/api/v1/users/{user_id}/weak-areas", "get"),
+        ("/api/v1/students/{student_id}/submissions", "get"),
+    } <= guarded

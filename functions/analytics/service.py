@@ -22,7 +22,6 @@ from functions.analytics.models import (
 )
 from shared import stats as progress
 from shared import store
-from shared.access import require_student_access
 from shared.aggregates import CLASS_STATS, EXERCISE_STATS
 from shared.auth import Principal
 from shared.collections import CLASSES
@@ -162,7 +161,7 @@ def class_analytics(class_id: str) -> ClassAnalyticsOut:
 
 
 def get_student_analytics(principal: Principal, student_id: str, now: datetime) -> StudentAnalyticsOut:
-    require_student_access(principal, student_id)
+    """Access: the route's guard (shared.http.student_data)."""
     stats = progress.read_stats(principal, student_id)
     today = progress.local_day(now, stats.get("timezone"))
     return student_analytics(stats, today, progress.current_streak(stats, today))

@@ -20,10 +20,9 @@ from functions.paths.models import (
     UserPathPage,
 )
 from shared import store
-from shared.access import require_student_access
 from shared.event_types import ExamCompleted, SubmissionGraded
 from shared.events import Event, subscriber
-from shared.http import SIGNED_IN, Call, HttpFunction, Response, roles
+from shared.http import SIGNED_IN, Call, HttpFunction, Response, roles, student_data
 from shared.logging import get_logger
 from shared.validation import PageQuery
 
@@ -85,12 +84,11 @@ def unenroll(call: Call[None, None]) -> Response:
     return Response(status=204)
 
 
-@user_paths_route.get(SIGNED_IN, query=PageQuery, response=UserPathPage)
+@user_paths_route.get(student_data("user_id"), query=PageQuery, response=UserPathPage)
 def user_paths(call: Call[None, PageQuery]) -> store.Page:
     """A user's enrolled paths with percent and the lesson to resume (the user, their teachers,
     an admin)."""
     user_id = call.params["user_id"]
-    require_student_access(call.user, user_id)
     return learning.list_user_paths(user_id, call.query.limit, call.query.cursor)
 
 

@@ -24,7 +24,6 @@ from functions.progress.models import (
     TopicMasteryOut,
 )
 from shared import aggregates, store
-from shared.access import require_student_access
 from shared.auth import Principal
 from shared.collections import MEMBERSHIPS, USER_STATS, USERS
 from shared.event_types import (
@@ -502,10 +501,10 @@ def progress_summary(stats: dict[str, Any], now: datetime) -> ProgressOut:
 
 
 def get_progress(principal: Principal, student_id: str, now: datetime) -> ProgressOut:
-    require_student_access(principal, student_id)
+    """Access: the route's guard (shared.http.student_data)."""
     return progress_summary(read_stats(principal, student_id), now)
 
 
 def get_badges(principal: Principal, user_id: str) -> list[BadgeOut]:
-    require_student_access(principal, user_id)
+    """Access: the route's guard (shared.http.student_data)."""
     return badges_out(read_stats(principal, user_id))
