@@ -14,6 +14,7 @@ import argparse
 import os
 import random
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 os.environ.setdefault("STUDYHALL_BENCH_PROJECT", "studyhall-bench-leaderboards")
@@ -58,7 +59,7 @@ def write_users(start: int, stop: int) -> float:
             }
         )
         writer.set(db.collection(USER_STATS).document(user_id), stats)
-    writer.close()
+    writer.close()  # type: ignore[no-untyped-call]
     return time.perf_counter() - began
 
 
@@ -125,7 +126,11 @@ def measure_events(count: int) -> list[tuple[str, int, float]]:
     subscription = "progress-on-exam-answered--exam.answered"
     results = []
     base = datetime.now(UTC) - timedelta(days=1)
-    for label, user_of in (("distinct users", lambda i: f"bench-ev-{i}"), ("one user", lambda i: "bench-ev-0")):
+    senders: list[tuple[str, Callable[[int], str]]] = [
+        ("distinct users", lambda i: f"bench-ev-{i}"),
+        ("one user", lambda i: "bench-ev-0"),
+    ]
+    for label, user_of in senders:
         publisher = pubsub_v1.PublisherClient()
         futures = [
             publisher.publish(

@@ -17,10 +17,10 @@ from functions.auth.models import (
     RegisterIn,
     SessionsPage,
     TokensOut,
-    UserOut,
     VerifyEmailIn,
 )
 from shared import store
+from shared.accounts import UserOut
 from shared.auth import authenticate, require_role
 from shared.events import Event, subscriber
 from shared.http import PUBLIC, SIGNED_IN, Call, HttpFunction, Response

@@ -18,9 +18,10 @@ from typing import Any
 from google.api_core import exceptions as gexc
 
 from functions.auth.lockout import failures_ref, locked_for, record_failure
-from functions.auth.models import TokensOut, UserOut
+from functions.auth.models import TokensOut
 from shared import audit, store
 from shared.accounts import (
+    UserOut,
     account_event,
     create_account,
     find_user_by_email,

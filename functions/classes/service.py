@@ -149,7 +149,7 @@ def _load_class(class_id: str, principal: Principal, *, txn: store.Transaction |
     data = _col(CLASSES).document(class_id).get(transaction=txn).to_dict()
     if data is None or not (principal.is_admin or data.get("teacher_id") == principal.user_id):
         raise NotFound("No such class.")
-    return data
+    return dict(data)
 
 
 def get_class(class_id: str, principal: Principal) -> ClassOut:
