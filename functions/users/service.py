@@ -1,6 +1,6 @@
 """Accounts as admins and their owners see them: list, read, edit, suspend, archive.
 
-The account documents belong to the auth area (`users/{id}`, see functions/auth/service.py).
+The account documents belong to the auth area (`users/{id}`, see shared/accounts.py).
 A change of role or status is copied onto the user's live sessions in the same request, because
 every authenticated request reads its session (not the user): the change bites at once.
 """
