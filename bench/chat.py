@@ -108,7 +108,7 @@ def load_content() -> None:
                 "updated_at": now,
             },
         )
-    writer.close()
+    writer.close()  # type: ignore[no-untyped-call]
 
 
 def import_seconds(entry_point: str, extra: str = "") -> tuple[float, float]:

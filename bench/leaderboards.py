@@ -14,6 +14,7 @@ import argparse
 import os
 import random
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 os.environ.setdefault("STUDYHALL_BENCH_PROJECT", "studyhall-bench-leaderboards")
@@ -28,6 +29,7 @@ from functions.leaderboards import service as boards  # noqa: E402
 from functions.progress import service as progress  # noqa: E402
 from infra.local.emulators import clear_firestore  # noqa: E402
 from infra.manifest import TEST_PORTS  # noqa: E402
+from shared import stats as user_stats  # noqa: E402
 from shared import store  # noqa: E402
 from shared.auth import Principal  # noqa: E402
 from shared.collections import USER_STATS  # noqa: E402
@@ -45,7 +47,7 @@ def write_users(start: int, stop: int) -> float:
     began = time.perf_counter()
     for i in range(start, stop):
         user_id = f"bench-user-{i:06d}"
-        stats = progress.empty_stats(user_id, "student", now)
+        stats = user_stats.empty_stats(user_id, "student", now)
         xp = rng.randint(0, 50_000)
         exam = EXAM_TYPES[i % len(EXAM_TYPES)]
         stats.update(
@@ -57,7 +59,7 @@ def write_users(start: int, stop: int) -> float:
             }
         )
         writer.set(db.collection(USER_STATS).document(user_id), stats)
-    writer.close()
+    writer.close()  # type: ignore[no-untyped-call]
     return time.perf_counter() - began
 
 
@@ -65,7 +67,7 @@ def register_scopes() -> None:
     db = store.db()
     for scope in [f"exam:{e}" for e in EXAM_TYPES] + [f"class:{c}" for c in CLASSES]:
         kind, _, key = scope.partition(":")
-        db.collection(progress.LEADERBOARD_SCOPES).document(scope).set({"scope": scope, "kind": kind, "key": key})
+        db.collection(user_stats.LEADERBOARD_SCOPES).document(scope).set({"scope": scope, "kind": kind, "key": key})
 
 
 def measure_rebuild() -> tuple[int, int, float, int]:
@@ -124,7 +126,11 @@ def measure_events(count: int) -> list[tuple[str, int, float]]:
     subscription = "progress-on-exam-answered--exam.answered"
     results = []
     base = datetime.now(UTC) - timedelta(days=1)
-    for label, user_of in (("distinct users", lambda i: f"bench-ev-{i}"), ("one user", lambda i: "bench-ev-0")):
+    senders: list[tuple[str, Callable[[int], str]]] = [
+        ("distinct users", lambda i: f"bench-ev-{i}"),
+        ("one user", lambda i: "bench-ev-0"),
+    ]
+    for label, user_of in senders:
         publisher = pubsub_v1.PublisherClient()
         futures = [
             publisher.publish(

@@ -19,8 +19,7 @@ from collections.abc import Sequence
 
 from google.api_core import exceptions as gexc
 
-from functions.auth import service as accounts
-from shared import audit, store
+from shared import accounts, audit, store
 from shared.auth import hash_password, new_id
 from shared.emails import normalize_email
 from shared.errors import Conflict

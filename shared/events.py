@@ -12,24 +12,28 @@ from __future__ import annotations
 
 import base64
 import binascii
+import builtins
 import json
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from cloudevents.http.event import CloudEvent
 from google.cloud.firestore_v1.base_query import FieldFilter
+from pydantic import ValidationError
 
 from shared import store
 from shared.config import settings
+from shared.event_types import MODELS, EventData
 from shared.logging import get_logger, log_fields, request_id_var
 from shared.registry import FunctionSpec, expires, register
 from shared.userdata import not_personal
 
 log = get_logger("events")
 T = TypeVar("T")
+D = TypeVar("D", bound=EventData)
 
 PROCESSED = not_personal(expires("processed_events"), "markers of events handled: consumer and event id")
 PROCESSED_TTL = timedelta(days=30)
@@ -48,6 +52,16 @@ class Event:
     occurred_at: datetime
     data: dict[str, Any]
     message_id: str = ""
+    # `data` validated against its topic's model (shared.event_types) by `subscriber`.
+    parsed: EventData | None = field(default=None, compare=False, repr=False)
+
+    def data_as(self, model: builtins.type[D]) -> D:
+        """The data as `model`: the subscriber's parse, or (an event built by hand) parsed now.
+        Raises MalformedEvent when it does not fit."""
+        parsed = self.parsed
+        if isinstance(parsed, model):
+            return parsed
+        return parse_data(model, self.data)
 
     def envelope(self) -> dict[str, Any]:
         return {
@@ -60,6 +74,19 @@ class Event:
 
 class MalformedEvent(ValueError):
     """A message that no retry can make sense of."""
+
+
+def parse_data(model: type[D], data: dict[str, Any]) -> D:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        # The fields at fault, not their values (which may be personal).
+        fields = sorted({".".join(str(p) for p in e["loc"]) for e in exc.errors()})
+        raise MalformedEvent(f"{model.__name__}: invalid {', '.join(fields)}") from exc
+
+
+def _data(data: EventData | dict[str, Any]) -> dict[str, Any]:
+    return data.model_dump(mode="json") if isinstance(data, EventData) else data
 
 
 # Publishing ---------------------------------------------------------------------------------
@@ -84,7 +111,11 @@ def topic_path(topic: str) -> str:
 
 
 def publish(
-    event_type: str, data: dict[str, Any], *, occurred_at: datetime | None = None, event_id: str | None = None
+    event_type: str,
+    data: EventData | dict[str, Any],
+    *,
+    occurred_at: datetime | None = None,
+    event_id: str | None = None,
 ) -> str:
     """Publish `event_type` (its topic has the same name) and wait for the server's ack.
 
@@ -98,7 +129,7 @@ def publish(
         id=event_id or new_id(),
         type=event_type,
         occurred_at=occurred_at or store.now(),
-        data=data,
+        data=_data(data),
     )
     payload, attributes = _wire(event)
     try:
@@ -159,7 +190,7 @@ class StagedEvent:
 def publish_in(
     writer: Any,
     event_type: str,
-    data: dict[str, Any],
+    data: EventData | dict[str, Any],
     *,
     occurred_at: datetime | None = None,
     event_id: str | None = None,
@@ -173,7 +204,7 @@ def publish_in(
     Give a fixed `event_id` when the transaction may be retried, so a retry writes the same event."""
     from shared.auth import new_id
 
-    event = Event(id=event_id or new_id(), type=event_type, occurred_at=occurred_at or store.now(), data=data)
+    event = Event(id=event_id or new_id(), type=event_type, occurred_at=occurred_at or store.now(), data=_data(data))
     payload, attributes = _wire(event)
     writer.set(
         store.db().collection(OUTBOX).document(event.id),
@@ -252,16 +283,19 @@ def subscriber(
     `deploy` takes FunctionSpec's deploy options (memory, service_account, max_instances, ...).
 
     An exception makes the delivery fail, so Pub/Sub retries it; after `max_attempts` it goes
-    to the dead-letter topic. A message that cannot be parsed is logged and dropped: no retry
-    can mend it.
+    to the dead-letter topic. A message that cannot be parsed, or whose data does not fit its
+    topic's model (shared.event_types.MODELS), is logged and acknowledged: no retry can mend it.
     """
+    model = MODELS.get(topic)
 
     def decorate(handler: Callable[[Event], None]) -> Callable[[Event], None]:
         def handle(cloud_event: CloudEvent) -> None:
             try:
                 event = event_from_cloud_event(cloud_event)
-            except MalformedEvent:
-                log.error("malformed event dropped", extra=log_fields(function=name, topic=topic))
+                if model is not None:
+                    event = replace(event, parsed=parse_data(model, event.data))
+            except MalformedEvent as exc:
+                log.error("malformed event dropped", extra=log_fields(function=name, topic=topic, error=str(exc)))
                 return
             store.start_metering()
             handler(event)

@@ -26,7 +26,8 @@ import flask
 from google.api_core import exceptions as gexc
 from pydantic import BaseModel
 
-from shared import store
+from shared import conformance, store
+from shared.access import require_student_access
 from shared.audit import Client
 from shared.auth import Principal, authenticate, require_role
 from shared.config import settings
@@ -57,15 +58,20 @@ _ALLOWED_HEADERS = "Authorization, Content-Type, X-Request-Id"
 
 @dataclass(frozen=True)
 class Access:
-    """Who may call a method: anyone, any signed-in user, or the listed roles."""
+    """Who may call a method: anyone, any signed-in user, or the listed roles; and, with
+    `student_param`, only about that student: themself, a teacher of their class, an admin."""
 
     public: bool = False
     roles: frozenset[str] | None = None
+    student_param: str | None = None
 
     def describe(self) -> str:
         if self.public:
             return "public"
-        return "signed-in" if self.roles is None else "roles: " + ", ".join(sorted(self.roles))
+        who = "signed-in" if self.roles is None else "roles: " + ", ".join(sorted(self.roles))
+        if self.student_param:
+            who += f"; the student {{{self.student_param}}}, a teacher of their class, or an admin"
+        return who
 
 
 PUBLIC = Access(public=True)
@@ -74,6 +80,11 @@ SIGNED_IN = Access()
 
 def roles(*names: str) -> Access:
     return Access(roles=frozenset(names))
+
+
+def student_data(param: str) -> Access:
+    """The learning data of the student named by path parameter `param` (shared/access.py)."""
+    return Access(student_param=param)
 
 
 @dataclass
@@ -285,6 +296,8 @@ class HttpFunction:
             require_role(principal, method.access.roles)
         body = self._parse_body(request, method)
         query = validate_query(method.query, request.args) if method.query else None
+        if principal is not None and method.access.student_param:
+            require_student_access(principal, params[method.access.student_param])
         call: Call[Any, Any] = Call(
             request=request,
             body=body,
@@ -305,10 +318,27 @@ class HttpFunction:
         if isinstance(result, flask.Response):
             return result
         if isinstance(result, Response):
-            return _json_response(result.status, _dump(result.body), result.headers)
+            return _json_response(result.status, self._checked(method, result.body), result.headers)
         if result is None:
             return _json_response(204, None)
-        return _json_response(method.status, _dump(result))
+        return _json_response(method.status, self._checked(method, result))
+
+    def _checked(self, method: Method, result: Any) -> Any:
+        """The JSON body of `result`; outside production, held to the declared response model."""
+        body = _dump(result)
+        if settings().env != "production" and method.response is not None:
+            paged = isinstance(result, store.Page) and not any(
+                "items" in m.model_fields for m in conformance.members(method.response)
+            )
+            try:
+                conformance.check(f"{method.verb} {self.path}", method.response, body, paged=paged)
+            except conformance.ResponseMismatch as exc:
+                log.error(
+                    "response does not match its declared model",
+                    extra=log_fields(function=self.spec.name, problem=str(exc)),
+                )
+                raise ApiError() from None
+        return body
 
     def _check_size(self, request: flask.Request, method: Method) -> None:
         limit = settings().max_upload_bytes if method.raw_body else settings().max_body_bytes

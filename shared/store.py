@@ -175,7 +175,8 @@ def run_transaction(work: Callable[[firestore.Transaction], T], *, max_attempts:
         return work(txn)
 
     try:
-        return body(transaction)
+        result: T = body(transaction)
+        return result
     except ValueError as exc:
         # The client gives up on contention with a bare ValueError: a lost race is a 409, not a 500.
         if isinstance(exc.__cause__, gexc.Aborted):

@@ -7,7 +7,7 @@ limits still cannot carry megabytes of text into Firestore.
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
@@ -38,6 +38,17 @@ class Out(BaseModel):
     """A response model: what the API promises to return."""
 
     model_config = ConfigDict(extra="ignore", defer_build=True)
+
+
+ItemT = TypeVar("ItemT")
+
+
+class Page(Out, Generic[ItemT]):
+    """One page of a list (API.md): `Page[ClassOut]`, or what a handler returning a
+    `store.Page` of a declared item model answers."""
+
+    items: list[ItemT]
+    next_cursor: str | None = None
 
 
 def field_errors(exc: ValidationError) -> list[dict[str, str]]:

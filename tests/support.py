@@ -121,8 +121,8 @@ class Api:
 
     def admin(self, email: str = "admin@example.com") -> dict[str, Any]:
         """An admin account (created as the first-admin command would) and its tokens."""
-        from functions.auth import service as accounts
-        from shared.auth import hash_password
+        from shared import accounts
+        from shared.auth import hash_password, new_id
 
         now = store.now()
         user = accounts.new_user(
@@ -134,7 +134,7 @@ class Api:
             password_hash=hash_password(PASSWORD),
             now=now,
         )
-        store.run_transaction(lambda txn: accounts.create_account(txn, accounts.new_id(), user, now))
+        store.run_transaction(lambda txn: accounts.create_account(txn, new_id(), user, now))
         return self.login(email)
 
 

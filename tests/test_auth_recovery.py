@@ -6,8 +6,7 @@ import json
 import re
 from datetime import timedelta
 
-from functions.auth import service
-from shared import store
+from shared import password_mail, store
 from tests.support import PASSWORD, ops
 
 REQUEST = "/api/v1/auth/password-reset-request"
@@ -79,7 +78,7 @@ def test_expired_forged_and_superseded_tokens_are_refused(api):
     assert api.post(CONFIRM, {"token": "forged-token", "new_password": NEW}).status_code == 422
     # A token issued before a password change dies with the old password.
     [user] = list(store.db().collection("users").stream())
-    old = service.create_password_reset(user.id, "dot@example.com", store.now() - timedelta(minutes=5))
+    old = password_mail.create_password_reset(user.id, "dot@example.com", store.now() - timedelta(minutes=5))
     user.reference.update({"password_changed_at": store.now()})
     assert api.post(CONFIRM, {"token": old, "new_password": NEW}).status_code == 422
     assert api.post(LOGIN, {"email": "dot@example.com", "password": PASSWORD}).status_code == 200
@@ -104,7 +103,7 @@ def test_archived_accounts_get_no_reset_mail(api):
 
 def test_welcome_mail_for_accounts_created_by_someone_else(api):
     tokens = api.register("gus@example.com")
-    token = service.create_password_reset(tokens["user"]["id"], "gus@example.com", store.now(), purpose="welcome")
+    token = password_mail.create_password_reset(tokens["user"]["id"], "gus@example.com", store.now(), purpose="welcome")
     [mail] = collection("mail")
     assert mail["to"] == ["gus@example.com"] and "set-password?token=" in mail["message"]["html"]
     assert api.post(CONFIRM, {"token": token, "new_password": NEW}).status_code == 200

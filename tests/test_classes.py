@@ -421,12 +421,12 @@ def test_request_and_approve_creates_enrolled_account_with_welcome_mail(api, dra
 
 def test_approval_stands_when_the_welcome_mail_fails(api, mocker):
     """Fault injection: the mail step crashes after the account committed."""
-    from functions.auth import service as accounts
+    from shared import password_mail
 
     teacher, boss = person(api, "t@example.com", "teacher"), admin(api)
     klass = new_class(api, teacher)
     asked = api.post("/api/v1/teachers/student-requests", request_body(klass), token=teacher.token)
-    mocker.patch.object(accounts, "create_password_reset", side_effect=RuntimeError("mail store down"))
+    mocker.patch.object(password_mail, "create_password_reset", side_effect=RuntimeError("mail store down"))
     approved = api.post(f"/api/v1/student-requests/{asked.json['id']}/approve", token=boss.token)
     assert approved.status_code == 200, approved.json
     assert doc("users", approved.json["student_id"]) is not None

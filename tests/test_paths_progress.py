@@ -382,7 +382,7 @@ def test_exam_completed_pushed_by_the_emulator_completes_the_lesson(api, stack, 
 def test_what_an_event_costs(api, created, learner):
     """Budget of the consumers: an unenrolled learner's event costs one read; a matching one
     reads enrolments, paths, the submission, the marker and the enrolment, and writes two."""
-    from functions.paths.models import SubmissionGradedData
+    from shared.event_types import SubmissionGraded
     from shared.events import Event
 
     def deliver(submission_id: str, event_id: str) -> tuple[int, dict[str, int]]:
@@ -396,7 +396,7 @@ def test_what_an_event_costs(api, created, learner):
         }
         event = Event(id=event_id, type="submission.graded", occurred_at=store.now(), data=data)
         meter = store.start_metering()
-        done = learning.on_submission_graded("paths-on-submission-graded", SubmissionGradedData(**data), event)
+        done = learning.on_submission_graded("paths-on-submission-graded", SubmissionGraded(**data), event)
         return done, {"reads": meter.reads, "writes": meter.writes}
 
     submission(learner["id"], "ex-hello", "accepted", "s-ok")

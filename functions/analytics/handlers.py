@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from functions.analytics import service
 from functions.analytics.models import ClassAnalyticsOut, ExerciseAnalyticsOut, StudentAnalyticsOut
-from shared.http import SIGNED_IN, Call, HttpFunction, roles
+from shared.http import Call, HttpFunction, roles, student_data
 
 student_route = HttpFunction("analytics-student", "/api/v1/analytics/students/{student_id}")
 exercise_route = HttpFunction("analytics-exercise", "/api/v1/analytics/exercises/{exercise_id}")
 class_route = HttpFunction("analytics-class", "/api/v1/analytics/classes/{class_id}")
 
 
-@student_route.get(SIGNED_IN, response=StudentAnalyticsOut)
+@student_route.get(student_data("student_id"), response=StudentAnalyticsOut)
 def student(call: Call[None, None]) -> StudentAnalyticsOut:
     """A student's analytics: the student, their teachers, admins."""
     return service.get_student_analytics(call.user, call.params["student_id"], call.now)

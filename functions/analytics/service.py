@@ -1,7 +1,7 @@
 """Analytics, read from aggregates the event functions keep: no scans at read time.
 
 Class and exercise aggregates are sharded counters written by the progress event functions
-(functions/progress/aggregates.py), summed here (one query, at most SHARDS reads). Student
+(shared/aggregates.py), summed here (one query, at most SHARDS reads). Student
 analytics are derived from the student's own `user_stats` document (one read).
 """
 
@@ -20,13 +20,13 @@ from functions.analytics.models import (
     StudentAnalyticsOut,
     TopicStatOut,
 )
-from functions.progress import service as progress
-from functions.progress.aggregates import CLASS_STATS, EXERCISE_STATS
+from shared import stats as progress
 from shared import store
-from shared.access import require_student_access
+from shared.aggregates import CLASS_STATS, EXERCISE_STATS
 from shared.auth import Principal
 from shared.collections import CLASSES
 from shared.errors import NotFound
+from shared.stats import ratio
 
 RECENT_DAYS = 30
 
@@ -47,10 +47,6 @@ def _sum_shards(collection: str, key: str) -> dict[str, Any]:
             elif isinstance(value, int | float) and not isinstance(value, bool):
                 total[name] = total.get(name, 0) + value
     return total
-
-
-def ratio(part: float, whole: float) -> float:
-    return round(part / whole, 4) if whole else 0.0
 
 
 def weakest_domains(domains: dict[str, dict[str, int]]) -> list[DomainStatOut]:
@@ -165,7 +161,7 @@ def class_analytics(class_id: str) -> ClassAnalyticsOut:
 
 
 def get_student_analytics(principal: Principal, student_id: str, now: datetime) -> StudentAnalyticsOut:
-    require_student_access(principal, student_id)
+    """Access: the route's guard (shared.http.student_data)."""
     stats = progress.read_stats(principal, student_id)
     today = progress.local_day(now, stats.get("timezone"))
     return student_analytics(stats, today, progress.current_streak(stats, today))

@@ -9,7 +9,7 @@ from pydantic import AwareDatetime, StringConstraints
 from functions.audit import service
 from shared import store
 from shared.http import Call, HttpFunction, roles
-from shared.validation import Out, PageQuery
+from shared.validation import Page, PageQuery
 
 Id = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:@\-]+$")]
 
@@ -24,9 +24,7 @@ class AuditQuery(PageQuery):
     until: AwareDatetime | None = None
 
 
-class AuditPage(Out):
-    items: list[service.AuditLogOut]
-    next_cursor: str | None = None
+AuditPage = Page[service.AuditLogOut]
 
 
 @logs_route.get(roles("admin"), query=AuditQuery, response=AuditPage)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from functions.auth import recovery, service, sessions, verification
 from functions.auth import refresh as rotation
-from functions.auth import service, verification
 from functions.auth.models import (
     ChangePasswordIn,
     EmailVerifiedOut,
@@ -17,10 +17,10 @@ from functions.auth.models import (
     RegisterIn,
     SessionsPage,
     TokensOut,
-    UserOut,
     VerifyEmailIn,
 )
 from shared import store
+from shared.accounts import UserOut
 from shared.auth import authenticate, require_role
 from shared.events import Event, subscriber
 from shared.http import PUBLIC, SIGNED_IN, Call, HttpFunction, Response
@@ -104,14 +104,14 @@ def me(call: Call[None, None]) -> UserOut:
 @reset_request_route.post(PUBLIC, body=PasswordResetRequestIn, response=MessageOut, status=202, before=(RESET_LIMIT,))
 def password_reset_request(call: Call[PasswordResetRequestIn, None]) -> MessageOut:
     """Mail a reset link if the email has an account; the answer is the same either way."""
-    service.request_password_reset(email=call.body.email, client=call.client, now=call.now)
+    recovery.request_password_reset(email=call.body.email, client=call.client, now=call.now)
     return MessageOut(message="If an account uses this email, a reset link is on its way.")
 
 
 @reset_confirm_route.post(PUBLIC, body=PasswordResetConfirmIn, response=MessageOut, before=(RESET_LIMIT,))
 def password_reset_confirm(call: Call[PasswordResetConfirmIn, None]) -> MessageOut:
     """Set a new password with the mailed single-use token; every session ends."""
-    service.confirm_password_reset(
+    recovery.confirm_password_reset(
         token=call.body.token, new_password=call.body.new_password, client=call.client, now=call.now
     )
     return MessageOut(message="Your password is changed; sign in with it.")
@@ -120,7 +120,7 @@ def password_reset_confirm(call: Call[PasswordResetConfirmIn, None]) -> MessageO
 @change_password_route.post(SIGNED_IN, body=ChangePasswordIn, response=PasswordChangedOut)
 def change_password(call: Call[ChangePasswordIn, None]) -> PasswordChangedOut:
     """Change the password with the current one; the other sessions end."""
-    revoked = service.change_password(
+    revoked = recovery.change_password(
         user_id=call.user.user_id,
         session_id=call.user.session_id,
         current_password=call.body.current_password,
@@ -134,7 +134,7 @@ def change_password(call: Call[ChangePasswordIn, None]) -> PasswordChangedOut:
 @sessions_route.get(SIGNED_IN, query=PageQuery, response=SessionsPage)
 def list_sessions(call: Call[None, PageQuery]) -> store.Page:
     """The caller's live sessions: device, IP, created and last used."""
-    return service.list_sessions(
+    return sessions.list_sessions(
         user_id=call.user.user_id,
         current=call.user.session_id,
         limit=call.query.limit,
@@ -146,7 +146,7 @@ def list_sessions(call: Call[None, PageQuery]) -> store.Page:
 @session_route.delete(SIGNED_IN, status=204)
 def revoke_session(call: Call[None, None]) -> Response:
     """End one of the caller's sessions (its tokens stop at once)."""
-    service.revoke_session(user_id=call.user.user_id, session_id=call.params["id"], client=call.client, now=call.now)
+    sessions.revoke_session(user_id=call.user.user_id, session_id=call.params["id"], client=call.client, now=call.now)
     return Response(status=204)
 
 

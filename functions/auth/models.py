@@ -4,31 +4,17 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, Field, StringConstraints
+from pydantic import StringConstraints
 
+from shared.accounts import GradeLevel, Name, TimeZone, UserOut
 from shared.emails import Email, EmailLookup
 from shared.emails import normalize_email as normalize_email  # re-exported: the one normaliser
 from shared.passwords import MAX_LENGTH
-from shared.validation import Out, Payload
+from shared.validation import Out, Page, Payload
 
 # Passwords keep every character, leading and trailing spaces included.
 Password = Annotated[str, StringConstraints(strip_whitespace=False, min_length=1, max_length=MAX_LENGTH)]
-Name = Annotated[str, StringConstraints(min_length=1, max_length=100)]
-GradeLevel = Annotated[int, Field(ge=9, le=12)]
-
-
-def _known_zone(name: str) -> str:
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ValueError("Use an IANA time zone such as Europe/Paris.") from exc
-    return name
-
-
-# Streak days follow the user's zone: an IANA name.
-TimeZone = Annotated[str, StringConstraints(min_length=1, max_length=64), AfterValidator(_known_zone)]
 
 
 class RegisterIn(Payload):
@@ -52,22 +38,6 @@ class RefreshIn(Payload):
 
 class LogoutQuery(Payload):
     all_devices: bool = False
-
-
-class UserOut(Out):
-    id: str
-    email: str
-    first_name: str
-    last_name: str
-    role: Literal["student", "teacher", "admin"]
-    status: Literal["active", "suspended", "archived"]
-    grade_level: int | None = None
-    timezone: str = "UTC"
-    created_at: datetime
-    last_login_at: datetime | None = None
-    email_verified: bool = False
-    bio: str | None = None
-    avatar_url: str | None = None
 
 
 class TokensOut(Out):
@@ -121,6 +91,4 @@ class SessionOut(Out):
     current: bool
 
 
-class SessionsPage(Out):
-    items: list[SessionOut]
-    next_cursor: str | None = None
+SessionsPage = Page[SessionOut]

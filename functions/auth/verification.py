@@ -13,15 +13,16 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from functions.auth.service import MAIL
 from shared import audit, store
 from shared.audit import Client
 from shared.auth import hash_token, new_id, new_secret
 from shared.collections import USERS
 from shared.config import settings
 from shared.errors import ValidationFailed
+from shared.event_types import UserRegistered
 from shared.events import Event, run_once
 from shared.logging import get_logger, log_fields
+from shared.password_mail import MAIL
 from shared.ratelimit import Limit, hit
 from shared.registry import expires
 from shared.userdata import field, personal
@@ -68,7 +69,7 @@ def needs_verification(user: dict[str, Any] | None) -> bool:
 
 def on_user_registered(event: Event) -> None:
     """Queue the verification mail of a new account, once per event (2 reads, 3 writes)."""
-    user_id = str(event.data["user_id"])
+    user_id = event.data_as(UserRegistered).user_id
     ref = store.db().collection(USERS).document(user_id)
 
     def send(txn: store.Transaction) -> bool:

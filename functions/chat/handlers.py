@@ -15,6 +15,7 @@ from functions.chat.models import (
 )
 from shared import store
 from shared.errors import ServiceUnavailable
+from shared.event_types import MessagePosted
 from shared.events import Event, subscriber
 from shared.http import SIGNED_IN, Call, HttpFunction
 from shared.logging import get_logger, log_fields
@@ -75,9 +76,5 @@ def firebase_token(call: Call[None, None]) -> FirebaseTokenOut:
 @subscriber("chat-reply", topic=service.MESSAGE_POSTED, timeout_seconds=120)
 def reply(event: Event) -> None:
     """Write the tutor's reply to a user message, once (the reply's id comes from the message's)."""
-    data = event.data
-    session_id, message_id = str(data.get("session_id", "")), str(data.get("message_id", ""))
-    if not session_id or not message_id or "/" in session_id + message_id:
-        log.error("chat event without session or message dropped", extra=log_fields(event_id=event.id))
-        return
-    service.write_reply(session_id, message_id, store.now())
+    data = event.data_as(MessagePosted)  # ids that are path segments, or the event was dropped
+    service.write_reply(data.session_id, data.message_id, store.now())

@@ -21,6 +21,7 @@ from shared.auth import new_id
 from shared.collections import CHAT_SESSIONS, EXAM_SESSIONS, EXERCISES, QUESTIONS
 from shared.config import settings
 from shared.errors import Conflict, NotFound, ValidationFailed
+from shared.event_types import MessagePosted
 from shared.events import publish
 from shared.logging import get_logger, log_fields
 from shared.ratelimit import Limit, hit
@@ -170,7 +171,9 @@ def post_message(session_id: str, user_id: str, content: str, now: datetime) -> 
     message_id = new_id()
     doc = {"user_id": user_id, "role": "user", "content": content, "sources": [], "created_at": now}
     ref.collection(MESSAGES).document(message_id).create(doc)
-    publish(MESSAGE_POSTED, {"session_id": session_id, "message_id": message_id, "user_id": user_id}, occurred_at=now)
+    publish(
+        MESSAGE_POSTED, MessagePosted(session_id=session_id, message_id=message_id, user_id=user_id), occurred_at=now
+    )
     return message_out(session_id, message_id, doc)
 
 

@@ -15,7 +15,6 @@ from functions.classes.models import (
     DashboardQuery,
     JoinIn,
     MembershipOut,
-    PageQuery,
     RejectIn,
     RequestListQuery,
     RosterPage,
@@ -26,6 +25,7 @@ from functions.classes.models import (
 from shared.auth import require_self_or_admin
 from shared.http import Call, HttpFunction, Response, roles
 from shared.store import Page
+from shared.validation import PageQuery
 
 TEACHER = roles("teacher")
 TEACHER_OR_ADMIN = roles("teacher", "admin")

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from pydantic import Field, StringConstraints, field_validator, model_validator
 
 from shared.emails import Email
-from shared.validation import Out, PageQuery, Payload
+from shared.validation import Out, Page, PageQuery, Payload
 
 ClassName = Annotated[str, StringConstraints(min_length=1, max_length=100)]
 Subject = Annotated[str, StringConstraints(min_length=1, max_length=50)]
@@ -79,9 +79,7 @@ class ClassListQuery(PageQuery):
     status: ClassStatus = "active"
 
 
-class ClassPage(Out):
-    items: list[ClassOut]
-    next_cursor: str | None
+ClassPage = Page[ClassOut]
 
 
 class JoinIn(Payload):
@@ -106,9 +104,7 @@ class RosterEntry(Out):
     joined_at: datetime
 
 
-class RosterPage(Out):
-    items: list[RosterEntry]
-    next_cursor: str | None
+RosterPage = Page[RosterEntry]
 
 
 # Student account requests ----------------------------------------------------------------------
@@ -151,9 +147,7 @@ class AdminRequestListQuery(PageQuery):
     status: RequestStatus = "pending"
 
 
-class StudentRequestPage(Out):
-    items: list[StudentRequestOut]
-    next_cursor: str | None
+StudentRequestPage = Page[StudentRequestOut]
 
 
 # Dashboard --------------------------------------------------------------------------------------

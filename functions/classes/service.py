@@ -21,7 +21,6 @@ from typing import Any
 
 from google.api_core import exceptions as gexc
 
-from functions.auth import service as accounts
 from functions.classes.models import (
     ActiveStudent,
     ClassDashboard,
@@ -32,11 +31,12 @@ from functions.classes.models import (
     RosterEntry,
     StudentRequestOut,
 )
-from shared import store
+from shared import accounts, password_mail, store
 from shared.auth import Principal, new_id
 from shared.collections import CLASSES, MEMBERSHIPS, USER_STATS, USERS
 from shared.emails import email_key
 from shared.errors import Conflict, Forbidden, NotFound, ServiceUnavailable
+from shared.event_types import ClassMembershipChanged
 from shared.events import StagedEvent, publish_in
 from shared.logging import get_logger, log_fields
 from shared.registry import composite_index, published
@@ -149,7 +149,7 @@ def _load_class(class_id: str, principal: Principal, *, txn: store.Transaction |
     data = _col(CLASSES).document(class_id).get(transaction=txn).to_dict()
     if data is None or not (principal.is_admin or data.get("teacher_id") == principal.user_id):
         raise NotFound("No such class.")
-    return data
+    return dict(data)
 
 
 def get_class(class_id: str, principal: Principal) -> ClassOut:
@@ -250,7 +250,9 @@ def join_class(student_id: str, raw_code: str, now: datetime) -> MembershipOut:
     batch = store.db().batch()
     batch.create(member_ref, membership)
     batch.update(class_ref, {"student_count": store.Increment(1)})
-    joined = publish_in(batch, CLASS_JOINED, {"user_id": student_id, "class_id": class_id}, occurred_at=now)
+    joined = publish_in(
+        batch, CLASS_JOINED, ClassMembershipChanged(user_id=student_id, class_id=class_id), occurred_at=now
+    )
     try:
         batch.commit()
     except gexc.AlreadyExists as exc:
@@ -310,7 +312,7 @@ def remove_student(class_id: str, student_id: str, principal: Principal, now: da
             raise NotFound("This student is not in the class.")
         txn.update(member_ref, {"status": "removed", "removed_at": now})
         txn.update(class_ref, {"student_count": store.Increment(-1)})
-        left = {"user_id": student_id, "class_id": class_id}
+        left = ClassMembershipChanged(user_id=student_id, class_id=class_id)
         return publish_in(txn, CLASS_LEFT, left, occurred_at=now, event_id=event_id)
 
     store.run_transaction(remove).send()
@@ -432,7 +434,7 @@ def approve_request(request_id: str, admin_id: str, now: datetime) -> StudentReq
             publish_in(
                 txn,
                 CLASS_JOINED,
-                {"user_id": user_id, "class_id": request["class_id"]},
+                ClassMembershipChanged(user_id=user_id, class_id=request["class_id"]),
                 occurred_at=now,
                 event_id=joined_id,
             ),
@@ -444,7 +446,7 @@ def approve_request(request_id: str, admin_id: str, now: datetime) -> StudentReq
     except gexc.AlreadyExists as exc:
         raise Conflict("An account with this email already exists.") from exc
     try:
-        accounts.create_password_reset(user_id, user["email"], now, purpose="welcome")
+        password_mail.create_password_reset(user_id, user["email"], now, purpose="welcome")
     except Exception:
         # The account stands; the student can still ask for a reset link from the sign-in page.
         log.exception("welcome mail not queued", extra=log_fields(request_id=request_id, user_id=user_id))

@@ -26,10 +26,10 @@ from functions.exams.models import (
     WeakAreasQuery,
 )
 from shared import store
-from shared.access import require_student_access
 from shared.errors import ValidationFailed
+from shared.event_types import ExamAnswered
 from shared.events import Event, StorageObject, on_object_finalized, subscriber
-from shared.http import SIGNED_IN, Call, HttpFunction, Response, roles
+from shared.http import SIGNED_IN, Call, HttpFunction, Response, roles, student_data
 from shared.uploads import read_upload
 from shared.validation import PageQuery
 
@@ -158,27 +158,23 @@ def submit(call: Call[None, None]) -> ResultOut:
     return sessions.submit(call.params["session_id"], call.user, call.now)
 
 
-@user_sessions_route.get(SIGNED_IN, query=PageQuery, response=SessionSummaryOut)
+@user_sessions_route.get(student_data("user_id"), query=PageQuery, response=SessionSummaryOut)
 def user_sessions(call: Call[None, PageQuery]) -> store.Page:
     """A user's sessions, newest first (the user, their teachers, an admin)."""
-    require_student_access(call.user, call.params["user_id"])
     return history.list_user_sessions(call.params["user_id"], call.query.limit, call.query.cursor)
 
 
-@weak_areas_route.get(SIGNED_IN, query=WeakAreasQuery, response=WeakAreasOut)
+@weak_areas_route.get(student_data("user_id"), query=WeakAreasQuery, response=WeakAreasOut)
 def weak_areas(call: Call[None, WeakAreasQuery]) -> WeakAreasOut:
     """A user's domains by accuracy over all answers, weakest first (the user, their teachers, an admin)."""
-    require_student_access(call.user, call.params["user_id"])
     return history.weak_areas(call.params["user_id"], call.query.exam_type)
 
 
 @subscriber("exams-on-answered", topic="exam.answered")
 def on_answered(event: Event) -> None:
     """Keep the student's per-question progress (adaptive selection reads it); idempotent."""
-    data = event.data
-    history.record_answer(
-        data["user_id"], data["exam_type"], data["question_id"], bool(data["correct"]), event.occurred_at
-    )
+    data = event.data_as(ExamAnswered)
+    history.record_answer(data.user_id, data.exam_type, data.question_id, bool(data.correct), event.occurred_at)
 
 
 @subscriber("exams-expire-sessions", topic="jobs.exams-expire-sessions", schedule="*/5 * * * *")

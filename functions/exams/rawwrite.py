@@ -46,4 +46,5 @@ def create(document_path: str, data: dict[str, Any]) -> write_types.Write:
     for key, value in data.items():
         _encode(fields[key], value)
     write.current_document.exists = False
-    return write_types.Write.wrap(write)
+    wrapped: write_types.Write = write_types.Write.wrap(write)
+    return wrapped

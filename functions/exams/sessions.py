@@ -35,6 +35,7 @@ from shared import store, userdata
 from shared.auth import Principal, new_id
 from shared.collections import EXAM_SESSIONS, QUESTIONS
 from shared.errors import Conflict, NotFound, ValidationFailed
+from shared.event_types import EventData, ExamAnswered, ExamCompleted
 from shared.events import publish
 from shared.logging import get_logger, log_fields
 from shared.registry import composite_index, unindexed
@@ -231,16 +232,16 @@ def get_session(session_id: str, principal: Principal) -> SessionOut:
 
 def _answered_event(
     session_id: str, data: dict[str, Any], question_id: str, domain: str, correct: bool
-) -> dict[str, Any]:
-    return {
-        "user_id": data["user_id"],
-        "session_id": session_id,
-        "exam_type": data["exam_type"],
-        "question_id": question_id,
-        "domain": domain,
-        "correct": correct,
-        "mode": data["mode"],
-    }
+) -> ExamAnswered:
+    return ExamAnswered(
+        user_id=data["user_id"],
+        session_id=session_id,
+        exam_type=data["exam_type"],
+        question_id=question_id,
+        domain=domain,
+        correct=correct,
+        mode=data["mode"],
+    )
 
 
 def answer(session_id: str, principal: Principal, question_id: str, letter: str, now: datetime) -> Any:
@@ -347,20 +348,22 @@ def submit(session_id: str, principal: Principal | None, now: datetime) -> Resul
 
 
 def _publish_completion(session_id: str, data: dict[str, Any], now: datetime) -> None:
-    messages: list[tuple[str, dict[str, Any], datetime]] = []
+    messages: list[tuple[str, EventData, datetime]] = []
     if data["mode"] == "exam":
         by_id = {q["id"]: q for q in data["questions"]}
         for qid, given in (data.get("answers") or {}).items():
             event = _answered_event(session_id, data, qid, by_id[qid]["domain"], bool(given["correct"]))
             messages.append(("exam.answered", event, given["answered_at"]))
     result = data["result"]
-    completed = {
-        "user_id": data["user_id"],
-        "session_id": session_id,
-        "exam_type": data["exam_type"],
-        "mode": data["mode"],
-        **result,
-    }
+    completed = ExamCompleted.model_validate(
+        {
+            "user_id": data["user_id"],
+            "session_id": session_id,
+            "exam_type": data["exam_type"],
+            "mode": data["mode"],
+            **result,
+        }
+    )
     messages.append(("exam.completed", completed, now))
     if len(messages) == 1:
         publish(messages[0][0], messages[0][1], occurred_at=now)

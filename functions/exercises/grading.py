@@ -26,6 +26,7 @@ from functions.exercises.submissions import SUBMISSION_GRADED, submission_ref
 from shared import store
 from shared.collections import SUBMISSIONS
 from shared.errors import NotFound
+from shared.event_types import SubmissionGraded
 from shared.events import publish
 from shared.logging import get_logger, log_fields
 
@@ -61,15 +62,15 @@ def publish_graded(submission_id: str, data: dict[str, Any]) -> None:
         return
     publish(
         SUBMISSION_GRADED,
-        {
-            "user_id": data["user_id"],
-            "submission_id": submission_id,
-            "exercise_id": data["exercise_id"],
-            "topic": data.get("topic") or "general",
-            "score": float(data.get("auto_score") or 0.0),
-            "passed": data.get("verdict") == "accepted",
-            "verdict": data.get("verdict"),
-        },
+        SubmissionGraded(
+            user_id=data["user_id"],
+            submission_id=submission_id,
+            exercise_id=data["exercise_id"],
+            topic=data.get("topic") or "general",
+            score=float(data.get("auto_score") or 0.0),
+            passed=data.get("verdict") == "accepted",
+            verdict=data.get("verdict"),
+        ),
         occurred_at=data.get("graded_at"),
         event_id=graded_event_id(submission_id),
     )

@@ -16,9 +16,9 @@ from functions.exercises.models import (
 )
 from functions.exercises.submissions import SUBMISSION_CREATED
 from shared import store
-from shared.access import require_student_access
+from shared.event_types import SubmissionCreated
 from shared.events import Event, subscriber
-from shared.http import SIGNED_IN, Call, HttpFunction, Response, roles
+from shared.http import SIGNED_IN, Call, HttpFunction, Response, roles, student_data
 from shared.validation import PageQuery
 
 STAFF = roles("teacher", "admin")
@@ -111,11 +111,10 @@ def evaluate(call: Call[EvaluationIn, None]) -> SubmissionOut:
     return submissions.evaluate(call.params["submission_id"], call.user, b.score, b.feedback, call.now)
 
 
-@student_submissions_route.get(SIGNED_IN, query=SubmissionListQuery, response=SubmissionOut)
+@student_submissions_route.get(student_data("student_id"), query=SubmissionListQuery, response=SubmissionOut)
 def student_submissions(call: Call[None, SubmissionListQuery]) -> store.Page:
     """A student's submissions, newest first, optionally of one exercise (the student, their teachers, admins)."""
     student_id = call.params["student_id"]
-    require_student_access(call.user, student_id)
     q = call.query
     return submissions.list_student_submissions(student_id, q.exercise_id, q.limit, q.cursor)
 
@@ -135,8 +134,7 @@ def student_submissions(call: Call[None, SubmissionListQuery]) -> store.Page:
 )
 def grade(event: Event) -> None:
     """Grade a submission in the sandbox, once per submission, and publish `submission.graded`."""
-    submission_id = str(event.data.get("submission_id", ""))
-    grading.grade(submission_id, store.now())
+    grading.grade(event.data_as(SubmissionCreated).submission_id, store.now())
 
 
 @subscriber("exercises-sweep", topic="jobs.exercises-sweep", schedule="*/5 * * * *")

@@ -23,6 +23,7 @@ from shared.auth import Principal, new_id
 from shared.collections import MEMBERSHIPS, SUBMISSIONS
 from shared.config import settings
 from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from shared.event_types import SubmissionCreated
 from shared.events import publish
 from shared.ratelimit import Limit, hit
 from shared.registry import composite_index, published
@@ -90,7 +91,7 @@ def create_submission(user_id: str, exercise_id: str, code: str, now: datetime) 
     submission_ref(submission_id).create(data)
     publish(
         SUBMISSION_CREATED,
-        {"submission_id": submission_id, "user_id": user_id, "exercise_id": exercise_id},
+        SubmissionCreated(submission_id=submission_id, user_id=user_id, exercise_id=exercise_id),
         occurred_at=now,
     )
     return SubmissionQueuedOut(

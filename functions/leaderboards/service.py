@@ -17,13 +17,13 @@ from google.cloud.firestore_v1.base_query import FieldFilter
 from google.cloud.firestore_v1.field_path import FieldPath
 
 from functions.leaderboards.models import EntryOut, LeaderboardOut, MyRankOut
-from functions.progress.service import LEADERBOARD_SCOPES
 from shared import store
 from shared.auth import Principal
 from shared.collections import CLASSES, MEMBERSHIPS, USER_STATS
 from shared.errors import NotFound
 from shared.logging import get_logger, log_fields
 from shared.registry import composite_index
+from shared.stats import LEADERBOARD_SCOPES
 from shared.userdata import not_personal
 
 log = get_logger("leaderboards")

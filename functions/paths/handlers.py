@@ -5,12 +5,11 @@ from __future__ import annotations
 
 from typing import TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from functions.paths import authoring, learning
 from functions.paths.models import (
     EnrollmentOut,
-    ExamCompletedData,
     LessonProgressIn,
     LessonProgressOut,
     PathDetailOut,
@@ -18,14 +17,13 @@ from functions.paths.models import (
     PathListQuery,
     PathOut,
     PathSummaryPage,
-    SubmissionGradedData,
     UserPathPage,
 )
 from shared import store
-from shared.access import require_student_access
+from shared.event_types import ExamCompleted, SubmissionGraded
 from shared.events import Event, subscriber
-from shared.http import SIGNED_IN, Call, HttpFunction, Response, roles
-from shared.logging import get_logger, log_fields
+from shared.http import SIGNED_IN, Call, HttpFunction, Response, roles, student_data
+from shared.logging import get_logger
 from shared.validation import PageQuery
 
 log = get_logger("paths")
@@ -86,12 +84,11 @@ def unenroll(call: Call[None, None]) -> Response:
     return Response(status=204)
 
 
-@user_paths_route.get(SIGNED_IN, query=PageQuery, response=UserPathPage)
+@user_paths_route.get(student_data("user_id"), query=PageQuery, response=UserPathPage)
 def user_paths(call: Call[None, PageQuery]) -> store.Page:
     """A user's enrolled paths with percent and the lesson to resume (the user, their teachers,
     an admin)."""
     user_id = call.params["user_id"]
-    require_student_access(call.user, user_id)
     return learning.list_user_paths(user_id, call.query.limit, call.query.cursor)
 
 
@@ -101,27 +98,13 @@ def report_progress(call: Call[LessonProgressIn, None]) -> LessonProgressOut:
     return learning.report_progress(call.params["lesson_id"], call.user.user_id, call.body, call.now)
 
 
-def _parse(model: type[M], event: Event, consumer: str) -> M | None:
-    """The event's data, or None (logged, acknowledged) when no retry could make it valid."""
-    try:
-        return model.model_validate(event.data)
-    except ValidationError as exc:
-        fields = log_fields(function=consumer, event_id=event.id, errors=len(exc.errors()))
-        log.error("invalid event dropped", extra=fields)
-        return None
-
-
 @subscriber("paths-on-submission-graded", topic="submission.graded")
 def on_submission_graded(event: Event) -> None:
     """An accepted submission completes the learner's exercise lessons of that exercise."""
-    data = _parse(SubmissionGradedData, event, "paths-on-submission-graded")
-    if data is not None:
-        learning.on_submission_graded("paths-on-submission-graded", data, event)
+    learning.on_submission_graded("paths-on-submission-graded", event.data_as(SubmissionGraded), event)
 
 
 @subscriber("paths-on-exam-completed", topic="exam.completed")
 def on_exam_completed(event: Event) -> None:
     """A submitted exam session completes the learner's practice lessons it passes."""
-    data = _parse(ExamCompletedData, event, "paths-on-exam-completed")
-    if data is not None:
-        learning.on_exam_completed("paths-on-exam-completed", data, event)
+    learning.on_exam_completed("paths-on-exam-completed", event.data_as(ExamCompleted), event)

@@ -21,18 +21,17 @@ from google.cloud.firestore_v1.base_query import FieldFilter
 from functions.paths.authoring import lessons_of, path_of_lesson, path_out
 from functions.paths.models import (
     EnrollmentOut,
-    ExamCompletedData,
     LessonProgressIn,
     LessonProgressOut,
     LessonStateOut,
     PathDetailOut,
     ProgressOut,
-    SubmissionGradedData,
     UserPathOut,
 )
 from shared import store
 from shared.collections import EXAM_SESSIONS, PATH_ENROLLMENTS, PATHS, SUBMISSIONS
 from shared.errors import Conflict, NotFound, ServiceUnavailable, ValidationFailed
+from shared.event_types import ExamCompleted, LessonCompleted, SubmissionGraded
 from shared.events import Event, publish, run_once
 from shared.logging import get_logger, log_fields
 from shared.registry import composite_index, published
@@ -166,7 +165,7 @@ def condition_met(user_id: str, lesson: dict[str, Any], state: dict[str, Any]) -
 
 
 def _announce(user_id: str, path_id: str, lesson: dict[str, Any], now: datetime) -> None:
-    data = {"user_id": user_id, "lesson_id": lesson["id"], "path_id": path_id, "topic": lesson.get("topic")}
+    data = LessonCompleted(user_id=user_id, lesson_id=lesson["id"], path_id=path_id, topic=lesson.get("topic"))
     publish(LESSON_COMPLETED, data, occurred_at=now)
     log.info("lesson completed", extra=log_fields(path_id=path_id, lesson_id=lesson["id"], user_id=user_id))
 
@@ -418,7 +417,7 @@ def _complete_matching(
     return len(newly)
 
 
-def on_submission_graded(consumer: str, data: SubmissionGradedData, event: Event) -> int:
+def on_submission_graded(consumer: str, data: SubmissionGraded, event: Event) -> int:
     """An accepted submission completes the learner's lessons of that exercise. The submission
     document is checked, so the event and the route apply one rule: verdict `accepted`."""
     if not data.passed:
@@ -441,7 +440,7 @@ def on_submission_graded(consumer: str, data: SubmissionGradedData, event: Event
     )
 
 
-def on_exam_completed(consumer: str, data: ExamCompletedData, event: Event) -> int:
+def on_exam_completed(consumer: str, data: ExamCompleted, event: Event) -> int:
     """A submitted session completes the learner's practice lessons of its exam type whose pass
     score it reached."""
     return _complete_matching(

@@ -9,9 +9,9 @@ from functools import lru_cache
 from importlib import resources
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import Field, StringConstraints, field_validator, model_validator
 
-from shared.validation import Out, PageQuery, Payload
+from shared.validation import Out, Page, PageQuery, Payload
 
 LessonKind = Literal["reading", "video", "exercise", "practice_exam"]
 Title = Annotated[str, StringConstraints(min_length=1, max_length=200)]
@@ -155,9 +155,7 @@ class PathSummaryOut(Out):
     estimated_minutes: int
 
 
-class PathSummaryPage(Out):
-    items: list[PathSummaryOut]
-    next_cursor: str | None
+PathSummaryPage = Page[PathSummaryOut]
 
 
 class PathOut(PathSummaryOut):
@@ -206,9 +204,7 @@ class UserPathOut(Out):
     next_lesson_id: str | None
 
 
-class UserPathPage(Out):
-    items: list[UserPathOut]
-    next_cursor: str | None
+UserPathPage = Page[UserPathOut]
 
 
 class LessonProgressIn(Payload):
@@ -237,26 +233,3 @@ class LessonProgressOut(Out):
     duration_seconds: int
     path_percent: int
     next_lesson_id: str | None
-
-
-# Events consumed --------------------------------------------------------------------------------
-
-
-class EventData(BaseModel):
-    """An event's `data`: fields a publisher adds later are ignored, missing ones reject it."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    user_id: Annotated[str, StringConstraints(min_length=1, max_length=128)]
-
-
-class SubmissionGradedData(EventData):
-    submission_id: Annotated[str, StringConstraints(min_length=1, max_length=128)]
-    exercise_id: Annotated[str, StringConstraints(min_length=1, max_length=128)]
-    passed: bool
-
-
-class ExamCompletedData(EventData):
-    session_id: Annotated[str, StringConstraints(min_length=1, max_length=128)]
-    exam_type: Annotated[str, StringConstraints(min_length=1, max_length=128)]
-    score: float = Field(ge=0, le=100)

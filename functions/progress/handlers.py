@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from functions.progress import service
 from functions.progress.models import BadgePage, ProgressOut
+from shared.event_types import UserRegistered
 from shared.events import Event, run_once, subscriber
-from shared.http import SIGNED_IN, Call, HttpFunction
+from shared.http import Call, HttpFunction, student_data
 
 student_progress_route = HttpFunction("progress-student", "/api/v1/students/{student_id}/progress")
 badges_route = HttpFunction("progress-badges", "/api/v1/users/{user_id}/badges")
@@ -14,12 +15,11 @@ badges_route = HttpFunction("progress-badges", "/api/v1/users/{user_id}/badges")
 @subscriber("progress-on-user-registered", topic="user.registered")
 def on_user_registered(event: Event) -> None:
     """A new account gets its stats document, once however often the event arrives."""
+    data = event.data_as(UserRegistered)
     run_once(
         "progress-on-user-registered",
         event,
-        lambda txn: service.create_stats(
-            txn, event.data["user_id"], event.data.get("role", "student"), event.occurred_at
-        ),
+        lambda txn: service.create_stats(txn, data.user_id, data.role, event.occurred_at),
     )
 
 
@@ -59,14 +59,14 @@ def on_class_left(event: Event) -> None:
     service.on_class_membership("progress-on-class-left", event)
 
 
-@student_progress_route.get(SIGNED_IN, response=ProgressOut)
+@student_progress_route.get(student_data("student_id"), response=ProgressOut)
 def student_progress(call: Call[None, None]) -> ProgressOut:
     """Everything a dashboard shows: XP, streaks, counts, mastery, badges (the student, their
     teachers, admins)."""
     return service.get_progress(call.user, call.params["student_id"], call.now)
 
 
-@badges_route.get(SIGNED_IN, response=BadgePage)
+@badges_route.get(student_data("user_id"), response=BadgePage)
 def badges(call: Call[None, None]) -> BadgePage:
     """The badges a user holds, in the order earned."""
     return BadgePage(items=service.get_badges(call.user, call.params["user_id"]))

@@ -1,69 +1,10 @@
-"""The learning events the progress pipeline consumes, and what its routes answer."""
+"""What the progress routes answer (the events it consumes: shared/event_types.py)."""
 
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
-
-from shared.validation import Out
-
-Key = Annotated[str, StringConstraints(min_length=1, max_length=128)]
-
-
-class EventData(BaseModel):
-    """An event's `data`: fields added later by a publisher are ignored, missing ones reject it."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    user_id: Key
-
-
-class ExamAnswered(EventData):
-    session_id: Key
-    exam_type: Key
-    question_id: Key
-    domain: Key
-    correct: bool | None = None
-    mode: str = "practice"
-
-
-class DomainResult(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    domain: Key
-    correct: int = Field(ge=0)
-    total: int = Field(ge=0)
-
-
-class ExamCompleted(EventData):
-    session_id: Key
-    exam_type: Key
-    mode: str = "practice"
-    score: float = Field(ge=0, le=100)
-    correct: int = Field(ge=0)
-    total: int = Field(ge=0)
-    domains: list[DomainResult] = []
-
-
-class SubmissionGraded(EventData):
-    submission_id: Key
-    exercise_id: Key
-    topic: Key
-    score: float = Field(ge=0, le=100)
-    passed: bool
-
-
-class LessonCompleted(EventData):
-    lesson_id: Key
-    path_id: Key | None = None
-    topic: Key | None = None
-
-
-class ClassMembershipChanged(EventData):
-    class_id: Key
-
+from shared.validation import Out, Page
 
 # Responses -------------------------------------------------------------------------------------
 
@@ -75,9 +16,7 @@ class BadgeOut(Out):
     awarded_at: datetime | None = None
 
 
-class BadgePage(Out):
-    items: list[BadgeOut]
-    next_cursor: str | None = None
+BadgePage = Page[BadgeOut]
 
 
 class DomainMasteryOut(Out):

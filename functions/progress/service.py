@@ -10,43 +10,49 @@ from __future__ import annotations
 
 import json
 import zlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, TypeVar
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ValidationError
-
-from functions.progress import aggregates
 from functions.progress.models import (
     BadgeOut,
-    ClassMembershipChanged,
     DomainMasteryOut,
+    ProgressOut,
+    TopicMasteryOut,
+)
+from shared import aggregates, store
+from shared.auth import Principal
+from shared.collections import MEMBERSHIPS, USER_STATS, USERS
+from shared.event_types import (
+    ClassMembershipChanged,
+    EventData,
     ExamAnswered,
     ExamCompleted,
     LessonCompleted,
-    ProgressOut,
     SubmissionGraded,
-    TopicMasteryOut,
 )
-from shared import store
-from shared.access import require_student_access
-from shared.auth import Principal
-from shared.collections import MEMBERSHIPS, USER_STATS, USERS
-from shared.errors import NotFound
-from shared.events import Event, run_once
+from shared.events import Event, MalformedEvent, run_once
 from shared.logging import get_logger, log_fields
-from shared.userdata import doc_id_prefix, not_personal, personal
+from shared.stats import (
+    LEADERBOARD_SCOPES,
+    current_streak,
+    domain_key,
+    empty_stats,
+    local_day,
+    normalized,
+    ratio,
+    read_stats,
+    streaks,
+)
+from shared.userdata import doc_id_prefix, personal
 
 log = get_logger("progress")
 
 # {user}_{exercise|lesson}_{id}: first pass / first completion, once
 ITEMS = personal("progress_items", doc_id_prefix())
-# `exam:<type>`, `class:<id>`: boards to rebuild
-LEADERBOARD_SCOPES = not_personal("leaderboard_scopes", "names of boards to rebuild")
 
 BADGES_FILE = Path(__file__).resolve().parents[2] / "shared" / "data" / "badges.json"
 
@@ -57,47 +63,10 @@ XP_EXAM_COMPLETED = 50  # plus half the score, so 50..100 per exam
 XP_EXERCISE_FIRST_PASS = 40
 XP_LESSON_FIRST_COMPLETION = 20
 
-M = TypeVar("M", bound=BaseModel)
+M = TypeVar("M", bound=EventData)
 
 
 # Stats documents --------------------------------------------------------------------------------
-
-
-def empty_stats(user_id: str, role: str, now: datetime) -> dict[str, Any]:
-    return {
-        "user_id": user_id,
-        "role": role,
-        "display_name": "",
-        "timezone": "UTC",
-        "xp": 0,
-        "current_streak": 0,
-        "longest_streak": 0,
-        "last_active_day": None,
-        "last_active_at": None,
-        "daily": {},
-        "questions_answered": 0,
-        "questions_correct": 0,
-        "exams_completed": 0,
-        "exam_score_total": 0,
-        "best_exam_score": 0,
-        "exercises_passed": 0,
-        "lessons_completed": 0,
-        "domains": {},
-        "topics": {},
-        "exam_types": {},
-        "badges": [],
-        "badge_awards": {},
-        "class_ids": [],
-        "created_at": now,
-        "updated_at": now,
-    }
-
-
-def normalized(data: dict[str, Any] | None, user_id: str, role: str, now: datetime) -> dict[str, Any]:
-    """A stats document with every field present (older documents miss the newer ones)."""
-    stats = empty_stats(user_id, role, now)
-    stats.update(data or {})
-    return stats
 
 
 def create_stats(txn: store.Transaction, user_id: str, role: str, now: datetime) -> None:
@@ -106,45 +75,7 @@ def create_stats(txn: store.Transaction, user_id: str, role: str, now: datetime)
         txn.set(ref, empty_stats(user_id, role, now))
 
 
-def domain_key(exam_type: str, domain: str) -> str:
-    return f"{exam_type}|{domain}"
-
-
 # Days and streaks -------------------------------------------------------------------------------
-
-
-def zone(name: str | None) -> ZoneInfo:
-    try:
-        return ZoneInfo(name or "UTC")
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo("UTC")
-
-
-def local_day(moment: datetime, timezone: str | None) -> date:
-    """The calendar day of `moment` in the user's time zone."""
-    return moment.astimezone(zone(timezone)).date()
-
-
-def streaks(days: Iterable[str]) -> tuple[int, int]:
-    """(the run of consecutive days ending at the latest day, the longest run) over a set of
-    ISO days: a function of the set alone, so the order events arrive in does not matter."""
-    ordered = sorted({date.fromisoformat(d) for d in days})
-    longest = run = 0
-    previous: date | None = None
-    for day in ordered:
-        run = run + 1 if previous is not None and day - previous == timedelta(days=1) else 1
-        longest = max(longest, run)
-        previous = day
-    return run, longest
-
-
-def current_streak(stats: dict[str, Any], today: date) -> int:
-    """The streak as of `today`: the run ending at the last active day, if that was today or
-    yesterday (today may still be saved); 0 once a whole day has been missed."""
-    last = stats.get("last_active_day")
-    if not last:
-        return 0
-    return int(stats.get("current_streak", 0)) if date.fromisoformat(last) >= today - timedelta(days=1) else 0
 
 
 # What one event contributes ------------------------------------------------------------------------
@@ -316,14 +247,11 @@ def mastery_rule() -> tuple[float, int]:
 
 
 def parse(model: type[M], event: Event, consumer: str) -> M | None:
-    """The event's data, or None (logged, acknowledged) when no retry could make it valid."""
+    """The event's data (parsed once, by the subscriber), or None (logged) when it does not fit."""
     try:
-        return model.model_validate(event.data)
-    except ValidationError as exc:
-        log.error(
-            "invalid event dropped",
-            extra=log_fields(function=consumer, event_id=event.id, errors=len(exc.errors())),
-        )
+        return event.data_as(model)
+    except MalformedEvent as exc:
+        log.error("invalid event dropped", extra=log_fields(function=consumer, event_id=event.id, error=str(exc)))
         return None
 
 
@@ -501,17 +429,6 @@ def on_class_membership(consumer: str, event: Event) -> bool:
 # Reading -----------------------------------------------------------------------------------------------
 
 
-def read_stats(principal: Principal, user_id: str) -> dict[str, Any]:
-    """The user's stats. The user themself sees zeros before their first event; anyone else
-    gets 404 for a user without stats (which may not exist at all)."""
-    data = store.db().collection(USER_STATS).document(user_id).get().to_dict()
-    if data is None:
-        if principal.user_id != user_id:
-            raise NotFound("No progress for this user.")
-        return empty_stats(user_id, principal.role, store.now())
-    return normalized(data, user_id, str(data.get("role", "student")), store.now())
-
-
 def badges_out(stats: dict[str, Any]) -> list[BadgeOut]:
     held = stats.get("badge_awards", {})
     catalogue = {b["id"]: b for b in badge_catalogue()}
@@ -524,10 +441,6 @@ def badges_out(stats: dict[str, Any]) -> list[BadgeOut]:
         )
         for badge_id in stats.get("badges", [])
     ]
-
-
-def ratio(part: float, whole: float) -> float:
-    return round(part / whole, 4) if whole else 0.0
 
 
 def domains_out(stats: dict[str, Any]) -> list[DomainMasteryOut]:
@@ -588,10 +501,10 @@ def progress_summary(stats: dict[str, Any], now: datetime) -> ProgressOut:
 
 
 def get_progress(principal: Principal, student_id: str, now: datetime) -> ProgressOut:
-    require_student_access(principal, student_id)
+    """Access: the route's guard (shared.http.student_data)."""
     return progress_summary(read_stats(principal, student_id), now)
 
 
 def get_badges(principal: Principal, user_id: str) -> list[BadgeOut]:
-    require_student_access(principal, user_id)
+    """Access: the route's guard (shared.http.student_data)."""
     return badges_out(read_stats(principal, user_id))

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from functions.auth.models import UserOut
 from functions.users import avatar, export, service
 from functions.users.models import AvatarOut, ExportOut, StatusIn, UserPatchIn, UsersPage, UsersQuery
 from shared import store
+from shared.accounts import UserOut
 from shared.auth import require_self_or_admin
 from shared.http import SIGNED_IN, Call, HttpFunction, Response, roles
 

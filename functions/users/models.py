@@ -7,8 +7,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import StringConstraints
 
-from functions.auth.models import GradeLevel, Name, TimeZone, UserOut
-from shared.validation import Out, PageQuery, Payload
+from shared.accounts import GradeLevel, Name, TimeZone, UserOut
+from shared.validation import Out, Page, PageQuery, Payload
 
 Role = Literal["student", "teacher", "admin"]
 
@@ -35,9 +35,7 @@ class StatusIn(Payload):
     reason: Annotated[str, StringConstraints(max_length=500)] | None = None
 
 
-class UsersPage(Out):
-    items: list[UserOut]
-    next_cursor: str | None = None
+UsersPage = Page[UserOut]
 
 
 class AvatarOut(Out):

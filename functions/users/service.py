@@ -1,6 +1,6 @@
 """Accounts as admins and their owners see them: list, read, edit, suspend, archive.
 
-The account documents belong to the auth area (`users/{id}`, see functions/auth/service.py).
+The account documents belong to the auth area (`users/{id}`, see shared/accounts.py).
 A change of role or status is copied onto the user's live sessions in the same request, because
 every authenticated request reads its session (not the user): the change bites at once.
 """
@@ -12,11 +12,11 @@ from typing import Any
 
 from google.cloud.firestore_v1.base_query import FieldFilter
 
-from functions.auth.models import UserOut
-from functions.auth.service import USERS, revoke_sessions, update_sessions, user_out
 from shared import audit, store
+from shared.accounts import UserOut, revoke_sessions, update_sessions, user_out
 from shared.audit import Client
 from shared.auth import SESSIONS, Principal, require_self_or_admin
+from shared.collections import USERS
 from shared.errors import Conflict, Forbidden, NotFound
 from shared.registry import composite_index
 

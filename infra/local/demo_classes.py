@@ -4,10 +4,9 @@ changes nothing."""
 
 from __future__ import annotations
 
-from functions.auth import service as accounts
 from functions.classes import service as classes
 from functions.students import service as students
-from shared import store
+from shared import accounts, store
 from shared.collections import CLASSES, MEMBERSHIPS, USERS
 from shared.store import eq
 

@@ -7,8 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from functions.auth import service as accounts
-from shared import store
+from shared import accounts, store
 from shared.collections import EXERCISES
 
 

@@ -13,10 +13,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from functions.auth import service as accounts
 from functions.paths import authoring, learning
 from functions.paths.models import PathIn
-from shared import store
+from shared import accounts, store
 from shared.collections import EXAM_TYPES, EXERCISES, PATHS
 
 PYTHON_PATH_ID = "demo-python-first-programs"

@@ -114,7 +114,7 @@ class Gateway:
     def app(self, function: str) -> flask.Flask:
         with self._lock:
             if function not in self._apps:
-                self._apps[function] = functions_framework.create_app(
+                self._apps[function] = functions_framework.create_app(  # type: ignore[no-untyped-call]
                     target=function.replace("-", "_"), source=str(self.source)
                 )
             return self._apps[function]
@@ -173,7 +173,7 @@ class Gateway:
         for candidate in candidates:
             file = (self.public / candidate).resolve()
             if file.is_file() and file.is_relative_to(self.public):
-                return file
+                return Path(file)
         return None
 
     def _serve_file(

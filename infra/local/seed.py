@@ -9,10 +9,9 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from functions.auth import service as accounts
 from infra.local import demo_classes, demo_exams, demo_exercises, demo_paths
-from shared import store
-from shared.auth import hash_password
+from shared import accounts, store
+from shared.auth import hash_password, new_id
 
 DEMO_PASSWORD = "studyhall-demo"
 DEMO_ACCOUNTS: list[dict[str, Any]] = [
@@ -49,7 +48,7 @@ def ensure_account(account: dict[str, Any]) -> str:
     if found:
         return found[0]
     now = store.now()
-    user_id = accounts.new_id()
+    user_id = new_id()
     user = accounts.new_user(**account, password_hash=hash_password(DEMO_PASSWORD), now=now)
     store.run_transaction(lambda txn: accounts.create_account(txn, user_id, user, now))
     accounts.announce_account(user_id, user, now)

@@ -1,9 +1,9 @@
-"""Writes of the sharded aggregates that learning events feed (read by the analytics area).
+"""The sharded aggregates that learning events feed (read by the analytics area).
 
 Class and exercise aggregates are hot counters (a whole class answers at once), so each is
 split over `SHARDS` documents (`class_stats/{id}/shards/{k}`), written with blind increments
 inside the event's transaction (no read, so no contention) and summed when read. They live
-here, with the writer, so that an event function imports only its own area.
+in the shared kernel: progress writes them, analytics reads them, neither imports the other.
 """
 
 from __future__ import annotations

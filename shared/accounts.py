@@ -1,0 +1,167 @@
+"""Accounts as every area sees them: the user document, its public shape, its creation, and
+the sessions that a change of role, status or password must reach.
+
+Firestore layout:
+  users/{id}            the account (email lower-cased, bcrypt hash, role, status)
+  user_emails/{key}     uniqueness of the email (key: shared.emails.email_key), created with the user
+  sessions/{id}         one login (shared.auth.SESSIONS): authenticate reads its role and status
+
+The auth area opens and ends sessions; users edits accounts; classes creates students' accounts.
+They share these pieces here rather than import one another.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from google.cloud.firestore_v1.base_query import FieldFilter
+from pydantic import AfterValidator, Field, StringConstraints
+
+from shared import store
+from shared.auth import SESSIONS
+from shared.collections import USERS
+from shared.emails import email_key
+from shared.errors import Conflict
+from shared.event_types import UserRegistered
+from shared.events import publish
+from shared.userdata import field, personal
+from shared.validation import Out
+
+USER_EMAILS = personal("user_emails", field("user_id"))
+
+Name = Annotated[str, StringConstraints(min_length=1, max_length=100)]
+GradeLevel = Annotated[int, Field(ge=9, le=12)]
+
+
+def _known_zone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError("Use an IANA time zone such as Europe/Paris.") from exc
+    return name
+
+
+# Streak days follow the user's zone: an IANA name.
+TimeZone = Annotated[str, StringConstraints(min_length=1, max_length=64), AfterValidator(_known_zone)]
+
+
+class UserOut(Out):
+    id: str
+    email: str
+    first_name: str
+    last_name: str
+    role: Literal["student", "teacher", "admin"]
+    status: Literal["active", "suspended", "archived"]
+    grade_level: int | None = None
+    timezone: str = "UTC"
+    created_at: datetime
+    last_login_at: datetime | None = None
+    email_verified: bool = False
+    bio: str | None = None
+    avatar_url: str | None = None
+
+
+def user_out(user_id: str, data: dict[str, Any]) -> UserOut:
+    # A field the document lacks (an account older than it) takes the model's default.
+    return UserOut(id=user_id, **{k: data[k] for k in UserOut.model_fields if k != "id" and k in data})
+
+
+def new_user(
+    *,
+    email: str,
+    first_name: str,
+    last_name: str,
+    role: str,
+    grade_level: int | None,
+    password_hash: str | None,
+    now: datetime,
+    timezone: str = "UTC",
+) -> dict[str, Any]:
+    """A user document. `password_hash` None: the account must set a password before login."""
+    return {
+        "email": email,
+        "first_name": first_name,
+        "last_name": last_name,
+        "role": role,
+        "status": "active",
+        "grade_level": grade_level,
+        "password_hash": password_hash,
+        "timezone": timezone,
+        "created_at": now,
+        "updated_at": now,
+        "last_login_at": None,
+        "email_verified": False,
+    }
+
+
+def create_account(txn: store.Transaction, user_id: str, user: dict[str, Any], now: datetime) -> None:
+    """Claim the email and create the user inside `txn` (which has done no writes yet).
+
+    Email uniqueness holds under races: `user_emails/{key}` is created in the same
+    transaction as the user, so of two concurrent registrations exactly one commits.
+    Raises Conflict when the email is taken. The caller publishes `user.registered` after commit.
+    """
+    client_db = store.db()
+    email_ref = client_db.collection(USER_EMAILS).document(email_key(user["email"]))
+    if email_ref.get(transaction=txn).exists:
+        raise Conflict("An account with this email already exists.")
+    txn.create(email_ref, {"user_id": user_id, "created_at": now})
+    txn.create(client_db.collection(USERS).document(user_id), user)
+
+
+def account_event(user_id: str, user: dict[str, Any]) -> UserRegistered:
+    """The `user.registered` payload."""
+    return UserRegistered(user_id=user_id, role=user["role"], email_domain=user["email"].split("@")[-1])
+
+
+def announce_account(user_id: str, user: dict[str, Any], now: datetime) -> None:
+    publish("user.registered", account_event(user_id, user), occurred_at=now)
+
+
+def find_user_by_email(email: str) -> tuple[str, dict[str, Any]] | None:
+    """One read: the user with this (lower-cased) email."""
+    found = list(store.db().collection(USERS).where(filter=FieldFilter("email", "==", email)).limit(1).stream())
+    if not found:
+        return None
+    return found[0].id, found[0].to_dict() or {}
+
+
+# Sessions a change to the account must reach ----------------------------------------------
+
+
+def live_sessions(user_id: str) -> Any:
+    """The query of a user's sessions that have not been revoked."""
+    return (
+        store.db()
+        .collection(SESSIONS)
+        .where(filter=FieldFilter("user_id", "==", user_id))
+        .where(filter=FieldFilter("revoked_at", "==", None))
+    )
+
+
+def update_sessions(user_id: str, fields: dict[str, Any], *, keep: str | None = None, sessions: Any = None) -> int:
+    """Write `fields` onto every live session of the user (or the `sessions` query), but `keep`,
+    so the next request of each of their access tokens sees it (authenticate reads the session).
+    One query (a read per session, at least one) and one write per session."""
+    batch = store.db().batch()
+    count = 0
+    for snapshot in (sessions if sessions is not None else live_sessions(user_id)).stream():
+        if snapshot.id == keep:
+            continue
+        batch.update(snapshot.reference, fields)
+        count += 1
+        if count % 400 == 0:
+            batch.commit()
+            batch = store.db().batch()
+    if count % 400:
+        batch.commit()
+    return count
+
+
+def revoke_sessions(
+    user_id: str, now: datetime, *, reason: str, keep: str | None = None, extra: dict[str, Any] | None = None
+) -> int:
+    """End every live session of a user (but `keep`); their access tokens stop at once."""
+    return update_sessions(user_id, {"revoked_at": now, "revoked_reason": reason, **(extra or {})}, keep=keep)
