@@ -1,15 +1,17 @@
-"""Who may see a student's learning data: the student, an admin, or a teacher of an active
-class the student is in. Classes own the memberships; every area that shows a student's
-progress, sessions or analytics asks here."""
+"""Who may see what: a student's learning data (the student, an admin, or a teacher of an
+active class the student is in) and a class (its teacher or an admin). Classes own the classes
+and memberships; every area that shows a student's data or a class's asks here."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from google.cloud.firestore_v1.base_query import FieldFilter
 
 from shared import store
 from shared.auth import Principal
-from shared.collections import MEMBERSHIPS
-from shared.errors import Forbidden
+from shared.collections import CLASSES, MEMBERSHIPS
+from shared.errors import Forbidden, NotFound
 
 
 def teaches(teacher_id: str, student_id: str) -> bool:
@@ -33,3 +35,20 @@ def require_student_access(principal: Principal, student_id: str) -> None:
     if principal.role == "teacher" and teaches(principal.user_id, student_id):
         return
     raise Forbidden("You may only see your own learning data or your students'.")
+
+
+def class_of_teacher(principal: Principal, class_id: str, *, txn: Any = None) -> dict[str, Any] | None:
+    """The class document when the caller teaches it or is an admin (one read), else None."""
+    data = store.db().collection(CLASSES).document(class_id).get(transaction=txn).to_dict()
+    if data is None or not (principal.is_admin or data.get("teacher_id") == principal.user_id):
+        return None
+    return dict(data)
+
+
+def require_class_teacher(principal: Principal, class_id: str, *, txn: Any = None) -> dict[str, Any]:
+    """The class, for its teacher or an admin. Another teacher's class is a 404, like an unknown
+    one: nobody learns which classes exist."""
+    data = class_of_teacher(principal, class_id, txn=txn)
+    if data is None:
+        raise NotFound("No such class.")
+    return data

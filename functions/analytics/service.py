@@ -22,10 +22,9 @@ from functions.analytics.models import (
 )
 from shared import stats as progress
 from shared import store
+from shared.access import require_class_teacher
 from shared.aggregates import CLASS_STATS, EXERCISE_STATS
 from shared.auth import Principal
-from shared.collections import CLASSES
-from shared.errors import NotFound
 from shared.stats import ratio
 
 RECENT_DAYS = 30
@@ -141,14 +140,6 @@ def exercise_analytics(exercise_id: str) -> ExerciseAnalyticsOut:
         completion_rate=ratio(t.get("students_passed", 0), students),
         mastery_rate=ratio(t.get("students_mastered", 0), students),
     )
-
-
-def require_class_teacher(principal: Principal, class_id: str) -> None:
-    """The class's teacher or an admin (one read). Another teacher's class is 404, like an
-    unknown one: nobody learns which classes exist."""
-    data = store.db().collection(CLASSES).document(class_id).get().to_dict()
-    if data is None or not (principal.is_admin or data.get("teacher_id") == principal.user_id):
-        raise NotFound("No such class.")
 
 
 def class_analytics(class_id: str) -> ClassAnalyticsOut:

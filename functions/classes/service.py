@@ -32,6 +32,7 @@ from functions.classes.models import (
     StudentRequestOut,
 )
 from shared import accounts, password_mail, store
+from shared.access import require_class_teacher
 from shared.auth import Principal, new_id
 from shared.collections import CLASSES, MEMBERSHIPS, USER_STATS, USERS
 from shared.emails import email_key
@@ -144,12 +145,8 @@ def create_class(
 
 
 def _load_class(class_id: str, principal: Principal, *, txn: store.Transaction | None = None) -> dict[str, Any]:
-    """The class, if the caller owns it (or is an admin). Another teacher's class is a 404:
-    its existence is not theirs to know."""
-    data = _col(CLASSES).document(class_id).get(transaction=txn).to_dict()
-    if data is None or not (principal.is_admin or data.get("teacher_id") == principal.user_id):
-        raise NotFound("No such class.")
-    return dict(data)
+    """The class, if the caller owns it (or is an admin); else 404 (shared/access.py)."""
+    return require_class_teacher(principal, class_id, txn=txn)
 
 
 def get_class(class_id: str, principal: Principal) -> ClassOut:

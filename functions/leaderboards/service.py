@@ -18,8 +18,9 @@ from google.cloud.firestore_v1.field_path import FieldPath
 
 from functions.leaderboards.models import EntryOut, LeaderboardOut, MyRankOut
 from shared import store
+from shared.access import class_of_teacher
 from shared.auth import Principal
-from shared.collections import CLASSES, MEMBERSHIPS, USER_STATS
+from shared.collections import MEMBERSHIPS, USER_STATS
 from shared.errors import NotFound
 from shared.logging import get_logger, log_fields
 from shared.registry import composite_index
@@ -138,8 +139,7 @@ def require_board_access(principal: Principal, board: Board) -> None:
         return
     db = store.db()
     if principal.role == "teacher":
-        data = db.collection(CLASSES).document(board.key).get().to_dict()
-        if data is not None and data.get("teacher_id") == principal.user_id:
+        if class_of_teacher(principal, board.key) is not None:
             return
     else:
         membership = db.collection(MEMBERSHIPS).document(f"{board.key}_{principal.user_id}").get().to_dict()
