@@ -166,7 +166,8 @@ def test_a_reading_completes_when_told_and_publishes_once(api, drain, created, l
 
     done = report(api, reading, token, completed=True, position_seconds=9999)
     assert done.status_code == 200, done.json
-    assert ops(done) == {"reads": 3, "writes": 1, "deletes": 0}  # session, the lesson's path, enrolment
+    # session, the lesson's path, enrolment; the enrolment and lesson.completed in the outbox (deleted once sent)
+    assert ops(done) == {"reads": 3, "writes": 2, "deletes": 1}
     body = done.json
     assert body["completed"] is True and body["completed_at"] is not None
     assert body["position_seconds"] == 300  # capped at the duration
@@ -257,7 +258,7 @@ def test_an_exercise_lesson_needs_the_callers_accepted_submission(api, created, 
     submission(user_id, "ex-hello", "accepted", "s4")
     done = report(api, hello, token, completed=True)
     assert done.status_code == 200 and done.json["completed"] is True
-    assert ops(done) == {"reads": 4, "writes": 1, "deletes": 0}  # + the submissions query
+    assert ops(done) == {"reads": 4, "writes": 2, "deletes": 1}  # + the submissions query
 
 
 def submit_session(api: Any, token: str, answer: str) -> int:
@@ -288,7 +289,7 @@ def test_a_practice_exam_lesson_by_the_route_and_by_the_event(api, drain, create
     assert submit_session(api, learner["token"], "B") == 100
     done = report(api, quiz, learner["token"], completed=True)
     assert done.status_code == 200 and done.json["completed"] is True
-    assert ops(done) == {"reads": 4, "writes": 1, "deletes": 0}
+    assert ops(done) == {"reads": 4, "writes": 2, "deletes": 1}
 
     # The event: another learner's lesson completes by itself when their exam.completed arrives.
     other = api.register("other@example.com")
@@ -381,7 +382,8 @@ def test_exam_completed_pushed_by_the_emulator_completes_the_lesson(api, stack, 
 
 def test_what_an_event_costs(api, created, learner):
     """Budget of the consumers: an unenrolled learner's event costs one read; a matching one
-    reads enrolments, paths, the submission, the marker and the enrolment, and writes two."""
+    reads enrolments, paths, the submission, the marker and the enrolment, and writes three
+    (enrolment, marker, the outbox entry of lesson.completed) and deletes that entry once sent."""
     from shared.event_types import SubmissionGraded
     from shared.events import Event
 
@@ -402,5 +404,5 @@ def test_what_an_event_costs(api, created, learner):
     submission(learner["id"], "ex-hello", "accepted", "s-ok")
     assert deliver("s-ok", "e1") == (0, {"reads": 1, "writes": 0})  # not enrolled anywhere
     enrol(api, created["id"], learner["token"])
-    assert deliver("s-ok", "e2") == (1, {"reads": 5, "writes": 2})
+    assert deliver("s-ok", "e2") == (1, {"reads": 5, "writes": 3})  # + lesson.completed in the outbox
     assert deliver("s-ok", "e2") == (0, {"reads": 4, "writes": 0})  # redelivery: the marker stops it

@@ -1,7 +1,7 @@
 """Tutor chat rules: sessions, messages, their limits, and the tutor's reply.
 
-A posted message is stored and `chat.message.posted` published; the reply function
-(`write_reply`) answers it once however often the event arrives: the reply's id is derived
+A posted message is stored with its `chat.message.posted` (outbox, then Pub/Sub); the reply
+function (`write_reply`) answers it once however often the event arrives: the reply's id is derived
 from the message's, and it is created only if it does not exist.
 """
 
@@ -22,7 +22,7 @@ from shared.collections import CHAT_SESSIONS, EXAM_SESSIONS, EXERCISES, QUESTION
 from shared.config import settings
 from shared.errors import Conflict, NotFound, ValidationFailed
 from shared.event_types import MessagePosted
-from shared.events import publish
+from shared.events import publish_in
 from shared.logging import get_logger, log_fields
 from shared.ratelimit import Limit, hit
 from shared.registry import composite_index, published
@@ -170,10 +170,13 @@ def post_message(session_id: str, user_id: str, content: str, now: datetime) -> 
     check_message_limits(user_id, now)
     message_id = new_id()
     doc = {"user_id": user_id, "role": "user", "content": content, "sources": [], "created_at": now}
-    ref.collection(MESSAGES).document(message_id).create(doc)
-    publish(
-        MESSAGE_POSTED, MessagePosted(session_id=session_id, message_id=message_id, user_id=user_id), occurred_at=now
-    )
+    # The event commits with the message (shared.events.publish_in): no crash leaves it unanswered.
+    batch = store.db().batch()
+    batch.create(ref.collection(MESSAGES).document(message_id), doc)
+    posted = MessagePosted(session_id=session_id, message_id=message_id, user_id=user_id)
+    staged = publish_in(batch, MESSAGE_POSTED, posted, occurred_at=now)
+    batch.commit()
+    staged.send()
     return message_out(session_id, message_id, doc)
 
 

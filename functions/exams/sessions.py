@@ -36,7 +36,7 @@ from shared.auth import Principal, new_id
 from shared.collections import EXAM_SESSIONS, QUESTIONS
 from shared.errors import Conflict, NotFound, ValidationFailed
 from shared.event_types import EventData, ExamAnswered, ExamCompleted
-from shared.events import publish
+from shared.events import StagedEvent, publish_in
 from shared.logging import get_logger, log_fields
 from shared.registry import composite_index, unindexed
 
@@ -248,7 +248,11 @@ def answer(session_id: str, principal: Principal, question_id: str, letter: str,
     """Record one answer. Practice: the verdict and every explanation; exam: only `recorded`."""
     ref = _session_ref(session_id)
 
-    def work(txn: store.Transaction) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any] | None]:
+    event_id = new_id()  # one event whichever attempt commits
+
+    def work(
+        txn: store.Transaction,
+    ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any] | None, StagedEvent | None]:
         data = _owned_session(ref.get(transaction=txn), principal, admin_may=False)
         question = next((q for q in data["questions"] if q["id"] == question_id), None)
         if question is None:
@@ -273,20 +277,20 @@ def answer(session_id: str, principal: Principal, question_id: str, letter: str,
                 "correct": store.Increment(int(correct)),
             },
         )
+        staged = None
         if data["mode"] == "practice":
             stats = history.stats_update(data["user_id"], data["exam_type"], [(question["domain"], correct)]) or {}
             txn.set(history.stats_ref(data["user_id"]), stats, merge=True)
-        return data, question, full
+            # exam.answered commits with the answer (shared.events.publish_in).
+            answered = _answered_event(session_id, data, question_id, question["domain"], correct)
+            staged = publish_in(txn, "exam.answered", answered, occurred_at=now, event_id=event_id)
+        return data, question, full, staged
 
-    data, question, full = store.run_transaction(work)
+    _, question, full, staged = store.run_transaction(work)
     correct = letter == question["correct_answer"]
-    if data["mode"] != "practice":
+    if staged is None:
         return ExamAnswerOut()
-    publish(
-        "exam.answered",
-        _answered_event(session_id, data, question_id, question["domain"], correct),
-        occurred_at=now,
-    )
+    staged.send()
     return PracticeAnswerOut(
         correct=correct,
         correct_answer=question["correct_answer"],
@@ -315,8 +319,9 @@ def score(questions: list[dict[str, Any]], answers: dict[str, Any]) -> dict[str,
 def submit(session_id: str, principal: Principal | None, now: datetime) -> ResultOut:
     """Score the session once; `principal` None is the deadline sweep acting for the owner."""
     ref = _session_ref(session_id)
+    event_id = new_id()  # the same events whichever attempt commits
 
-    def work(txn: store.Transaction) -> dict[str, Any]:
+    def work(txn: store.Transaction) -> tuple[dict[str, Any], list[StagedEvent]]:
         snapshot = ref.get(transaction=txn)
         if principal is None:
             if not snapshot.exists:
@@ -339,15 +344,19 @@ def submit(session_id: str, principal: Principal | None, now: datetime) -> Resul
             if stats:
                 txn.set(history.stats_ref(data["user_id"]), stats, merge=True)
         data["result"] = result
-        return data
+        # The events commit with the result: a crash before the publish loses none of them.
+        return data, _stage_completion(txn, session_id, data, now, event_id)
 
-    data = store.run_transaction(work)
-    result = data["result"]
-    _publish_completion(session_id, data, now)
-    return ResultOut(**result)
+    data, staged = store.run_transaction(work)
+    _send_all(staged)
+    return ResultOut(**data["result"])
 
 
-def _publish_completion(session_id: str, data: dict[str, Any], now: datetime) -> None:
+def _stage_completion(
+    txn: store.Transaction, session_id: str, data: dict[str, Any], now: datetime, event_id: str
+) -> list[StagedEvent]:
+    """exam.completed, and in exam mode the exam.answered of every answer held back until now,
+    written through `txn` (ids derived from `event_id`, so a retried transaction writes the same)."""
     messages: list[tuple[str, EventData, datetime]] = []
     if data["mode"] == "exam":
         by_id = {q["id"]: q for q in data["questions"]}
@@ -365,14 +374,19 @@ def _publish_completion(session_id: str, data: dict[str, Any], now: datetime) ->
         }
     )
     messages.append(("exam.completed", completed, now))
-    if len(messages) == 1:
-        publish(messages[0][0], messages[0][1], occurred_at=now)
+    ids = [f"{event_id}-{n}" for n in range(len(messages) - 1)] + [event_id]  # exam.completed last
+    return [
+        publish_in(txn, kind, body, occurred_at=at, event_id=id_)
+        for id_, (kind, body, at) in zip(ids, messages, strict=True)
+    ]
+
+
+def _send_all(staged: list[StagedEvent]) -> None:
+    if len(staged) == 1:
+        staged[0].send()
         return
     with ThreadPoolExecutor(max_workers=8) as pool:
-        futures = [
-            pool.submit(contextvars.copy_context().run, publish, kind, body, occurred_at=at)
-            for kind, body, at in messages
-        ]
+        futures = [pool.submit(contextvars.copy_context().run, event.send) for event in staged]
         for future in futures:
             future.result()
 

@@ -5,9 +5,10 @@
    result is published again under the same event id, which every consumer has already seen
    (or sees for the first time, if the first publish was lost).
 2. Run it in the sandbox (outside any transaction), judge each test on the host.
-3. Finish (transaction): write the result only if this attempt still holds the claim.
-4. Publish `submission.graded` with the event id `submission-graded-<id>`: one result per
-   submission, whoever publishes it.
+3. Finish (transaction): write the result only if this attempt still holds the claim, and
+   `submission.graded` (event id `submission-graded-<id>`) into the outbox with it.
+4. Send the staged event; if the process dies first, the outbox flush publishes it. One
+   result per submission, whoever publishes it.
 
 A grading that keeps failing ends as `internal_error` after MAX_ATTEMPTS claims; one that
 vanished (a killed instance) is ended by the sweep once `stale_at` has passed.
@@ -27,7 +28,7 @@ from shared import store
 from shared.collections import SUBMISSIONS
 from shared.errors import NotFound
 from shared.event_types import SubmissionGraded
-from shared.events import publish
+from shared.events import StagedEvent, publish, publish_in
 from shared.logging import get_logger, log_fields
 
 log = get_logger("exercises.grading")
@@ -56,24 +57,25 @@ def _internal_error(reason: str, now: datetime) -> dict[str, Any]:
     }
 
 
-def publish_graded(submission_id: str, data: dict[str, Any]) -> None:
-    """`submission.graded` for a stored result; an internal error is nobody's attempt: not published."""
+def _graded_event(submission_id: str, data: dict[str, Any]) -> SubmissionGraded | None:
+    """`submission.graded` for a stored result; an internal error is nobody's attempt: none."""
     if data.get("status") != "graded" or data.get("verdict") == "internal_error":
-        return
-    publish(
-        SUBMISSION_GRADED,
-        SubmissionGraded(
-            user_id=data["user_id"],
-            submission_id=submission_id,
-            exercise_id=data["exercise_id"],
-            topic=data.get("topic") or "general",
-            score=float(data.get("auto_score") or 0.0),
-            passed=data.get("verdict") == "accepted",
-            verdict=data.get("verdict"),
-        ),
-        occurred_at=data.get("graded_at"),
-        event_id=graded_event_id(submission_id),
+        return None
+    return SubmissionGraded(
+        user_id=data["user_id"],
+        submission_id=submission_id,
+        exercise_id=data["exercise_id"],
+        topic=data.get("topic") or "general",
+        score=float(data.get("auto_score") or 0.0),
+        passed=data.get("verdict") == "accepted",
+        verdict=data.get("verdict"),
     )
+
+
+def publish_graded(submission_id: str, data: dict[str, Any]) -> None:
+    """Publish again the event of a result stored earlier (same event id: consumers count it once)."""
+    if (event := _graded_event(submission_id, data)) is not None:
+        publish(SUBMISSION_GRADED, event, occurred_at=data.get("graded_at"), event_id=graded_event_id(submission_id))
 
 
 def _claim(ref: Any, now: datetime) -> tuple[str, dict[str, Any]]:
@@ -98,15 +100,24 @@ def _claim(ref: Any, now: datetime) -> tuple[str, dict[str, Any]]:
     return store.run_transaction(work)
 
 
-def _finish(ref: Any, attempt: int, outcome: dict[str, Any]) -> dict[str, Any] | None:
-    """Store the outcome if attempt `attempt` still holds the claim; the stored document, else None."""
+def _finish(ref: Any, attempt: int, outcome: dict[str, Any]) -> tuple[dict[str, Any], StagedEvent | None] | None:
+    """Store the outcome if attempt `attempt` still holds the claim, with its `submission.graded`
+    in the same transaction (shared.events.publish_in); the stored document and the staged event
+    to send, else None."""
 
-    def work(txn: store.Transaction) -> dict[str, Any] | None:
+    def work(txn: store.Transaction) -> tuple[dict[str, Any], StagedEvent | None] | None:
         data = ref.get(transaction=txn).to_dict()
         if data is None or data.get("status") != "running" or int(data.get("attempts", 0)) != attempt:
             return None
         txn.update(ref, outcome)
-        return {**data, **outcome}
+        stored = {**data, **outcome}
+        event = _graded_event(ref.id, stored)
+        if event is None:
+            return stored, None
+        staged = publish_in(
+            txn, SUBMISSION_GRADED, event, occurred_at=stored.get("graded_at"), event_id=graded_event_id(ref.id)
+        )
+        return stored, staged
 
     return store.run_transaction(work)
 
@@ -150,13 +161,15 @@ def grade(submission_id: str, now: datetime) -> str:
         # The platform failed, not the submission: give the claim back for the next delivery.
         ref.update({"status": "queued", "lease_until": None})
         raise
-    stored = _finish(ref, attempt, outcome)
-    if stored is not None:
+    finished = _finish(ref, attempt, outcome)
+    if finished is not None:
+        stored, staged = finished
+        if staged is not None:
+            staged.send()
         log.info(
             "submission graded",
             extra=log_fields(submission_id=submission_id, verdict=stored["verdict"], attempt=attempt),
         )
-        publish_graded(submission_id, stored)
     return "claimed"
 
 

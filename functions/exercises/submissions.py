@@ -24,7 +24,7 @@ from shared.collections import MEMBERSHIPS, SUBMISSIONS
 from shared.config import settings
 from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from shared.event_types import SubmissionCreated
-from shared.events import publish
+from shared.events import publish_in
 from shared.ratelimit import Limit, hit
 from shared.registry import composite_index, published
 
@@ -88,12 +88,17 @@ def create_submission(user_id: str, exercise_id: str, code: str, now: datetime) 
         "attempts": 0,
         "stale_at": now + STALE_AFTER,
     }
-    submission_ref(submission_id).create(data)
-    publish(
+    # The event commits with the submission: a crash before the publish cannot lose it.
+    batch = store.db().batch()
+    batch.create(submission_ref(submission_id), data)
+    created = publish_in(
+        batch,
         SUBMISSION_CREATED,
         SubmissionCreated(submission_id=submission_id, user_id=user_id, exercise_id=exercise_id),
         occurred_at=now,
     )
+    batch.commit()
+    created.send()
     return SubmissionQueuedOut(
         id=submission_id, exercise_id=exercise_id, user_id=user_id, status="queued", created_at=now
     )

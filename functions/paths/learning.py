@@ -29,10 +29,11 @@ from functions.paths.models import (
     UserPathOut,
 )
 from shared import store
+from shared.auth import new_id
 from shared.collections import EXAM_SESSIONS, PATH_ENROLLMENTS, PATHS, SUBMISSIONS
 from shared.errors import Conflict, NotFound, ServiceUnavailable, ValidationFailed
 from shared.event_types import ExamCompleted, LessonCompleted, SubmissionGraded
-from shared.events import Event, publish, run_once
+from shared.events import Event, StagedEvent, publish_in, run_once
 from shared.logging import get_logger, log_fields
 from shared.registry import composite_index, published
 from shared.store import eq
@@ -164,10 +165,17 @@ def condition_met(user_id: str, lesson: dict[str, Any], state: dict[str, Any]) -
     return has_passing_session(user_id, lesson["exam_type"], int(lesson.get("pass_score") or 0))
 
 
-def _announce(user_id: str, path_id: str, lesson: dict[str, Any], now: datetime) -> None:
+def _announce(
+    writer: Any, user_id: str, path_id: str, lesson: dict[str, Any], now: datetime, event_id: str
+) -> StagedEvent:
+    """Stage `lesson.completed` through the writer of the completion itself; send it after the commit."""
     data = LessonCompleted(user_id=user_id, lesson_id=lesson["id"], path_id=path_id, topic=lesson.get("topic"))
-    publish(LESSON_COMPLETED, data, occurred_at=now)
-    log.info("lesson completed", extra=log_fields(path_id=path_id, lesson_id=lesson["id"], user_id=user_id))
+    return publish_in(writer, LESSON_COMPLETED, data, occurred_at=now, event_id=event_id)
+
+
+def _announced(staged: StagedEvent, user_id: str, path_id: str, lesson_id: str) -> None:
+    staged.send()
+    log.info("lesson completed", extra=log_fields(path_id=path_id, lesson_id=lesson_id, user_id=user_id))
 
 
 # Reading a path with the caller's progress --------------------------------------------------------
@@ -192,10 +200,16 @@ def _require_path(path_id: str) -> None:
         raise NotFound("No such path.")
 
 
-def guarded_write(ref: Any, decide: Callable[[dict[str, Any] | None], tuple[dict[str, Any] | None, T]]) -> T:
+def guarded_write(
+    ref: Any,
+    decide: Callable[[dict[str, Any] | None], tuple[dict[str, Any] | None, T]],
+    stage: Callable[[Any, T], StagedEvent | None] | None = None,
+) -> tuple[T, StagedEvent | None]:
     """Read the document, let `decide(current)` say what to write (None: nothing) and what to
     answer, and write only if the document is still as read: `create` when it was missing, else
     an update on the condition of its update time. A racing writer makes the loser read again.
+    `stage(batch, answer)` may add an event to the same atomic batch (shared.events.publish_in);
+    the caller sends it after this returns.
 
     Optimistic, not a transaction: a learner's own requests racing (a double click, two tabs)
     would otherwise wait on each other's locks and abort; here one wins and the others see its
@@ -205,13 +219,16 @@ def guarded_write(ref: Any, decide: Callable[[dict[str, Any] | None], tuple[dict
         current = snapshot.to_dict() if snapshot.exists else None
         changes, result = decide(current)
         if changes is None:
-            return result
+            return result, None
+        batch = store.db().batch()
+        if current is None:
+            batch.create(ref, changes)
+        else:
+            batch.update(ref, changes, option=store.db().write_option(last_update_time=snapshot.update_time))
+        staged = stage(batch, result) if stage is not None else None
         try:
-            if current is None:
-                ref.create(changes)
-            else:
-                ref.update(changes, option=store.db().write_option(last_update_time=snapshot.update_time))
-            return result
+            batch.commit()
+            return result, staged
         except (gexc.AlreadyExists, gexc.FailedPrecondition):
             continue
     raise ServiceUnavailable("Too many concurrent changes; try again.", headers={"Retry-After": "1"})
@@ -230,7 +247,7 @@ def enroll(path_id: str, user_id: str, now: datetime) -> tuple[EnrollmentOut, bo
             changes.update(left_at=None, lessons={})
         return changes, (now, True)
 
-    enrolled_at, created = guarded_write(_enrollment_ref(path_id, user_id), decide)
+    (enrolled_at, created), _ = guarded_write(_enrollment_ref(path_id, user_id), decide)
     return EnrollmentOut(path_id=path_id, user_id=user_id, enrolled=True, enrolled_at=enrolled_at), created
 
 
@@ -244,7 +261,7 @@ def unenroll(path_id: str, user_id: str, now: datetime) -> None:
             return {"enrolled": False, "left_at": now, "updated_at": now}, True
         return None, True
 
-    if not guarded_write(_enrollment_ref(path_id, user_id), decide):
+    if not guarded_write(_enrollment_ref(path_id, user_id), decide)[0]:
         _require_path(path_id)
 
 
@@ -329,9 +346,14 @@ def report_progress(lesson_id: str, user_id: str, report: LessonProgressIn, now:
         changes = {f"lessons.{lesson_id}": state, "updated_at": now} if state != before else None
         return changes, (state, states, newly)
 
-    state, states, newly = guarded_write(ref, decide)
-    if newly:
-        _announce(user_id, path_id, lesson, now)
+    event_id = new_id()  # one event whichever attempt commits
+
+    def stage(batch: Any, answer: tuple[dict[str, Any], dict[str, Any], bool]) -> StagedEvent | None:
+        return _announce(batch, user_id, path_id, lesson, now, event_id) if answer[2] else None
+
+    (state, states, _), staged = guarded_write(ref, decide, stage)
+    if staged is not None:
+        _announced(staged, user_id, path_id, lesson_id)
     _, percent, following = summarize(list(path.get("lesson_ids") or []), states)
     return LessonProgressOut(
         lesson_id=lesson_id,
@@ -385,7 +407,9 @@ def _complete_matching(
     if not targets or not verify():
         return 0
 
-    def work(txn: store.Transaction) -> list[tuple[str, dict[str, Any]]]:
+    event_ids = {(pid, lesson["id"]): new_id() for pid, lessons in targets.items() for lesson in lessons}
+
+    def work(txn: store.Transaction) -> list[tuple[str, str, StagedEvent]]:
         refs = {pid: _enrollment_ref(pid, user_id) for pid in targets}
         current = {pid: ref.get(transaction=txn).to_dict() for pid, ref in refs.items()}
         newly: list[tuple[str, dict[str, Any]]] = []
@@ -409,12 +433,17 @@ def _complete_matching(
                 newly.append((pid, lesson))
             if updates:
                 txn.update(refs[pid], {**updates, "updated_at": event.occurred_at})
-        return newly
+        # lesson.completed commits with the completions (shared.events.publish_in).
+        at = event.occurred_at
+        return [
+            (pid, done["id"], _announce(txn, user_id, pid, done, at, event_ids[(pid, done["id"])]))
+            for pid, done in newly
+        ]
 
-    newly = run_once(consumer, event, work) or []
-    for pid, lesson in newly:
-        _announce(user_id, pid, lesson, event.occurred_at)
-    return len(newly)
+    announced = run_once(consumer, event, work) or []
+    for pid, lesson_id, staged in announced:
+        _announced(staged, user_id, pid, lesson_id)
+    return len(announced)
 
 
 def on_submission_graded(consumer: str, data: SubmissionGraded, event: Event) -> int:
