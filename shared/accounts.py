@@ -12,6 +12,7 @@ They share these pieces here rather than import one another.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -19,11 +20,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from google.cloud.firestore_v1.base_query import FieldFilter
 from pydantic import AfterValidator, Field, StringConstraints
 
-from shared import store
+from shared import audit, store
+from shared.audit import Client
 from shared.auth import SESSIONS
-from shared.collections import USERS
+from shared.collections import MEMBERSHIPS, USERS
 from shared.emails import email_key
-from shared.errors import Conflict
+from shared.errors import Conflict, NotFound
 from shared.event_types import UserRegistered
 from shared.events import publish
 from shared.userdata import field, personal
@@ -165,3 +167,67 @@ def revoke_sessions(
 ) -> int:
     """End every live session of a user (but `keep`); their access tokens stop at once."""
     return update_sessions(user_id, {"revoked_at": now, "revoked_reason": reason, **(extra or {})}, keep=keep)
+
+
+# The user's fields that class rosters copy onto a student's memberships.
+ROSTER_FIELDS = ("first_name", "last_name", "grade_level")
+_ROSTER_BATCH = 400
+
+
+def edit_account(
+    user_id: str,
+    changes: dict[str, Any],
+    *,
+    actor_id: str,
+    client: Client,
+    now: datetime,
+    check: Callable[[dict[str, Any]], None] | None = None,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The one write path of a user's own fields (names, grade, bio, time zone, role), whichever
+    route asks: in one transaction, `check` on the stored account, the fields that change and
+    their audit entry; then a student's roster copies follow. Returns (account, what changed).
+
+    1 read, 2 writes when something changes (none when nothing does); a change of a roster
+    field adds one query and a write per membership."""
+    ref = store.db().collection(USERS).document(user_id)
+
+    def apply(txn: store.Transaction) -> tuple[dict[str, Any], dict[str, Any]]:
+        data = ref.get(transaction=txn).to_dict()
+        if data is None:
+            raise NotFound("No such user.")
+        if check is not None:
+            check(data)
+        if data.get("status") == "archived":
+            raise Conflict("This account is archived.")
+        delta = {k: v for k, v in changes.items() if data.get(k) != v}
+        if delta:
+            txn.update(ref, {**delta, "updated_at": now})
+            details: dict[str, Any] = {"fields": sorted(delta)}
+            if "role" in delta:
+                details.update({"from": data.get("role"), "to": delta["role"]})
+            action = "user.role_changed" if "role" in delta else "user.updated"
+            audit.record(
+                action, actor_id=actor_id, target_id=user_id, client=client, details=details, at=now, writer=txn
+            )
+        data.update(delta)
+        return data, delta
+
+    data, delta = store.run_transaction(apply)
+    roster = {k: v for k, v in delta.items() if k in ROSTER_FIELDS}
+    if roster and data.get("role") == "student":
+        _sync_rosters(user_id, roster)
+    return data, delta
+
+
+def _sync_rosters(student_id: str, fields: dict[str, Any]) -> None:
+    memberships = store.db().collection(MEMBERSHIPS).where(filter=FieldFilter("student_id", "==", student_id))
+    batch = store.db().batch()
+    pending = 0
+    for snapshot in memberships.stream():
+        batch.update(snapshot.reference, fields)
+        pending += 1
+        if pending == _ROSTER_BATCH:
+            batch.commit()
+            batch, pending = store.db().batch(), 0
+    if pending:
+        batch.commit()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from shared import store
+from shared.store import eq
 from tests.support import ops
 from tests.test_classes import admin, doc, join, new_class, person
 
@@ -120,6 +122,18 @@ def test_profile_read_by_self_teacher_and_admin_only(api):
     assert api.get(f"/api/v1/students/{teacher.id}", token=boss.token).status_code == 404  # not a student
 
 
+def test_a_name_changed_on_the_account_reaches_the_class_rosters(api):
+    """PATCH /users/{id} and PATCH /students/{id} are one write path: either keeps the roster true."""
+    teacher = person(api, "t@example.com", "teacher")
+    ann = person(api, "ann@example.com", first_name="Ann")
+    klass = new_class(api, teacher)
+    join(api, ann, klass["class_code"])
+    changed = api.patch(f"/api/v1/users/{ann.id}", {"first_name": "Anna", "last_name": "Lee"}, token=ann.token)
+    assert changed.status_code == 200, changed.json
+    roster = api.get(f"/api/v1/classes/{klass['id']}/students", token=teacher.token).json["items"]
+    assert [(s["first_name"], s["last_name"]) for s in roster] == [("Anna", "Lee")]
+
+
 def test_profile_patch_updates_names_and_grade_only(api):
     teacher = person(api, "t@example.com", "teacher")
     ann, bob = person(api, "ann@example.com", first_name="Ann"), person(api, "bob@example.com")
@@ -130,8 +144,15 @@ def test_profile_patch_updates_names_and_grade_only(api):
     changed = api.patch(path, {"first_name": "Annie", "grade_level": 11}, token=ann.token)
     assert changed.status_code == 200, changed.json
     assert changed.json["first_name"] == "Annie" and changed.json["grade_level"] == 11
-    # session + user, the user write; memberships, the roster copy's write; the class read
-    assert ops(changed) == {"reads": 4, "writes": 2, "deletes": 0}
+    # session + user; the user and its audit entry; the memberships (the roster copies, one
+    # write), the active ones for the answer and their class
+    assert ops(changed) == {"reads": 5, "writes": 3, "deletes": 0}
+    audited = [
+        e.to_dict() for e in store.db().collection("audit_logs").where(filter=eq("target_id", ann.id)).stream()
+    ]
+    assert [(e["action"], e["details"]["fields"]) for e in audited if e["action"] == "user.updated"] == [
+        ("user.updated", ["first_name", "grade_level"])
+    ]
     user = doc("users", ann.id)
     assert (user["first_name"], user["grade_level"], user["role"], user["email"]) == (
         "Annie",

@@ -42,4 +42,4 @@ def get_profile(call: Call[None, None]) -> ProfileOut:
 def update_profile(call: Call[ProfilePatch, None]) -> ProfileOut:
     """Change first name, last name or grade level (9 to 12)."""
     changes = call.body.model_dump(exclude_unset=True)
-    return service.update_profile(call.user, call.params["student_id"], changes, call.now)
+    return service.update_profile(call.user, call.params["student_id"], changes, call.client, call.now)

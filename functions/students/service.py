@@ -15,6 +15,8 @@ from typing import Any
 
 from functions.students.models import EnrolledClass, InterestOut, InterestsOut, ProfileOut
 from shared import store
+from shared.accounts import edit_account
+from shared.audit import Client
 from shared.auth import Principal
 from shared.collections import CLASSES, MEMBERSHIPS, USERS
 from shared.errors import Forbidden, NotFound, ValidationFailed
@@ -26,7 +28,6 @@ log = get_logger("students")
 
 
 MAX_LISTED_CLASSES = 50
-BATCH_SIZE = 400
 
 
 composite_index(MEMBERSHIPS, ("student_id", "ASCENDING"), ("status", "ASCENDING"), ("joined_at", "ASCENDING"))
@@ -160,26 +161,20 @@ def get_profile(principal: Principal, student_id: str) -> ProfileOut:
     return _profile(student_id, _student(student_id), memberships)
 
 
-def update_profile(principal: Principal, student_id: str, changes: dict[str, Any], now: datetime) -> ProfileOut:
-    """Names and grade level live on `users/{id}`; the roster copies of them follow."""
+def update_profile(
+    principal: Principal, student_id: str, changes: dict[str, Any], client: Client, now: datetime
+) -> ProfileOut:
+    """Names and grade level live on `users/{id}`: the one write path of an account
+    (shared/accounts.py) writes them, audits them and brings the roster copies along."""
     require_writer(principal, student_id)
-    user = _student(student_id)
-    store.db().collection(USERS).document(student_id).update({**changes, "updated_at": now})
-    user.update(changes)
-    memberships = _active_memberships(student_id)
-    roster_fields = {k: v for k, v in changes.items() if k in ("first_name", "last_name", "grade_level")}
-    if roster_fields and memberships:
-        batch = store.db().batch()
-        for n, m in enumerate(memberships, start=1):
-            ref = store.db().collection(MEMBERSHIPS).document(f"{m['class_id']}_{student_id}")
-            batch.update(ref, roster_fields)
-            if n % BATCH_SIZE == 0:
-                batch.commit()
-                batch = store.db().batch()
-        if len(memberships) % BATCH_SIZE:
-            batch.commit()
+
+    def is_student(account: dict[str, Any]) -> None:
+        if account.get("role") != "student" or account.get("status") == "archived":
+            raise NotFound("No such student.")
+
+    user, _ = edit_account(student_id, changes, actor_id=principal.user_id, client=client, now=now, check=is_student)
     log.info("profile updated", extra=log_fields(user_id=student_id, fields=sorted(changes)))
-    return _profile(student_id, user, memberships)
+    return _profile(student_id, user, _active_memberships(student_id))
 
 
 # Interests ---------------------------------------------------------------------------------------

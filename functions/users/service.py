@@ -13,7 +13,7 @@ from typing import Any
 from google.cloud.firestore_v1.base_query import FieldFilter
 
 from shared import audit, store
-from shared.accounts import UserOut, revoke_sessions, update_sessions, user_out
+from shared.accounts import UserOut, edit_account, revoke_sessions, update_sessions, user_out
 from shared.audit import Client
 from shared.auth import SESSIONS, Principal, require_self_or_admin
 from shared.collections import USERS
@@ -51,44 +51,19 @@ def get_user(*, actor: Principal, user_id: str) -> UserOut:
 
 
 def update_user(*, actor: Principal, user_id: str, changes: dict[str, Any], client: Client, now: datetime) -> UserOut:
-    """Edit names and grade (self or admin) or the role (admin, not their own).
+    """Edit names, grade, bio and time zone (self or admin) or the role (admin, not their own),
+    through the one write path of an account (shared/accounts.py).
 
-    1 read, 2 writes (user, audit); a role change adds one write per live session."""
+    1 read, 2 writes (user, audit); a role change adds one write per live session, a student's
+    name or grade change one query and a write per class membership (the roster copies)."""
     require_self_or_admin(actor, user_id)
     if "role" in changes:
         if not actor.is_admin:
             raise Forbidden("Only an admin changes a role.")
         if actor.user_id == user_id:
             raise Conflict("An admin cannot change their own role; ask another admin.")
-    ref = _ref(user_id)
-
-    def apply(txn: store.Transaction) -> tuple[dict[str, Any], str | None]:
-        data = ref.get(transaction=txn).to_dict()
-        if data is None:
-            raise NotFound("No such user.")
-        if data.get("status") == "archived":
-            raise Conflict("This account is archived.")
-        old_role = data.get("role")
-        delta = {k: v for k, v in changes.items() if data.get(k) != v}
-        if delta:
-            txn.update(ref, {**delta, "updated_at": now})
-            action = "user.role_changed" if "role" in delta else "user.updated"
-            details: dict[str, Any] = {"fields": sorted(delta)}
-            if "role" in delta:
-                details.update({"from": old_role, "to": delta["role"]})
-            audit.record(
-                action,
-                actor_id=actor.user_id,
-                target_id=user_id,
-                client=client,
-                details=details,
-                at=now,
-                writer=txn,
-            )
-        data.update(delta)
-        return data, delta.get("role")
-
-    data, new_role = store.run_transaction(apply)
+    data, delta = edit_account(user_id, changes, actor_id=actor.user_id, client=client, now=now)
+    new_role = delta.get("role")
     if new_role is not None:
         update_sessions(user_id, {"role": new_role})
     return user_out(user_id, data)
