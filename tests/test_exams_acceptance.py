@@ -82,5 +82,8 @@ def test_issue_4_acceptance(api, stack):
     history = api.get(f"/api/v1/users/{student['user']['id']}/exam-sessions", token=token).json["items"]
     assert [s["id"] for s in history] == [exam_session["id"], practice["id"]]
     assert [s["score"] for s in history] == [50, 100]
+    # Weak areas follow from the events: the practice's 5 right, the exam's 10 (5 right, the 5
+    # unanswered counting as wrong).
+    stack.drain(["progress-on-exam-answered--exam.answered", "progress-on-exam-completed--exam.completed"])
     areas = api.get(f"/api/v1/users/{student['user']['id']}/weak-areas", token=token).json["items"]
-    assert sum(a["answered"] for a in areas) == 10 and sum(a["correct"] for a in areas) == 10
+    assert sum(a["answered"] for a in areas) == 15 and sum(a["correct"] for a in areas) == 10

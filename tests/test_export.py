@@ -220,7 +220,7 @@ def test_the_export_holds_what_the_user_did_and_no_hash_nor_anothers_secret(api,
     messages = chat["subcollections"]["messages"]
     assert [m["data"]["role"] for m in messages] == ["user", "assistant"]
     assert messages[0]["data"]["content"] == "How do I add?" and messages[1]["data"]["content"]
-    assert mine["exam_progress"] and mine["exam_session_texts"] and mine["exam_domain_stats"]
+    assert mine["exam_progress"] and mine["exam_session_texts"] and mine["user_stats"]
     # Exercises and paths belong to their author: the student's export holds neither, and
     # nothing of the exercise the student may not see (solution, hidden test).
     assert not mine.get("exercises") and not mine.get("paths")

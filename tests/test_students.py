@@ -147,9 +147,7 @@ def test_profile_patch_updates_names_and_grade_only(api):
     # session + user; the user and its audit entry; the memberships (the roster copies, one
     # write), the active ones for the answer and their class
     assert ops(changed) == {"reads": 5, "writes": 3, "deletes": 0}
-    audited = [
-        e.to_dict() for e in store.db().collection("audit_logs").where(filter=eq("target_id", ann.id)).stream()
-    ]
+    audited = [e.to_dict() for e in store.db().collection("audit_logs").where(filter=eq("target_id", ann.id)).stream()]
     assert [(e["action"], e["details"]["fields"]) for e in audited if e["action"] == "user.updated"] == [
         ("user.updated", ["first_name", "grade_level"])
     ]

@@ -1,7 +1,9 @@
 """What a student has done: session history, weak areas, and the per-question progress that
 adaptive selection reads.
 
-  exam_domain_stats/{user_id}                  domains {"<exam_type>|<domain>": {exam_type, domain, answered, correct}}
+  user_stats/{user_id}.domains                 {"<exam_type>|<domain>": {answered, correct}}: the one
+                                               store of per-domain results (the progress consumers
+                                               keep it from exam.answered / exam.completed)
   exam_progress/{user_id}_{exam_type}_{p}      answered {qid: 2 x epoch s + right}, served {qid: epoch s}
 
 Progress is hash-sharded over PROGRESS_SHARDS documents per user and exam type (a few, not one
@@ -23,10 +25,9 @@ from google.cloud.firestore_v1.transforms import Maximum
 from functions.exams import bank
 from functions.exams.models import SessionSummaryOut, WeakAreaOut, WeakAreasOut
 from shared import store, userdata
-from shared.collections import EXAM_SESSIONS
+from shared.collections import EXAM_SESSIONS, USER_STATS
 from shared.registry import composite_index, unindexed
 
-DOMAIN_STATS = userdata.personal("exam_domain_stats", userdata.doc_id())
 PROGRESS = userdata.personal("exam_progress", userdata.doc_id_prefix())
 PROGRESS_SHARDS = 2
 unindexed(PROGRESS, "answered")
@@ -76,46 +77,26 @@ def raw_int_map(document: Any, name: str) -> dict[str, int]:
 
 
 def raw_domain_weights(document: Any, exam_type: str) -> dict[str, tuple[int, int]]:
-    """domain -> (answered, correct) of `exam_type` from a raw exam_domain_stats document."""
+    """domain -> (answered, correct) of `exam_type` from a raw user_stats document."""
     if document is None or "domains" not in document.fields:
         return {}
     out = {}
-    for entry in document.fields["domains"].map_value.fields.values():
-        fields = entry.map_value.fields
-        if "exam_type" in fields and fields["exam_type"].string_value == exam_type and "domain" in fields:
+    for key, entry in document.fields["domains"].map_value.fields.items():
+        kind, _, domain = key.partition("|")
+        if kind == exam_type:
+            fields = entry.map_value.fields
             answered = fields["answered"].integer_value if "answered" in fields else 0
             correct = fields["correct"].integer_value if "correct" in fields else 0
-            out[fields["domain"].string_value] = (answered, correct)
+            out[domain] = (answered, correct)
     return out
 
 
 # Domain stats -----------------------------------------------------------------------------------
 
 
-def stats_update(user_id: str, exam_type: str, results: Iterable[tuple[str, bool]]) -> dict[str, Any] | None:
-    per_domain: dict[str, list[int]] = {}
-    for domain, correct in results:
-        entry = per_domain.setdefault(domain, [0, 0])
-        entry[0] += 1
-        entry[1] += int(correct)
-    if not per_domain:
-        return None
-    return {
-        "user_id": user_id,
-        "domains": {
-            f"{exam_type}|{domain}": {
-                "exam_type": exam_type,
-                "domain": domain,
-                "answered": store.Increment(answered),
-                "correct": store.Increment(correct),
-            }
-            for domain, (answered, correct) in per_domain.items()
-        },
-    }
-
-
 def stats_ref(user_id: str) -> Any:
-    return bank.col(DOMAIN_STATS).document(user_id)
+    """The user's learning stats, whose `domains` map weak areas and adaptive selection read."""
+    return store.db().collection(USER_STATS).document(user_id)
 
 
 # History ---------------------------------------------------------------------------------------
@@ -148,15 +129,16 @@ def weak_areas(user_id: str, exam_type: str | None) -> WeakAreasOut:
     snapshot = stats_ref(user_id).get()
     domains = ((snapshot.to_dict() or {}).get("domains") or {}) if snapshot.exists else {}
     items = []
-    for entry in domains.values():
+    for key, entry in domains.items():
+        kind, _, domain = key.partition("|")
         answered = int(entry.get("answered") or 0)
-        if not answered or (exam_type and entry.get("exam_type") != exam_type):
+        if not answered or (exam_type and kind != exam_type):
             continue
         correct = int(entry.get("correct") or 0)
         items.append(
             WeakAreaOut(
-                exam_type=entry["exam_type"],
-                domain=entry["domain"],
+                exam_type=kind,
+                domain=domain,
                 answered=answered,
                 correct=correct,
                 accuracy=round(correct / answered, 4),

@@ -279,8 +279,6 @@ def answer(session_id: str, principal: Principal, question_id: str, letter: str,
         )
         staged = None
         if data["mode"] == "practice":
-            stats = history.stats_update(data["user_id"], data["exam_type"], [(question["domain"], correct)]) or {}
-            txn.set(history.stats_ref(data["user_id"]), stats, merge=True)
             # exam.answered commits with the answer (shared.events.publish_in).
             answered = _answered_event(session_id, data, question_id, question["domain"], correct)
             staged = publish_in(txn, "exam.answered", answered, occurred_at=now, event_id=event_id)
@@ -333,16 +331,6 @@ def submit(session_id: str, principal: Principal | None, now: datetime) -> Resul
             raise Conflict("The session is submitted already.")
         result = score(data["questions"], data.get("answers") or {})
         txn.update(ref, {"status": "submitted", "submitted_at": now, "score": result["score"], "result": result})
-        if data["mode"] == "exam":
-            # Exam mode kept its verdicts hidden until now, weak areas included.
-            by_id = {q["id"]: q for q in data["questions"]}
-            stats = history.stats_update(
-                data["user_id"],
-                data["exam_type"],
-                [(by_id[qid]["domain"], a["correct"]) for qid, a in (data.get("answers") or {}).items()],
-            )
-            if stats:
-                txn.set(history.stats_ref(data["user_id"]), stats, merge=True)
         data["result"] = result
         # The events commit with the result: a crash before the publish loses none of them.
         return data, _stage_completion(txn, session_id, data, now, event_id)
