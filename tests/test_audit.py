@@ -5,13 +5,15 @@ from __future__ import annotations
 import json
 from urllib.parse import quote
 
+import pytest
+
 from shared import audit, store
-from tests.support import PASSWORD, ops
+from tests.support import PASSWORD, Api, ops
 
 LOGS = "/api/v1/audit-logs"
 
 
-def test_security_events_carry_actor_target_ip_agent_and_time(api):
+def test_security_events_carry_actor_target_ip_agent_and_time(api: Api) -> None:
     api.call(
         "POST",
         "/api/v1/auth/register",
@@ -25,7 +27,7 @@ def test_security_events_carry_actor_target_ip_agent_and_time(api):
     assert entry["at"] <= store.now() < entry["expires_at"]
 
 
-def test_only_admins_read_the_trail_filtered_and_paged(api):
+def test_only_admins_read_the_trail_filtered_and_paged(api: Api) -> None:
     admin = api.admin()
     student = api.register("bob@example.com")
     uid = student["user"]["id"]
@@ -63,7 +65,7 @@ def test_only_admins_read_the_trail_filtered_and_paged(api):
     assert api.get(LOGS + "?since=yesterday", token=admin["access_token"]).status_code == 422
 
 
-def test_no_secret_reaches_the_trail(api, monkeypatch):
+def test_no_secret_reaches_the_trail(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
     from shared.config import settings
 
     monkeypatch.setattr(settings(), "refresh_race_grace_seconds", 0)  # the reuse below is not a race
@@ -85,7 +87,7 @@ def test_no_secret_reaches_the_trail(api, monkeypatch):
     assert "auth.refresh_reuse" in text
 
 
-def test_budget_of_the_audit_list(api):
+def test_budget_of_the_audit_list(api: Api) -> None:
     admin = api.admin()
     response = api.get(LOGS + "?limit=5", token=admin["access_token"])
     assert ops(response) == {"reads": 1 + 1, "writes": 0, "deletes": 0}  # session + the one login entry

@@ -7,7 +7,7 @@ import json
 import re
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
@@ -15,12 +15,13 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 from google.cloud import pubsub_v1
+from pytest_mock import MockerFixture
 
 from functions.classes import service
 from shared import store
 from shared.auth import hash_token
 from shared.emails import email_key
-from tests.support import ops
+from tests.support import Api, Stack, ops
 
 CODE = re.compile(r"^[A-Z]{2,4}-[ABCDEFGHJKMNPQRSTUVWXYZ23456789]{3}-[ABCDEFGHJKMNPQRSTUVWXYZ23456789]{3}$")
 
@@ -91,7 +92,7 @@ def listen(stack: Any) -> Iterator[Any]:
 # Creating classes ---------------------------------------------------------------------------------
 
 
-def test_teacher_creates_class_with_readable_unique_code(api):
+def test_teacher_creates_class_with_readable_unique_code(api: Api) -> None:
     teacher = person(api, "t@example.com", "teacher")
     response = api.post(
         "/api/v1/teachers/classes",
@@ -126,7 +127,7 @@ def test_teacher_creates_class_with_readable_unique_code(api):
         {"name": "A", "subject": "Math", "class_code": "MATH-AAA-AAA"},
     ],
 )
-def test_bad_class_input_is_refused_and_writes_nothing(api, body):
+def test_bad_class_input_is_refused_and_writes_nothing(api: Api, body) -> None:
     teacher = person(api, "t@example.com", "teacher")
     response = api.post("/api/v1/teachers/classes", body, token=teacher.token)
     assert response.status_code == 422, response.json
@@ -134,7 +135,7 @@ def test_bad_class_input_is_refused_and_writes_nothing(api, body):
     assert count("classes") == 0 and count("class_codes") == 0
 
 
-def test_only_teachers_create_classes(api):
+def test_only_teachers_create_classes(api: Api) -> None:
     student = person(api, "s@example.com")
     assert (
         api.post("/api/v1/teachers/classes", {"name": "A", "subject": "Math"}, token=student.token).status_code == 403
@@ -143,7 +144,7 @@ def test_only_teachers_create_classes(api):
     assert count("classes") == 0
 
 
-def test_codes_unique_when_many_classes_are_created_at_once(stack):
+def test_codes_unique_when_many_classes_are_created_at_once(stack: Stack) -> None:
     now = store.now()
 
     def create(n: int) -> Any:
@@ -159,7 +160,7 @@ def test_codes_unique_when_many_classes_are_created_at_once(stack):
     assert stored == {c.class_code: c.id for c in created}
 
 
-def test_colliding_codes_are_redrawn_under_concurrency(stack, mocker):
+def test_colliding_codes_are_redrawn_under_concurrency(stack: Stack, mocker: MockerFixture) -> None:
     """Fault injection: every class's first draw is the same code; exactly one keeps it, the
     others draw again and every class is created with a code of its own."""
     lock = threading.Lock()
@@ -194,7 +195,7 @@ def test_colliding_codes_are_redrawn_under_concurrency(stack, mocker):
 # Listing, reading, editing, archiving -----------------------------------------------------------
 
 
-def test_teacher_lists_own_classes_paged_never_anothers(api):
+def test_teacher_lists_own_classes_paged_never_anothers(api: Api) -> None:
     teacher, other = person(api, "t@example.com", "teacher"), person(api, "o@example.com", "teacher")
     names = [new_class(api, teacher, f"Class {n}")["name"] for n in range(3)]
     new_class(api, other, "Other's class")
@@ -220,7 +221,7 @@ def test_teacher_lists_own_classes_paged_never_anothers(api):
     assert api.get(f"/api/v1/teachers/{teacher.id}/classes?limit=101", token=teacher.token).status_code == 422
 
 
-def test_get_edit_archive_own_class_only(api):
+def test_get_edit_archive_own_class_only(api: Api) -> None:
     teacher, other = person(api, "t@example.com", "teacher"), person(api, "o@example.com", "teacher")
     student = person(api, "s@example.com")
     klass = new_class(api, teacher)
@@ -262,7 +263,7 @@ def test_get_edit_archive_own_class_only(api):
 # Joining and the roster ----------------------------------------------------------------------------
 
 
-def test_student_joins_once_with_forgiving_code(api, listen):
+def test_student_joins_once_with_forgiving_code(api: Api, listen: Any) -> None:
     joined_events = listen("class.joined")
     teacher = person(api, "t@example.com", "teacher")
     student = person(api, "s@example.com", first_name="Sam")
@@ -289,7 +290,7 @@ def test_student_joins_once_with_forgiving_code(api, listen):
     assert doc("classes", klass["id"])["student_count"] == 1
 
 
-def test_join_refusals(api):
+def test_join_refusals(api: Api) -> None:
     teacher = person(api, "t@example.com", "teacher")
     student, other = person(api, "s@example.com"), person(api, "x@example.com")
     klass = new_class(api, teacher)
@@ -312,7 +313,7 @@ def test_join_refusals(api):
     assert doc("classes", klass["id"])["student_count"] == 0
 
 
-def test_roster_paged_and_removal(api, listen):
+def test_roster_paged_and_removal(api: Api, listen: Any) -> None:
     left_events = listen("class.left")
     teacher, other = person(api, "t@example.com", "teacher"), person(api, "o@example.com", "teacher")
     ann = person(api, "ann@example.com", first_name="Ann", grade_level=10)
@@ -355,7 +356,9 @@ def request_body(klass: dict[str, Any], email: str = "newbie@example.com") -> di
     return {"first_name": "Nia", "last_name": "New", "email": email, "class_id": klass["id"], "grade_level": 9}
 
 
-def test_request_and_approve_creates_enrolled_account_with_welcome_mail(api, drain, listen):
+def test_request_and_approve_creates_enrolled_account_with_welcome_mail(
+    api: Api, drain: Callable[..., int], listen: Any
+) -> None:
     joined_events = listen("class.joined")
     teacher, boss = person(api, "t@example.com", "teacher"), admin(api)
     klass = new_class(api, teacher)
@@ -419,7 +422,7 @@ def test_request_and_approve_creates_enrolled_account_with_welcome_mail(api, dra
     assert count("users") == 3
 
 
-def test_approval_stands_when_the_welcome_mail_fails(api, mocker):
+def test_approval_stands_when_the_welcome_mail_fails(api: Api, mocker: MockerFixture) -> None:
     """Fault injection: the mail step crashes after the account committed."""
     from shared import password_mail
 
@@ -434,7 +437,7 @@ def test_approval_stands_when_the_welcome_mail_fails(api, mocker):
     assert count("mail") == 0
 
 
-def test_request_refusals_and_rejection(api):
+def test_request_refusals_and_rejection(api: Api) -> None:
     teacher, other, boss = person(api, "t@example.com", "teacher"), person(api, "o@example.com", "teacher"), admin(api)
     student = person(api, "s@example.com")
     klass = new_class(api, teacher)
@@ -467,7 +470,7 @@ def test_request_refusals_and_rejection(api):
     assert api.get("/api/v1/student-requests?status=rejected", token=boss.token).json["items"][0]["id"] == request_id
 
 
-def test_approval_refused_when_email_taken_meanwhile_writes_nothing(api):
+def test_approval_refused_when_email_taken_meanwhile_writes_nothing(api: Api) -> None:
     teacher, boss = person(api, "t@example.com", "teacher"), admin(api)
     klass = new_class(api, teacher)
     asked = api.post("/api/v1/teachers/student-requests", request_body(klass), token=teacher.token)
@@ -479,7 +482,7 @@ def test_approval_refused_when_email_taken_meanwhile_writes_nothing(api):
     assert doc("classes", klass["id"])["student_count"] == 0
 
 
-def test_approval_refused_for_archived_class(api):
+def test_approval_refused_for_archived_class(api: Api) -> None:
     teacher, boss = person(api, "t@example.com", "teacher"), admin(api)
     klass = new_class(api, teacher)
     asked = api.post("/api/v1/teachers/student-requests", request_body(klass), token=teacher.token)
@@ -491,7 +494,7 @@ def test_approval_refused_for_archived_class(api):
 # Dashboard ---------------------------------------------------------------------------------------
 
 
-def test_dashboard_from_student_stats_in_bounded_reads(api):
+def test_dashboard_from_student_stats_in_bounded_reads(api: Api) -> None:
     teacher, other = person(api, "t@example.com", "teacher"), person(api, "o@example.com", "teacher")
     ann, bob = person(api, "ann@example.com", first_name="Ann"), person(api, "bob@example.com", first_name="Bob")
     klass = new_class(api, teacher)
@@ -543,7 +546,7 @@ def test_dashboard_from_student_stats_in_bounded_reads(api):
 # Acceptance --------------------------------------------------------------------------------------
 
 
-def test_acceptance_teacher_two_students_and_admin(api, drain):
+def test_acceptance_teacher_two_students_and_admin(api: Api, drain: Callable[..., int]) -> None:
     teacher, rival, boss = person(api, "t@example.com", "teacher"), person(api, "r@example.com", "teacher"), admin(api)
     ann, bob = person(api, "ann@example.com"), person(api, "bob@example.com")
     klass = new_class(api, teacher)
@@ -588,7 +591,7 @@ def test_acceptance_teacher_two_students_and_admin(api, drain):
 # Demo data ------------------------------------------------------------------------------------------
 
 
-def test_demo_class_loader_is_idempotent(api):
+def test_demo_class_loader_is_idempotent(api: Api) -> None:
     from infra.local import demo_classes, seed
 
     for account in seed.DEMO_ACCOUNTS:
@@ -603,7 +606,7 @@ def test_demo_class_loader_is_idempotent(api):
     assert "join code" in first
 
 
-def test_many_students_joining_at_once_keep_the_count_exact(api):
+def test_many_students_joining_at_once_keep_the_count_exact(api: Api) -> None:
     teacher = person(api, "t@example.com", "teacher")
     klass = new_class(api, teacher)
     now = store.now()

@@ -7,7 +7,7 @@ from __future__ import annotations
 import io
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from PIL import Image
@@ -15,7 +15,7 @@ from PIL import Image
 import shared.collections
 from shared import store
 from shared.userdata import declarations
-from tests.support import PASSWORD, ops
+from tests.support import PASSWORD, Api, Stack, ops
 from tests.test_exercises import ADD, GRADE
 from tests.test_imports import csv_bytes, fire, row, upload
 
@@ -24,7 +24,7 @@ SEC = "security-plus"
 STUDENT_CODE = "def add(a, b):\n    return b + a\n"
 
 
-def export_of(api, user_id: str, token: str) -> dict[str, Any]:
+def export_of(api: Api, user_id: str, token: str) -> dict[str, Any]:
     response = api.get(f"/api/v1/users/{user_id}/export", token=token)
     assert response.status_code == 200, response.json
     assert "attachment" in response.headers["Content-Disposition"]
@@ -52,7 +52,7 @@ def mentions(ref: Any, data: dict[str, Any], needles: tuple[str, ...]) -> bool:
     return any(needle in text for needle in needles)
 
 
-def walk_through_the_api(api, stack, drain) -> dict[str, dict[str, Any]]:
+def walk_through_the_api(api: Api, stack: Stack, drain: Callable[..., int]) -> dict[str, dict[str, Any]]:
     """A student, a teacher and an admin use most of the API."""
     admin = api.admin()
     accepted = upload(api, admin["access_token"], SEC, csv_bytes([row(f"S{i:02}", "1.1", "A") for i in range(4)]))
@@ -151,7 +151,9 @@ def walk_through_the_api(api, stack, drain) -> dict[str, dict[str, Any]]:
     return {"student": {**student, "access_token": st}, "teacher": teacher, "admin": admin}
 
 
-def test_every_document_that_names_a_user_is_declared_and_exported(api, stack, drain):
+def test_every_document_that_names_a_user_is_declared_and_exported(
+    api: Api, stack: Stack, drain: Callable[..., int]
+) -> None:
     people = walk_through_the_api(api, stack, drain)
     declared = {d.collection: d for d in declarations()}
     documents = list(every_document())
@@ -204,7 +206,9 @@ def plain_equal(exported: dict[str, Any], stored: dict[str, Any], omit: tuple[st
     return exported == json.loads(json.dumps(plain(without(stored, omit)), default=str))
 
 
-def test_the_export_holds_what_the_user_did_and_no_hash_nor_anothers_secret(api, stack, drain):
+def test_the_export_holds_what_the_user_did_and_no_hash_nor_anothers_secret(
+    api: Api, stack: Stack, drain: Callable[..., int]
+) -> None:
     people = walk_through_the_api(api, stack, drain)
     student = people["student"]
     exported = export_of(api, student["user"]["id"], student["access_token"])
@@ -254,13 +258,13 @@ def test_the_export_holds_what_the_user_did_and_no_hash_nor_anothers_secret(api,
     assert exported["collections"]["sessions"] and exported["collections"]["class_memberships"]
 
 
-def test_every_shared_collection_name_is_declared():
+def test_every_shared_collection_name_is_declared() -> None:
     declared = {d.collection for d in declarations()}
     names = {v for k, v in vars(shared.collections).items() if k.isupper() and isinstance(v, str)}
     assert names and names <= declared, sorted(names - declared)
 
 
-def test_only_the_user_or_an_admin_exports_and_it_is_audited_and_limited(api):
+def test_only_the_user_or_an_admin_exports_and_it_is_audited_and_limited(api: Api) -> None:
     alice = api.register("alice@example.com")
     bob = api.register("bob@example.com")
     uid = alice["user"]["id"]
@@ -278,7 +282,7 @@ def test_only_the_user_or_an_admin_exports_and_it_is_audited_and_limited(api):
     assert limited.status_code == 429 and limited.headers["Retry-After"]
 
 
-def test_budget_of_the_export(api):
+def test_budget_of_the_export(api: Api) -> None:
     alice = api.register("alice@example.com")
     personal = [d for d in declarations() if d.personal]
     before = {d.collection: queried(d, alice["user"]) for d in personal}

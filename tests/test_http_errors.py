@@ -10,7 +10,7 @@ import pytest
 from shared import store
 from shared.auth import AUDIENCE
 from shared.config import settings
-from tests.support import PASSWORD
+from tests.support import PASSWORD, Api
 
 REGISTER = "/api/v1/auth/register"
 LOGIN = "/api/v1/auth/login"
@@ -32,7 +32,7 @@ def assert_error(response, status: int, code: str) -> None:
 
 
 @pytest.fixture
-def signed_in(api):
+def signed_in(api: Api):
     tokens = api.register("owner@example.com")
     return tokens
 
@@ -51,14 +51,14 @@ def signed_in(api):
         ("null", "application/json", 422, "validation_error"),
     ],
 )
-def test_malformed_bodies_write_nothing(api, data, content_type, status, code):
+def test_malformed_bodies_write_nothing(api: Api, data, content_type, status, code) -> None:
     before = snapshot()
     response = api.client.post(REGISTER, data=data, content_type=content_type)
     assert_error(response, status, code)
     assert snapshot() == before
 
 
-def test_missing_unknown_and_mistyped_fields(api):
+def test_missing_unknown_and_mistyped_fields(api: Api) -> None:
     missing = api.post(REGISTER, {"email": "a@example.com"})
     assert_error(missing, 422, "validation_error")
     assert {d["field"] for d in missing.json["error"]["details"]} == {"password", "first_name", "last_name"}
@@ -74,13 +74,13 @@ def test_missing_unknown_and_mistyped_fields(api):
     assert snapshot() == {}
 
 
-def test_validation_errors_never_echo_a_password(api):
+def test_validation_errors_never_echo_a_password(api: Api) -> None:
     response = api.post(REGISTER, {**GOOD, "password": "hunter2-but-short"[:7]})
     text = response.get_data(as_text=True)
     assert response.status_code == 422 and "hunter2" not in text
 
 
-def test_oversize_bodies_answer_413(api):
+def test_oversize_bodies_answer_413(api: Api) -> None:
     limit = settings().max_body_bytes
     padding = "x" * (limit + 10)
     response = api.client.post(REGISTER, data='{"email": "' + padding + '"}', content_type="application/json")
@@ -88,7 +88,7 @@ def test_oversize_bodies_answer_413(api):
     assert snapshot() == {}
 
 
-def test_unknown_route_and_wrong_method(api):
+def test_unknown_route_and_wrong_method(api: Api) -> None:
     assert_error(api.get("/api/v1/auth/nothing-here"), 404, "not_found")
     assert_error(api.get("/api/v1/nowhere/at/all"), 404, "not_found")
     wrong = api.get(LOGIN)
@@ -113,7 +113,7 @@ def _token(key: str, kid: str, **overrides) -> str:
     return jwt.encode(claims, key, algorithm="HS256", headers={"kid": kid})
 
 
-def test_forged_tampered_expired_and_wrong_kid_tokens(api, signed_in):
+def test_forged_tampered_expired_and_wrong_kid_tokens(api: Api, signed_in) -> None:
     kid, key = next(iter(settings().signing_keys.items()))
     claims = jwt.decode(signed_in["access_token"], key, algorithms=["HS256"], audience=AUDIENCE)
     header, payload, signature = signed_in["access_token"].split(".")
@@ -147,7 +147,7 @@ def test_forged_tampered_expired_and_wrong_kid_tokens(api, signed_in):
     assert snapshot() == before
 
 
-def test_bad_query_and_path_values(api, signed_in):
+def test_bad_query_and_path_values(api: Api, signed_in) -> None:
     token = signed_in["access_token"]
     assert_error(api.post("/api/v1/auth/logout?all_devices=perhaps", token=token), 422, "validation_error")
     assert_error(api.get("/api/v1/auth/sessions?limit=0", token=token), 422, "validation_error")
@@ -157,7 +157,7 @@ def test_bad_query_and_path_values(api, signed_in):
     assert api.get(ME, token=token).status_code == 200
 
 
-def test_cors_preflight_from_allowed_and_disallowed_origins(api):
+def test_cors_preflight_from_allowed_and_disallowed_origins(api: Api) -> None:
     allowed = api.call(
         "OPTIONS",
         LOGIN,

@@ -24,6 +24,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from tests.support import Api, Stack
+
 ROOT = Path(__file__).resolve().parent.parent
 MAX_EXAMPLES = 8
 TIME_BUDGET_SECONDS = 25.0
@@ -48,7 +50,7 @@ def check(operation: Any, token: str, examples: int) -> None:
     conforms()
 
 
-def test_every_operation_answers_as_documented(api, stack):
+def test_every_operation_answers_as_documented(api: Api, stack: Stack) -> None:
     document = json.loads((ROOT / "docs" / "openapi.json").read_text())
     schema = schemathesis.openapi.from_dict(document)
     schema.app = stack.gateway

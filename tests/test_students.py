@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support import ops
+from tests.support import Api, ops
 from tests.test_classes import admin, doc, join, new_class, person
 
 
-def test_interest_catalogue_is_public_data(api):
+def test_interest_catalogue_is_public_data(api: Api) -> None:
     response = api.get("/api/v1/interests")
     assert response.status_code == 200
     items = response.json["items"]
@@ -18,11 +18,11 @@ def test_interest_catalogue_is_public_data(api):
     assert ops(response)["reads"] == 0
 
 
-def catalogue_ids(api) -> list[str]:
+def catalogue_ids(api: Api) -> list[str]:
     return [item["id"] for item in api.get("/api/v1/interests").json["items"]]
 
 
-def test_student_picks_interests(api):
+def test_student_picks_interests(api: Api) -> None:
     student = person(api, "s@example.com")
     ids = catalogue_ids(api)[:3]
     path = f"/api/v1/students/{student.id}/interests"
@@ -51,7 +51,7 @@ def test_student_picks_interests(api):
         {},
     ],
 )
-def test_bad_interests_refused_and_nothing_stored(api, body):
+def test_bad_interests_refused_and_nothing_stored(api: Api, body) -> None:
     student = person(api, "s@example.com")
     response = api.put(f"/api/v1/students/{student.id}/interests", body, token=student.token)
     assert response.status_code == 422, response.json
@@ -59,7 +59,7 @@ def test_bad_interests_refused_and_nothing_stored(api, body):
     assert "interest_ids" not in doc("users", student.id)
 
 
-def test_unknown_interest_is_named_in_details(api):
+def test_unknown_interest_is_named_in_details(api: Api) -> None:
     student = person(api, "s@example.com")
     response = api.put(
         f"/api/v1/students/{student.id}/interests", {"interest_ids": ["programming", "nope"]}, token=student.token
@@ -67,7 +67,7 @@ def test_unknown_interest_is_named_in_details(api):
     assert response.json["error"]["details"] == [{"field": "interest_ids.1", "message": "Unknown interest."}]
 
 
-def test_interests_of_others(api):
+def test_interests_of_others(api: Api) -> None:
     teacher, other = person(api, "t@example.com", "teacher"), person(api, "o@example.com", "teacher")
     ann, bob = person(api, "ann@example.com"), person(api, "bob@example.com")
     klass = new_class(api, teacher)
@@ -84,7 +84,7 @@ def test_interests_of_others(api):
     assert doc("users", ann.id)["interest_ids"] == ["programming"]
 
 
-def test_profile_read_by_self_teacher_and_admin_only(api):
+def test_profile_read_by_self_teacher_and_admin_only(api: Api) -> None:
     teacher, other = person(api, "t@example.com", "teacher"), person(api, "o@example.com", "teacher")
     ann = person(api, "ann@example.com", first_name="Ann", last_name="Lee", grade_level=10)
     bob = person(api, "bob@example.com")
@@ -120,7 +120,7 @@ def test_profile_read_by_self_teacher_and_admin_only(api):
     assert api.get(f"/api/v1/students/{teacher.id}", token=boss.token).status_code == 404  # not a student
 
 
-def test_profile_patch_updates_names_and_grade_only(api):
+def test_profile_patch_updates_names_and_grade_only(api: Api) -> None:
     teacher = person(api, "t@example.com", "teacher")
     ann, bob = person(api, "ann@example.com", first_name="Ann"), person(api, "bob@example.com")
     klass = new_class(api, teacher)
