@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from google.cloud import pubsub_v1, storage  # type: ignore[attr-defined]
+from google.cloud.firestore import DocumentSnapshot
 from werkzeug.test import Client, TestResponse
 
 from infra.local import pubsub
@@ -57,6 +58,13 @@ class Stack:
         for name in (settings().imports_bucket, settings().avatars_bucket):
             for blob in storage.Client(project=self.project).bucket(name).list_blobs():
                 blob.delete()
+
+
+def fields(snapshot: DocumentSnapshot) -> dict[str, Any]:
+    """A stored document's fields, for a document the test reads as existing (streamed, or just written)."""
+    data = snapshot.to_dict()
+    assert data is not None, snapshot.reference.path
+    return data
 
 
 def ops(response: TestResponse) -> dict[str, int]:

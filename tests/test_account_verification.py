@@ -14,7 +14,7 @@ import pytest
 from functions.auth import verification
 from shared import store
 from shared.events import Event
-from tests.support import Api, ops
+from tests.support import Api, fields, ops
 
 VERIFY = "/api/v1/auth/verify-email"
 RESEND = "/api/v1/auth/verify-email/resend"
@@ -22,7 +22,7 @@ ME = "/api/v1/auth/me"
 
 
 def collection(name: str) -> list[dict]:
-    return [s.to_dict() for s in store.db().collection(name).stream()]
+    return [fields(s) for s in store.db().collection(name).stream()]
 
 
 def verification_mails(email: str) -> list[dict]:
@@ -95,7 +95,7 @@ def test_a_link_for_an_address_the_account_no_longer_has_is_dead(api: Api, drain
     user_ref = store.db().collection("users").document(tokens["user"]["id"])
     user_ref.update(verification.email_changed_fields("new@example.com"))
     assert api.post(VERIFY, {"token": token}).status_code == 422
-    assert user_ref.get().to_dict()["email_verified"] is False
+    assert fields(user_ref.get())["email_verified"] is False
 
 
 def test_two_confirmations_at_once_spend_the_token_once(api: Api, drain: Callable[..., int]) -> None:

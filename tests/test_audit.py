@@ -8,7 +8,7 @@ from urllib.parse import quote
 import pytest
 
 from shared import audit, store
-from tests.support import PASSWORD, Api, ops
+from tests.support import PASSWORD, Api, fields, ops
 
 LOGS = "/api/v1/audit-logs"
 
@@ -20,7 +20,7 @@ def test_security_events_carry_actor_target_ip_agent_and_time(api: Api) -> None:
         json_body={"email": "ann@example.com", "password": PASSWORD, "first_name": "A", "last_name": "N"},
         headers={"User-Agent": "TestAgent/1.0", "X-Forwarded-For": "192.0.2.44"},
     )
-    [entry] = [d.to_dict() for d in store.db().collection("audit_logs").stream()]
+    [entry] = [fields(d) for d in store.db().collection("audit_logs").stream()]
     assert entry["action"] == "auth.register"
     assert entry["actor_id"] == entry["target_id"] and entry["actor_id"]
     assert entry["ip"] == "192.0.2.44" and entry["user_agent"] == "TestAgent/1.0"
@@ -80,7 +80,7 @@ def test_no_secret_reaches_the_trail(api: Api, monkeypatch: pytest.MonkeyPatch) 
         client=audit.Client(ip="", user_agent=""),
         details={"new_password": "p", "ok": 1},
     )
-    text = json.dumps([d.to_dict() for d in store.db().collection("audit_logs").stream()], default=str)
+    text = json.dumps([fields(d) for d in store.db().collection("audit_logs").stream()], default=str)
     assert PASSWORD not in text and "my secret guess" not in text
     assert tokens["refresh_token"].split(".")[-1] not in text and tokens["access_token"] not in text
     assert '"new_password"' not in text and '"ok": 1' in text

@@ -6,7 +6,7 @@ import pytest
 
 from infra import admin
 from shared import store
-from tests.support import Api
+from tests.support import Api, fields
 
 STRONG = "an admin passphrase of some length"
 
@@ -21,7 +21,7 @@ def test_create_admin_from_the_environment_then_sign_in(
     assert tokens["user"]["role"] == "admin"
     assert api.get("/api/v1/users", token=tokens["access_token"]).status_code == 200
     [entry] = [
-        d.to_dict() for d in store.db().collection("audit_logs").stream() if d.to_dict()["action"] != "auth.login"
+        fields(d) for d in store.db().collection("audit_logs").stream() if fields(d)["action"] != "auth.login"
     ]
     assert entry["action"] == "user.created_by_admin"
 
@@ -35,7 +35,7 @@ def test_create_admin_refuses_weak_passwords_and_taken_emails(api: Api, monkeypa
     monkeypatch.setenv("STUDYHALL_ADMIN_PASSWORD", STRONG)
     with pytest.raises(SystemExit, match="already exists"):
         admin.main(["create-admin", "--email", "taken@example.com", "--first-name", "A", "--last-name", "B"])
-    assert [d.to_dict()["role"] for d in store.db().collection("users").stream()] == ["student"]
+    assert [fields(d)["role"] for d in store.db().collection("users").stream()] == ["student"]
 
 
 def test_create_admin_asks_for_the_password_twice(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -11,7 +11,7 @@ from werkzeug.test import Client
 
 from shared import store
 from shared.config import settings
-from tests.support import PASSWORD, Api, ops
+from tests.support import PASSWORD, Api, fields, ops
 
 LOGIN = "/api/v1/auth/login"
 REGISTER = "/api/v1/auth/register"
@@ -21,7 +21,7 @@ WRONG = "definitely not it"
 
 def failures_doc() -> dict:
     [doc] = list(store.db().collection("login_failures").stream())
-    return doc.to_dict()
+    return fields(doc)
 
 
 def unlock_now() -> None:
@@ -48,7 +48,7 @@ def test_repeated_failures_lock_the_account_and_the_right_password_waits_too(api
     assert int(right.headers["Retry-After"]) <= settings().lockout_base_seconds
     assert ops(right)["writes"] == 0  # a locked attempt checks nothing and writes nothing
     assert len(list(store.db().collection("sessions").stream())) == 1  # the registration's only
-    actions = [d.to_dict()["action"] for d in store.db().collection("audit_logs").stream()]
+    actions = [fields(d)["action"] for d in store.db().collection("audit_logs").stream()]
     assert actions.count("auth.lockout") == 1
 
 
@@ -110,7 +110,7 @@ def test_per_ip_login_limit(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
     assert limited.json["error"]["code"] == "rate_limited"
     assert 0 < int(limited.headers["Retry-After"]) <= 900
     assert login(api, "eve@example.com", PASSWORD, **{"X-Forwarded-For": "198.51.100.8"}).status_code == 200
-    counters = [d.to_dict() for d in store.db().collection("rate_limits").stream()]
+    counters = [fields(d) for d in store.db().collection("rate_limits").stream()]
     assert all("198.51" not in json.dumps(c, default=str) for c in counters)
     assert all(c["expires_at"] > store.now() for c in counters)
 
@@ -131,7 +131,7 @@ def test_per_ip_limits_on_register_and_reset(api: Api, monkeypatch: pytest.Monke
     assert all(api.post(path, body(i)).status_code in (201, 202) for i in range(2))
     limited = api.post(path, body(9))
     assert limited.status_code == 429 and "Retry-After" in limited.headers
-    assert "r9@example.com" not in [d.to_dict().get("email") for d in store.db().collection("users").stream()]
+    assert "r9@example.com" not in [fields(d).get("email") for d in store.db().collection("users").stream()]
     assert len(list(store.db().collection("mail").stream())) == 0
 
 
@@ -146,6 +146,6 @@ def test_a_forged_forwarded_for_does_not_escape_the_ip_limit_behind_trusted_prox
         for i in range(3)
     ]
     assert statuses == [200, 200, 429]
-    sessions = [d.to_dict() for d in store.db().collection("sessions").stream()]
+    sessions = [fields(d) for d in store.db().collection("sessions").stream()]
     assert not any(s["ip"].startswith("10.0.0.") for s in sessions)
     assert sum(s["ip"] == "198.51.100.20" for s in sessions) == 2

@@ -7,7 +7,7 @@ import re
 from datetime import timedelta
 
 from shared import password_mail, store
-from tests.support import PASSWORD, Api, ops
+from tests.support import PASSWORD, Api, fields, ops
 
 REQUEST = "/api/v1/auth/password-reset-request"
 CONFIRM = "/api/v1/auth/password-reset-confirm"
@@ -18,7 +18,7 @@ NEW = "a brand new passphrase"
 
 
 def collection(name: str) -> list[dict]:
-    return [s.to_dict() for s in store.db().collection(name).stream()]
+    return [fields(s) for s in store.db().collection(name).stream()]
 
 
 def mailed_token() -> str:

@@ -21,7 +21,7 @@ from functions.classes import service
 from shared import store
 from shared.auth import hash_token
 from shared.emails import email_key
-from tests.support import Api, Stack, ops
+from tests.support import Api, Stack, fields, ops
 
 CODE = re.compile(r"^[A-Z]{2,4}-[ABCDEFGHJKMNPQRSTUVWXYZ23456789]{3}-[ABCDEFGHJKMNPQRSTUVWXYZ23456789]{3}$")
 
@@ -56,6 +56,13 @@ def join(api: Any, student: Person, code: str) -> Any:
 
 def doc(collection: str, doc_id: str) -> dict[str, Any] | None:
     return store.db().collection(collection).document(doc_id).get().to_dict()
+
+
+def existing(collection: str, doc_id: str) -> dict[str, Any]:
+    """A stored document the test expects to be there."""
+    found = doc(collection, doc_id)
+    assert found is not None, f"{collection}/{doc_id}"
+    return found
 
 
 def count(collection: str) -> int:
@@ -156,7 +163,7 @@ def test_codes_unique_when_many_classes_are_created_at_once(stack: Stack) -> Non
         created = list(pool.map(create, range(40)))
     codes = {c.class_code for c in created}
     assert len(codes) == 40 and all(CODE.match(c) and c.startswith("BIOL-") for c in codes)
-    stored = {s.id: s.to_dict()["class_id"] for s in store.db().collection("class_codes").stream()}
+    stored = {s.id: fields(s)["class_id"] for s in store.db().collection("class_codes").stream()}
     assert stored == {c.class_code: c.id for c in created}
 
 
@@ -235,7 +242,7 @@ def test_get_edit_archive_own_class_only(api: Api) -> None:
     for method, body in (("GET", None), ("PATCH", {"name": "Mine now"}), ("DELETE", None)):
         assert api.call(method, path, token=other.token, json_body=body).status_code == 404
         assert api.call(method, path, token=student.token, json_body=body).status_code == 403
-    assert doc("classes", klass["id"])["name"] == "Algebra I"
+    assert existing("classes", klass["id"])["name"] == "Algebra I"
 
     assert api.patch(path, {}, token=teacher.token).status_code == 422
     assert api.patch(path, {"class_code": "MATH-AAA-AAA"}, token=teacher.token).status_code == 422
@@ -245,12 +252,12 @@ def test_get_edit_archive_own_class_only(api: Api) -> None:
     assert edited.json["name"] == "Algebra II" and edited.json["grade_levels"] == [11]
     assert edited.json["class_code"] == klass["class_code"]
     assert ops(edited) == {"reads": 2, "writes": 1, "deletes": 0}
-    assert doc("classes", klass["id"])["name"] == "Algebra II"
+    assert existing("classes", klass["id"])["name"] == "Algebra II"
 
     archived = api.delete(path, token=teacher.token)
     assert archived.status_code == 204
     assert ops(archived) == {"reads": 2, "writes": 1, "deletes": 0}
-    assert doc("classes", klass["id"])["status"] == "archived"
+    assert existing("classes", klass["id"])["status"] == "archived"
     assert api.delete(path, token=teacher.token).status_code == 204  # idempotent
     assert api.patch(path, {"name": "Late"}, token=teacher.token).status_code == 409
     listed = api.get(f"/api/v1/teachers/{teacher.id}/classes", token=teacher.token).json["items"]
@@ -282,12 +289,12 @@ def test_student_joins_once_with_forgiving_code(api: Api, listen: Any) -> None:
         "teacher_id": teacher.id,
         "status": "active",
     }
-    assert doc("classes", klass["id"])["student_count"] == 1
+    assert existing("classes", klass["id"])["student_count"] == 1
     assert joined_events() == [{"user_id": student.id, "class_id": klass["id"]}]
 
     again = join(api, student, klass["class_code"])
     assert again.status_code == 409
-    assert doc("classes", klass["id"])["student_count"] == 1
+    assert existing("classes", klass["id"])["student_count"] == 1
 
 
 def test_join_refusals(api: Api) -> None:
@@ -310,7 +317,7 @@ def test_join_refusals(api: Api) -> None:
     api.delete(f"/api/v1/classes/{klass['id']}", token=teacher.token)
     assert join(api, student, klass["class_code"]).status_code == 409
     assert count("class_memberships") == 0
-    assert doc("classes", klass["id"])["student_count"] == 0
+    assert existing("classes", klass["id"])["student_count"] == 0
 
 
 def test_roster_paged_and_removal(api: Api, listen: Any) -> None:
@@ -335,18 +342,18 @@ def test_roster_paged_and_removal(api: Api, listen: Any) -> None:
     assert api.get(path, token=ann.token).status_code == 403
     assert api.delete(f"{path}/{bob.id}", token=other.token).status_code == 404
     assert api.delete(f"{path}/{bob.id}", token=bob.token).status_code == 403
-    assert doc("class_memberships", f"{klass['id']}_{bob.id}")["status"] == "active"
+    assert existing("class_memberships", f"{klass['id']}_{bob.id}")["status"] == "active"
 
     removed = api.delete(f"{path}/{bob.id}", token=teacher.token)
     assert removed.status_code == 204
     assert ops(removed) == {"reads": 3, "writes": 3, "deletes": 1}  # + class.left's outbox entry
-    assert doc("class_memberships", f"{klass['id']}_{bob.id}")["status"] == "removed"
-    assert doc("classes", klass["id"])["student_count"] == 1
+    assert existing("class_memberships", f"{klass['id']}_{bob.id}")["status"] == "removed"
+    assert existing("classes", klass["id"])["student_count"] == 1
     assert [s["student_id"] for s in api.get(path, token=teacher.token).json["items"]] == [ann.id]
     assert left_events() == [{"user_id": bob.id, "class_id": klass["id"]}]
     assert api.delete(f"{path}/{bob.id}", token=teacher.token).status_code == 404
     assert join(api, bob, klass["class_code"]).status_code == 409  # removal holds
-    assert doc("classes", klass["id"])["student_count"] == 1
+    assert existing("classes", klass["id"])["student_count"] == 1
 
 
 # Student account requests -------------------------------------------------------------------------
@@ -392,12 +399,12 @@ def test_request_and_approve_creates_enrolled_account_with_welcome_mail(
         9,
         None,
     )
-    assert doc("class_memberships", f"{klass['id']}_{student_id}")["status"] == "active"
-    assert doc("classes", klass["id"])["student_count"] == 1
+    assert existing("class_memberships", f"{klass['id']}_{student_id}")["status"] == "active"
+    assert existing("classes", klass["id"])["student_count"] == 1
     roster = api.get(f"/api/v1/classes/{klass['id']}/students", token=teacher.token).json["items"]
     assert [(s["student_id"], s["first_name"]) for s in roster] == [(student_id, "Nia")]
 
-    mails = [s.to_dict() for s in store.db().collection("mail").stream()]
+    mails = [fields(s) for s in store.db().collection("mail").stream()]
     assert len(mails) == 1 and mails[0]["to"] == ["newbie@example.com"]
     link = re.search(r"https?://\S+", mails[0]["message"]["text"]).group(0)
     token = parse_qs(urlparse(link).query)["token"][0]
@@ -433,7 +440,7 @@ def test_approval_stands_when_the_welcome_mail_fails(api: Api, mocker: MockerFix
     approved = api.post(f"/api/v1/student-requests/{asked.json['id']}/approve", token=boss.token)
     assert approved.status_code == 200, approved.json
     assert doc("users", approved.json["student_id"]) is not None
-    assert doc("class_memberships", f"{klass['id']}_{approved.json['student_id']}")["status"] == "active"
+    assert existing("class_memberships", f"{klass['id']}_{approved.json['student_id']}")["status"] == "active"
     assert count("mail") == 0
 
 
@@ -477,9 +484,9 @@ def test_approval_refused_when_email_taken_meanwhile_writes_nothing(api: Api) ->
     person(api, "newbie@example.com")  # registers on their own before the admin gets to it
     response = api.post(f"/api/v1/student-requests/{asked.json['id']}/approve", token=boss.token)
     assert response.status_code == 409
-    assert doc("student_requests", asked.json["id"])["status"] == "pending"
+    assert existing("student_requests", asked.json["id"])["status"] == "pending"
     assert count("class_memberships") == 0 and count("mail") == 0 and count("password_resets") == 0
-    assert doc("classes", klass["id"])["student_count"] == 0
+    assert existing("classes", klass["id"])["student_count"] == 0
 
 
 def test_approval_refused_for_archived_class(api: Api) -> None:
@@ -562,7 +569,7 @@ def test_acceptance_teacher_two_students_and_admin(api: Api, drain: Callable[...
     asked = api.post("/api/v1/teachers/student-requests", request_body(klass), token=teacher.token)
     approved = api.post(f"/api/v1/student-requests/{asked.json['id']}/approve", token=boss.token)
     assert approved.status_code == 200
-    assert doc("classes", klass["id"])["student_count"] == 2
+    assert existing("classes", klass["id"])["student_count"] == 2
 
     # Every attempt on another teacher's class, or another student's profile, is refused.
     rival_path = f"/api/v1/classes/{rival_class['id']}"
@@ -579,13 +586,13 @@ def test_acceptance_teacher_two_students_and_admin(api: Api, drain: Callable[...
     assert api.get(f"/api/v1/students/{ann.id}", token=rival.token).status_code == 403
     assert api.get(f"/api/v1/students/{bob.id}", token=teacher.token).status_code == 403  # removed: no longer theirs
     assert api.get(f"/api/v1/students/{ann.id}", token=teacher.token).status_code == 200
-    assert doc("classes", rival_class["id"])["name"] == "Rival"
+    assert existing("classes", rival_class["id"])["name"] == "Rival"
 
     # The events reach the progress area, which keeps each student's class_ids.
     drain()
-    assert doc("user_stats", ann.id)["class_ids"] == [klass["id"]]
-    assert doc("user_stats", bob.id)["class_ids"] == []
-    assert doc("user_stats", approved.json["student_id"])["class_ids"] == [klass["id"]]
+    assert existing("user_stats", ann.id)["class_ids"] == [klass["id"]]
+    assert existing("user_stats", bob.id)["class_ids"] == []
+    assert existing("user_stats", approved.json["student_id"])["class_ids"] == [klass["id"]]
 
 
 # Demo data ------------------------------------------------------------------------------------------
@@ -622,4 +629,4 @@ def test_many_students_joining_at_once_keep_the_count_exact(api: Api) -> None:
     with ThreadPoolExecutor(max_workers=25) as pool:
         statuses = list(pool.map(attempt, students))
     assert statuses == [201] * 25  # no contention on the class document: everyone gets in
-    assert doc("classes", klass["id"])["student_count"] == 25 == count("class_memberships")
+    assert existing("classes", klass["id"])["student_count"] == 25 == count("class_memberships")

@@ -15,7 +15,7 @@ from google.cloud import pubsub_v1  # type: ignore[attr-defined]
 
 from functions.exams import history
 from shared import store
-from tests.support import Api, Stack, ops
+from tests.support import Api, Stack, fields, ops
 from tests.test_imports import csv_bytes, fire, row, upload
 
 SEC = "security-plus"
@@ -37,7 +37,7 @@ def new_question(qid: str | None = "Q1", domain: str = "1.1", **extra: Any) -> d
 
 
 def docs(collection: str) -> list[dict[str, Any]]:
-    return [d.to_dict() for d in store.db().collection(collection).stream()]
+    return [fields(d) for d in store.db().collection(collection).stream()]
 
 
 def index_of(exam_type: str) -> dict[str, int]:

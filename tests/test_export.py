@@ -15,7 +15,7 @@ from PIL import Image
 import shared.collections
 from shared import store
 from shared.userdata import declarations
-from tests.support import PASSWORD, Api, Stack, ops
+from tests.support import PASSWORD, Api, Stack, fields, ops
 from tests.test_exercises import ADD, GRADE
 from tests.test_imports import csv_bytes, fire, row, upload
 
@@ -63,7 +63,7 @@ def walk_through_the_api(api: Api, stack: Stack, drain: Callable[..., int]) -> d
     sid, st = student["user"]["id"], student["access_token"]
     drain()
     # Account: verification, bio, avatar, sessions, a failed login, a reset, a password change.
-    [mail] = [m.to_dict() for m in store.db().collection("mail").stream() if m.to_dict()["to"] == ["sam@example.com"]]
+    [mail] = [fields(m) for m in store.db().collection("mail").stream() if fields(m)["to"] == ["sam@example.com"]]
     token = re.search(r"token=([A-Za-z0-9_\-]+)", mail["message"]["text"]).group(1)  # type: ignore[union-attr]
     assert api.post("/api/v1/auth/verify-email", {"token": token}).status_code == 200
     assert api.patch(f"/api/v1/users/{sid}", {"bio": "Hello", "timezone": "Europe/Paris"}, token=st).status_code == 200
@@ -274,7 +274,7 @@ def test_only_the_user_or_an_admin_exports_and_it_is_audited_and_limited(api: Ap
     assert api.get("/api/v1/users/nosuchuser/export", token=admin["access_token"]).status_code == 404
     exported = export_of(api, uid, admin["access_token"])
     assert exported["collections"]["users"][0]["id"] == uid
-    audits = [d.to_dict() for d in store.db().collection("audit_logs").stream()]
+    audits = [fields(d) for d in store.db().collection("audit_logs").stream()]
     assert any(a["action"] == "user.exported" and a["target_id"] == uid for a in audits)
     for _ in range(5):  # the admin's export counted against the admin
         export_of(api, uid, alice["access_token"])

@@ -16,7 +16,7 @@ from functions.exams.csvrows import COLUMNS
 from infra.local.gateway import StorageWatcher, storage_cloud_event
 from shared import store
 from shared.config import settings
-from tests.support import Api, Stack, ops
+from tests.support import Api, Stack, fields, ops
 
 HEADER = list(COLUMNS)
 FUNCTION = "exams-import-csv"
@@ -70,11 +70,11 @@ def bucket() -> Any:
 
 def questions(exam_type: str) -> dict[str, dict[str, Any]]:
     docs = store.db().collection("questions").where(filter=FieldFilter("exam_type", "==", exam_type)).stream()
-    return {d.id: d.to_dict() for d in docs}
+    return {d.id: fields(d) for d in docs}
 
 
 def imports() -> list[dict[str, Any]]:
-    return [d.to_dict() for d in store.db().collection("question_imports").stream()]
+    return [fields(d) for d in store.db().collection("question_imports").stream()]
 
 
 MIXED_ROWS = [

@@ -8,11 +8,11 @@ from collections.abc import Callable
 from pytest_mock import MockerFixture
 
 from shared import store
-from tests.support import Api
+from tests.support import Api, fields
 
 
 def _outbox() -> list[dict]:
-    return [d.to_dict() for d in store.db().collection("event_outbox").stream()]
+    return [fields(d) for d in store.db().collection("event_outbox").stream()]
 
 
 def test_an_event_that_cannot_be_published_is_parked_then_delivered(

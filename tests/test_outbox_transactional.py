@@ -10,11 +10,11 @@ from pytest_mock import MockerFixture
 
 from shared import events, store
 from shared.auth import new_id
-from tests.support import Stack
+from tests.support import Stack, fields
 
 
 def _outbox() -> list[dict]:
-    return [d.to_dict() for d in store.db().collection("event_outbox").stream()]
+    return [fields(d) for d in store.db().collection("event_outbox").stream()]
 
 
 def _register_user_in(txn: store.Transaction, user_id: str) -> events.StagedEvent:

@@ -12,7 +12,7 @@ from PIL import ExifTags, Image
 
 from shared import store
 from shared.config import settings
-from tests.support import Api, ops
+from tests.support import Api, fields, ops
 
 USERS = "/api/v1/users"
 
@@ -22,7 +22,7 @@ def avatar_path(user_id: str) -> str:
 
 
 def stored_user(user_id: str) -> dict:
-    return store.db().collection("users").document(user_id).get().to_dict()
+    return fields(store.db().collection("users").document(user_id).get())
 
 
 def bucket_objects() -> dict[str, bytes]:

@@ -10,7 +10,7 @@ import pytest
 from shared import store
 from shared.errors import RateLimited
 from shared.ratelimit import Limit, hit
-from tests.support import Stack
+from tests.support import Stack, fields
 
 
 def test_counts_then_refuses_with_the_time_to_wait(stack: Stack) -> None:
@@ -22,7 +22,7 @@ def test_counts_then_refuses_with_the_time_to_wait(stack: Stack) -> None:
     assert refused.value.headers["Retry-After"] == "40"
     assert hit(limit, "other key", now) == 1
     assert hit(limit, "k", now + timedelta(seconds=60)) == 1  # a new window
-    docs = [d.to_dict() for d in store.db().collection("rate_limits").stream()]
+    docs = [fields(d) for d in store.db().collection("rate_limits").stream()]
     assert all(d["expires_at"] > now and "other key" not in str(d) for d in docs)
 
 
@@ -40,7 +40,7 @@ def test_concurrent_hits_never_overshoot(stack: Stack) -> None:
     with ThreadPoolExecutor(max_workers=8) as pool:
         allowed = sum(pool.map(attempt, range(8)))
     assert allowed == 5  # each request learns its own place: exactly the limit passes
-    [doc] = [d.to_dict() for d in store.db().collection("rate_limits").stream()]
+    [doc] = [fields(d) for d in store.db().collection("rate_limits").stream()]
     assert doc["hits"] == 8  # every hit counted: increments never abort on contention
 
 

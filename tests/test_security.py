@@ -17,7 +17,7 @@ from infra.local.gateway import Gateway
 from shared import store
 from shared.config import settings
 from shared.emails import email_key, normalize_email
-from tests.support import PASSWORD, Api, Stack
+from tests.support import PASSWORD, Api, Stack, fields
 
 REFRESH = "/api/v1/auth/refresh"
 ME = "/api/v1/auth/me"
@@ -89,7 +89,7 @@ def test_forwarded_for_is_ignored_without_a_trusted_proxy(api: Api, monkeypatch:
         environ_base={"REMOTE_ADDR": "192.0.2.10"},
     )
     assert response.status_code == 200
-    ips = {s.to_dict()["ip"] for s in store.db().collection("sessions").stream()}
+    ips = {fields(s)["ip"] for s in store.db().collection("sessions").stream()}
     assert "203.0.113.66" not in ips and "192.0.2.10" in ips
 
 
@@ -132,7 +132,7 @@ def test_every_route_normalises_an_email_the_same_way(api: Api) -> None:
 
     reset = api.post("/api/v1/auth/password-reset-request", {"email": "AME\u0301LIE@example.com"})
     assert reset.status_code in (200, 202)
-    [mail] = [d.to_dict() for d in store.db().collection("mail").stream()]
+    [mail] = [fields(d) for d in store.db().collection("mail").stream()]
     assert mail["to"] == ["am\u00e9lie@example.com"]
 
 
@@ -176,7 +176,7 @@ def test_parallel_refreshes_answer_one_pair_and_409s_and_keep_the_winner_signed_
     # Nobody was signed out: the winner's tokens work, and rotate again.
     assert api.get(ME, token=winner["access_token"]).status_code == 200
     assert api.post(REFRESH, {"refresh_token": winner["refresh_token"]}).status_code == 200
-    [session] = [s.to_dict() for s in store.db().collection("sessions").stream()]
+    [session] = [fields(s) for s in store.db().collection("sessions").stream()]
     assert session["revoked_at"] is None
 
 
@@ -222,7 +222,7 @@ def test_parallel_approvals_of_one_request_answer_one_200_and_409s(api: Api) -> 
     with ThreadPoolExecutor(max_workers=6) as pool:
         statuses = sorted(r.status_code for r in pool.map(approve, range(6)))
     assert statuses == [200] + [409] * 5, statuses
-    accounts = [d.to_dict() for d in store.db().collection("users").stream()]
+    accounts = [fields(d) for d in store.db().collection("users").stream()]
     assert sum(a["email"] == "six@example.com" for a in accounts) == 1
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.support import Api, ops
-from tests.test_classes import admin, doc, join, new_class, person
+from tests.test_classes import admin, doc, existing, join, new_class, person
 
 
 def test_interest_catalogue_is_public_data(api: Api) -> None:
@@ -32,7 +32,7 @@ def test_student_picks_interests(api: Api) -> None:
     assert chosen.json["interest_ids"] == ids
     assert [i["id"] for i in chosen.json["interests"]] == ids
     assert ops(chosen) == {"reads": 2, "writes": 1, "deletes": 0}
-    assert doc("users", student.id)["interest_ids"] == ids
+    assert existing("users", student.id)["interest_ids"] == ids
 
     got = api.get(path, token=student.token)
     assert got.status_code == 200 and got.json["interest_ids"] == ids
@@ -56,7 +56,7 @@ def test_bad_interests_refused_and_nothing_stored(api: Api, body) -> None:
     response = api.put(f"/api/v1/students/{student.id}/interests", body, token=student.token)
     assert response.status_code == 422, response.json
     assert response.json["error"]["code"] == "validation_error"
-    assert "interest_ids" not in doc("users", student.id)
+    assert "interest_ids" not in existing("users", student.id)
 
 
 def test_unknown_interest_is_named_in_details(api: Api) -> None:
@@ -81,7 +81,7 @@ def test_interests_of_others(api: Api) -> None:
     assert api.get(path, token=other.token).status_code == 403
     assert api.get(path, token=teacher.token).json["interest_ids"] == ["programming"]
     assert api.get(path).status_code == 401
-    assert doc("users", ann.id)["interest_ids"] == ["programming"]
+    assert existing("users", ann.id)["interest_ids"] == ["programming"]
 
 
 def test_profile_read_by_self_teacher_and_admin_only(api: Api) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from shared import store
 from shared.emails import email_key
-from tests.support import PASSWORD, Api, ops
+from tests.support import PASSWORD, Api, fields, ops
 
 USERS = "/api/v1/users"
 ME = "/api/v1/auth/me"
@@ -13,11 +13,11 @@ REFRESH = "/api/v1/auth/refresh"
 
 
 def stored(user_id: str) -> dict:
-    return store.db().collection("users").document(user_id).get().to_dict()
+    return fields(store.db().collection("users").document(user_id).get())
 
 
 def audit_actions() -> list[str]:
-    return sorted(d.to_dict()["action"] for d in store.db().collection("audit_logs").stream())
+    return sorted(fields(d)["action"] for d in store.db().collection("audit_logs").stream())
 
 
 # Reading -----------------------------------------------------------------------------------------
@@ -189,10 +189,10 @@ def test_a_user_sets_their_time_zone_for_streak_days(api: Api) -> None:
     assert tokens["user"]["timezone"] == "America/New_York"
     bad = api.patch(f"{USERS}/{uid}", {"timezone": "Mars/Olympus_Mons"}, token=tokens["access_token"])
     assert bad.status_code == 422 and bad.json["error"]["details"][0]["field"] == "timezone"
-    assert store.db().collection("users").document(uid).get().to_dict()["timezone"] == "America/New_York"
+    assert fields(store.db().collection("users").document(uid).get())["timezone"] == "America/New_York"
     good = api.patch(f"{USERS}/{uid}", {"timezone": "Europe/Paris"}, token=tokens["access_token"])
     assert good.status_code == 200 and good.json["timezone"] == "Europe/Paris"
-    assert store.db().collection("users").document(uid).get().to_dict()["timezone"] == "Europe/Paris"
+    assert fields(store.db().collection("users").document(uid).get())["timezone"] == "Europe/Paris"
     refused = api.post(
         "/api/v1/auth/register",
         {
