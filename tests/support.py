@@ -60,7 +60,7 @@ class Stack:
                 blob.delete()
 
 
-def fields(snapshot: DocumentSnapshot) -> dict[str, Any]:
+def fields(snapshot: DocumentSnapshot[Any]) -> dict[str, Any]:
     """A stored document's fields, for a document the test reads as existing (streamed, or just written)."""
     data = snapshot.to_dict()
     assert data is not None, snapshot.reference.path

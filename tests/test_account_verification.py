@@ -8,6 +8,7 @@ import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -21,21 +22,21 @@ RESEND = "/api/v1/auth/verify-email/resend"
 ME = "/api/v1/auth/me"
 
 
-def collection(name: str) -> list[dict]:
+def collection(name: str) -> list[dict[str, Any]]:
     return [fields(s) for s in store.db().collection(name).stream()]
 
 
-def verification_mails(email: str) -> list[dict]:
+def verification_mails(email: str) -> list[dict[str, Any]]:
     return [m for m in collection("mail") if m["to"] == [email] and "verify-email" in m["message"]["text"]]
 
 
-def token_of(mail: dict) -> str:
+def token_of(mail: dict[str, Any]) -> str:
     found = re.search(r"verify-email\?token=([A-Za-z0-9_\-]+)", mail["message"]["text"])
     assert found
     return found.group(1)
 
 
-def registered_and_mailed(api: Api, drain: Callable[..., int], email: str) -> tuple[dict, str]:
+def registered_and_mailed(api: Api, drain: Callable[..., int], email: str) -> tuple[dict[str, Any], str]:
     tokens = api.register(email)
     drain()
     [mail] = verification_mails(email)

@@ -32,6 +32,7 @@ def test_docs_page_is_swagger_ui_from_local_assets_over_the_generated_document(a
     assert 'url: "/openapi.json"' in init and "validatorUrl: null" in init
     assert "http" not in init  # nothing from elsewhere
     bundle = api.get("/swagger-ui/swagger-ui-bundle.js")
+    assert bundle.mimetype is not None
     assert "javascript" in bundle.mimetype
     assert bundle.get_data() == (swagger_dist() / "swagger-ui-bundle.js").read_bytes()
     assert (swagger_dist() / "VERSION").read_text().strip().startswith("v5.")  # Swagger UI 5 reads OpenAPI 3.1

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from werkzeug.test import Client
 
 from shared import store
 from shared.config import settings
-from tests.support import PASSWORD, Api, fields, ops
+from tests.support import PASSWORD, Api, JsonResponse, fields, ops
 
 LOGIN = "/api/v1/auth/login"
 REGISTER = "/api/v1/auth/register"
@@ -19,7 +21,7 @@ RESET = "/api/v1/auth/password-reset-request"
 WRONG = "definitely not it"
 
 
-def failures_doc() -> dict:
+def failures_doc() -> dict[str, Any]:
     [doc] = list(store.db().collection("login_failures").stream())
     return fields(doc)
 
@@ -30,7 +32,7 @@ def unlock_now() -> None:
     doc.reference.update({"locked_until": store.now() - timedelta(seconds=1)})
 
 
-def login(api: Api, email, password, **headers):
+def login(api: Api, email: str, password: str, **headers: str) -> JsonResponse:
     return api.call("POST", LOGIN, json_body={"email": email, "password": password}, headers=headers)
 
 
@@ -126,7 +128,9 @@ def test_per_ip_login_limit(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
         ("ip_limit_password_reset", RESET, lambda i: {"email": f"r{i}@example.com"}),
     ],
 )
-def test_per_ip_limits_on_register_and_reset(api: Api, monkeypatch: pytest.MonkeyPatch, setting, path, body) -> None:
+def test_per_ip_limits_on_register_and_reset(
+    api: Api, monkeypatch: pytest.MonkeyPatch, setting: str, path: str, body: Callable[[int], dict[str, str]]
+) -> None:
     monkeypatch.setattr(settings(), setting, 2)
     assert all(api.post(path, body(i)).status_code in (201, 202) for i in range(2))
     limited = api.post(path, body(9))

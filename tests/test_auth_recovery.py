@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import timedelta
+from typing import Any
 
 from shared import password_mail, store
 from tests.support import PASSWORD, Api, fields, ops
@@ -17,7 +18,7 @@ ME = "/api/v1/auth/me"
 NEW = "a brand new passphrase"
 
 
-def collection(name: str) -> list[dict]:
+def collection(name: str) -> list[dict[str, Any]]:
     return [fields(s) for s in store.db().collection(name).stream()]
 
 

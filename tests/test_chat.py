@@ -10,18 +10,18 @@ from shared import store
 from shared.collections import CHAT_SESSIONS
 from shared.config import settings
 from tests.chat_support import add_exercise, messages_of
-from tests.support import fields, ops
+from tests.support import Api, fields, ops
 
 SESSIONS = "/api/v1/chat/sessions"
 
 
 @pytest.fixture
-def student(api: Any) -> dict[str, Any]:
+def student(api: Api) -> dict[str, Any]:
     return api.register("ann@example.com")
 
 
 @pytest.fixture
-def other(api: Any) -> dict[str, Any]:
+def other(api: Api) -> dict[str, Any]:
     return api.register("bob@example.com")
 
 

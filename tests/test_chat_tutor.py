@@ -24,7 +24,7 @@ from tests.chat_support import (
     messages_of,
     replies_of,
 )
-from tests.support import PushEndpoint, eventually, fields
+from tests.support import Api, PushEndpoint, eventually, fields
 
 SESSIONS = "/api/v1/chat/sessions"
 
@@ -42,7 +42,7 @@ def admin(api: Any) -> str:
 
 
 @pytest.fixture
-def student(api: Any) -> dict[str, Any]:
+def student(api: Api) -> dict[str, Any]:
     return api.register("ann@example.com")
 
 

@@ -14,7 +14,9 @@ from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 import pytest
-from google.cloud import pubsub_v1
+
+# google-cloud-pubsub ships no type information (no py.typed).
+from google.cloud import pubsub_v1  # type: ignore[attr-defined]
 from pytest_mock import MockerFixture
 
 from functions.classes import service
@@ -134,7 +136,7 @@ def test_teacher_creates_class_with_readable_unique_code(api: Api) -> None:
         {"name": "A", "subject": "Math", "class_code": "MATH-AAA-AAA"},
     ],
 )
-def test_bad_class_input_is_refused_and_writes_nothing(api: Api, body) -> None:
+def test_bad_class_input_is_refused_and_writes_nothing(api: Api, body: dict[str, Any]) -> None:
     teacher = person(api, "t@example.com", "teacher")
     response = api.post("/api/v1/teachers/classes", body, token=teacher.token)
     assert response.status_code == 422, response.json
@@ -406,7 +408,9 @@ def test_request_and_approve_creates_enrolled_account_with_welcome_mail(
 
     mails = [fields(s) for s in store.db().collection("mail").stream()]
     assert len(mails) == 1 and mails[0]["to"] == ["newbie@example.com"]
-    link = re.search(r"https?://\S+", mails[0]["message"]["text"]).group(0)
+    match = re.search(r"https?://\S+", mails[0]["message"]["text"])
+    assert match is not None
+    link = match.group(0)
     token = parse_qs(urlparse(link).query)["token"][0]
     reset = doc("password_resets", hash_token(token))
     assert reset is not None and reset["user_id"] == student_id and reset["purpose"] == "welcome"

@@ -439,10 +439,11 @@ def test_a_grader_crash_is_retried_and_repeated_crashes_end_as_internal_error(
     api: Api, drain: Callable[..., int], school: dict[str, Person], mocker: MockerFixture
 ) -> None:
     from functions.exercises import judge
+    from functions.exercises.sandbox.runner import run_tests
 
     student = school["student"]
     exercise = author(api, school["teacher"])
-    real, calls = judge.run_tests, []
+    real, calls = run_tests, []
 
     def first_call_fails(*args: Any) -> Any:
         calls.append(args)

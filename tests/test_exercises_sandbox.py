@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -194,9 +194,9 @@ ATTACK_VERDICTS = {
 
 def exercise_of(api: Any, teacher: Person, title: str, calls: list[str], expected: str, **extra: Any) -> str:
     tests = [{"name": call, "code": f"{call}()", "expected_output": expected} for call in calls]
-    return author(
+    return cast(str, author(
         api, teacher, title=title, tests=tests, solution=None, time_limit_ms=500, memory_limit_mb=64, **extra
-    )["id"]
+    )["id"])
 
 
 def results_by_name(body: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -206,7 +206,7 @@ def results_by_name(body: dict[str, Any]) -> dict[str, dict[str, Any]]:
 def test_escape_attempts_are_all_blocked(api: Api, drain: Callable[..., int], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("STUDYHALL_SANDBOX_CANARY", CANARY)
     teacher, student = person(api, "t@example.com", "teacher"), person(api, "s@example.com")
-    tests = [
+    tests: list[dict[str, Any]] = [
         {"name": call, "code": f"{call}()", "expected_output": "written" if call == "plant" else "blocked"}
         for call in ESCAPES
     ]

@@ -64,7 +64,9 @@ def walk_through_the_api(api: Api, stack: Stack, drain: Callable[..., int]) -> d
     drain()
     # Account: verification, bio, avatar, sessions, a failed login, a reset, a password change.
     [mail] = [fields(m) for m in store.db().collection("mail").stream() if fields(m)["to"] == ["sam@example.com"]]
-    token = re.search(r"token=([A-Za-z0-9_\-]+)", mail["message"]["text"]).group(1)  # type: ignore[union-attr]
+    match = re.search(r"token=([A-Za-z0-9_\-]+)", mail["message"]["text"])
+    assert match is not None
+    token = match.group(1)
     assert api.post("/api/v1/auth/verify-email", {"token": token}).status_code == 200
     assert api.patch(f"/api/v1/users/{sid}", {"bio": "Hello", "timezone": "Europe/Paris"}, token=st).status_code == 200
     picture = io.BytesIO()
@@ -203,7 +205,7 @@ def test_every_document_that_names_a_user_is_declared_and_exported(
 def plain_equal(exported: dict[str, Any], stored: dict[str, Any], omit: tuple[str, ...]) -> bool:
     from functions.users.export import plain, without
 
-    return exported == json.loads(json.dumps(plain(without(stored, omit)), default=str))
+    return bool(exported == json.loads(json.dumps(plain(without(stored, omit)), default=str)))
 
 
 def test_the_export_holds_what_the_user_did_and_no_hash_nor_anothers_secret(

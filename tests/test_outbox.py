@@ -4,6 +4,7 @@ and reaches its consumers once the scheduled flush runs."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from pytest_mock import MockerFixture
 
@@ -11,7 +12,7 @@ from shared import store
 from tests.support import Api, fields
 
 
-def _outbox() -> list[dict]:
+def _outbox() -> list[dict[str, Any]]:
     return [fields(d) for d in store.db().collection("event_outbox").stream()]
 
 

@@ -4,6 +4,7 @@ the commit and the publish loses nothing; the flush job publishes it once it has
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from pytest_mock import MockerFixture
@@ -13,7 +14,7 @@ from shared.auth import new_id
 from tests.support import Stack, fields
 
 
-def _outbox() -> list[dict]:
+def _outbox() -> list[dict[str, Any]]:
     return [fields(d) for d in store.db().collection("event_outbox").stream()]
 
 

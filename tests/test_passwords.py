@@ -15,7 +15,7 @@ def test_the_blocklist_is_a_real_list() -> None:
 
 
 @pytest.mark.parametrize("password", ["password", "PassWord", "12345678", "qwertyuiop", "ILOVEYOU"])
-def test_common_passwords_are_refused_whatever_the_case(password) -> None:
+def test_common_passwords_are_refused_whatever_the_case(password: str) -> None:
     assert password_problem(password) == "This password is too common; choose another."
 
 

@@ -4,6 +4,7 @@ the catalogue and its filters, reading a path with the caller's progress, Firest
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -202,7 +203,9 @@ def test_unknown_exercise_or_exam_type_is_422_and_nothing_is_stored(api: Api, te
         (lambda b: b.update(author_id="someone"), "author_id"),
     ],
 )
-def test_bad_paths_are_422_and_nothing_is_stored(api: Api, teacher: str, refs: None, change, field) -> None:
+def test_bad_paths_are_422_and_nothing_is_stored(
+    api: Api, teacher: str, refs: None, change: Callable[[dict[str, Any]], object], field: str
+) -> None:
     body = copy.deepcopy(path_body())
     change(body)
     response = api.post("/api/v1/paths", body, token=teacher)

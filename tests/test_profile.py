@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import re
+from typing import Any
 
 import requests
 from google.cloud import storage  # type: ignore[attr-defined]
@@ -12,7 +13,7 @@ from PIL import ExifTags, Image
 
 from shared import store
 from shared.config import settings
-from tests.support import Api, fields, ops
+from tests.support import Api, JsonResponse, fields, ops
 
 USERS = "/api/v1/users"
 
@@ -21,7 +22,7 @@ def avatar_path(user_id: str) -> str:
     return f"{USERS}/{user_id}/avatar"
 
 
-def stored_user(user_id: str) -> dict:
+def stored_user(user_id: str) -> dict[str, Any]:
     return fields(store.db().collection("users").document(user_id).get())
 
 
@@ -51,7 +52,7 @@ def png(size: tuple[int, int] = (64, 64), mode: str = "RGBA") -> bytes:
     return out.getvalue()
 
 
-def put(api: Api, user_id: str, data: bytes, token: str, content_type: str = "image/jpeg"):
+def put(api: Api, user_id: str, data: bytes, token: str, content_type: str = "image/jpeg") -> JsonResponse:
     return api.call("PUT", avatar_path(user_id), token=token, data=data, content_type=content_type)
 
 

@@ -267,7 +267,7 @@ def test_a_duplicated_event_counts_once(api: Api, drain: Callable[..., int]) -> 
 
 def _story(user_id: str) -> list[tuple[str, dict[str, Any], datetime]]:
     """A fortnight of activity with a gap, as (topic, data, occurred_at)."""
-    events = []
+    events: list[tuple[str, dict[str, Any], datetime]] = []
     for n in (12, 11, 10, 9, 8, 7, 6, 4, 3, 1):
         at = days_ago(n)
         for i in range(3):

@@ -7,7 +7,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from google.cloud import pubsub_v1
+# google-cloud-pubsub ships no type information (no py.typed).
+from google.cloud import pubsub_v1  # type: ignore[attr-defined]
 from pytest_mock import MockerFixture
 
 from infra.manifest import DEAD_LETTER_SUBSCRIPTION

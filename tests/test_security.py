@@ -200,11 +200,11 @@ def test_ready_only_once_the_stack_is(stack: Stack) -> None:
     gateway = Gateway(ready=False)
     client = Client(gateway)
     starting = client.get("/health/ready")
-    assert starting.status_code == 503 and starting.json["checks"] == {"stack": "starting"}
+    assert starting.status_code == 503 and starting.get_json()["checks"] == {"stack": "starting"}
     assert client.get("/health").status_code == 200  # alive all along
     gateway.ready.set()
     ready = client.get("/health/ready")
-    assert ready.status_code == 200 and ready.json["status"] == "ok"
+    assert ready.status_code == 200 and ready.get_json()["status"] == "ok"
 
 
 def test_parallel_approvals_of_one_request_answer_one_200_and_409s(api: Api) -> None:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from tests.support import Api, ops
-from tests.test_classes import admin, doc, existing, join, new_class, person
+from tests.test_classes import admin, existing, join, new_class, person
 
 
 def test_interest_catalogue_is_public_data(api: Api) -> None:
@@ -51,7 +53,7 @@ def test_student_picks_interests(api: Api) -> None:
         {},
     ],
 )
-def test_bad_interests_refused_and_nothing_stored(api: Api, body) -> None:
+def test_bad_interests_refused_and_nothing_stored(api: Api, body: dict[str, Any]) -> None:
     student = person(api, "s@example.com")
     response = api.put(f"/api/v1/students/{student.id}/interests", body, token=student.token)
     assert response.status_code == 422, response.json
@@ -132,7 +134,7 @@ def test_profile_patch_updates_names_and_grade_only(api: Api) -> None:
     assert changed.json["first_name"] == "Annie" and changed.json["grade_level"] == 11
     # session + user, the user write; memberships, the roster copy's write; the class read
     assert ops(changed) == {"reads": 4, "writes": 2, "deletes": 0}
-    user = doc("users", ann.id)
+    user = existing("users", ann.id)
     assert (user["first_name"], user["grade_level"], user["role"], user["email"]) == (
         "Annie",
         11,
@@ -156,5 +158,5 @@ def test_profile_patch_updates_names_and_grade_only(api: Api) -> None:
         assert response.status_code == 422, (body, response.json)
     assert api.patch(path, {"first_name": "Hacked"}, token=bob.token).status_code == 403
     assert api.patch(path, {"first_name": "Hacked"}, token=teacher.token).status_code == 403
-    user = doc("users", ann.id)
+    user = existing("users", ann.id)
     assert (user["first_name"], user["grade_level"], user["role"]) == ("Annie", 11, "student")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from shared import store
 from shared.emails import email_key
 from tests.support import PASSWORD, Api, fields, ops
@@ -12,7 +14,7 @@ LOGIN = "/api/v1/auth/login"
 REFRESH = "/api/v1/auth/refresh"
 
 
-def stored(user_id: str) -> dict:
+def stored(user_id: str) -> dict[str, Any]:
     return fields(store.db().collection("users").document(user_id).get())
 
 
