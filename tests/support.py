@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from google.cloud import pubsub_v1, storage  # type: ignore[attr-defined]
+from google.cloud.firestore import DocumentSnapshot
 from werkzeug.test import Client, TestResponse
 
 from infra.local import pubsub
@@ -59,10 +60,25 @@ class Stack:
                 blob.delete()
 
 
+def fields(snapshot: DocumentSnapshot[Any]) -> dict[str, Any]:
+    """A stored document's fields, for a document the test reads as existing (streamed, or just written)."""
+    data = snapshot.to_dict()
+    assert data is not None, snapshot.reference.path
+    return data
+
+
 def ops(response: TestResponse) -> dict[str, int]:
     """The Firestore operations a request spent, from the X-Firestore-Ops header."""
     header = response.headers["X-Firestore-Ops"]
     return {k: int(v) for k, v in (part.split("=") for part in header.split(";"))}
+
+
+class JsonResponse(TestResponse):
+    """The test client's response, with its JSON body typed `Any`: the tests index into it freely."""
+
+    @property
+    def json(self) -> Any:
+        return super().json
 
 
 @dataclass
@@ -71,7 +87,7 @@ class Api:
     client: Client = field(init=False)
 
     def __post_init__(self) -> None:
-        self.client = Client(self.gateway)
+        self.client = Client(self.gateway, response_wrapper=JsonResponse)
 
     def call(
         self,
@@ -82,28 +98,28 @@ class Api:
         json_body: Any = None,
         headers: dict[str, str] | None = None,
         **kwargs: Any,
-    ) -> TestResponse:
+    ) -> JsonResponse:
         all_headers = dict(headers or {})
         if token:
             all_headers["Authorization"] = f"Bearer {token}"
         if json_body is not None:
             kwargs["data"] = json.dumps(json_body)
             kwargs.setdefault("content_type", "application/json")
-        return self.client.open(path, method=method, headers=all_headers, **kwargs)
+        return cast(JsonResponse, self.client.open(path, method=method, headers=all_headers, **kwargs))
 
-    def get(self, path: str, **kwargs: Any) -> TestResponse:
+    def get(self, path: str, **kwargs: Any) -> JsonResponse:
         return self.call("GET", path, **kwargs)
 
-    def post(self, path: str, json: Any = None, **kwargs: Any) -> TestResponse:
+    def post(self, path: str, json: Any = None, **kwargs: Any) -> JsonResponse:
         return self.call("POST", path, json_body=json, **kwargs)
 
-    def put(self, path: str, json: Any = None, **kwargs: Any) -> TestResponse:
+    def put(self, path: str, json: Any = None, **kwargs: Any) -> JsonResponse:
         return self.call("PUT", path, json_body=json, **kwargs)
 
-    def patch(self, path: str, json: Any = None, **kwargs: Any) -> TestResponse:
+    def patch(self, path: str, json: Any = None, **kwargs: Any) -> JsonResponse:
         return self.call("PATCH", path, json_body=json, **kwargs)
 
-    def delete(self, path: str, **kwargs: Any) -> TestResponse:
+    def delete(self, path: str, **kwargs: Any) -> JsonResponse:
         return self.call("DELETE", path, **kwargs)
 
     def register(
@@ -112,12 +128,12 @@ class Api:
         body = {"email": email, "password": password, "first_name": "Test", "last_name": "User", "role": role, **extra}
         response = self.post("/api/v1/auth/register", body, token=token)
         assert response.status_code == 201, response.json
-        return dict(response.json)  # type: ignore[arg-type]
+        return dict(response.json)
 
     def login(self, email: str, password: str = PASSWORD) -> dict[str, Any]:
         response = self.post("/api/v1/auth/login", {"email": email, "password": password})
         assert response.status_code == 200, response.json
-        return dict(response.json)  # type: ignore[arg-type]
+        return dict(response.json)
 
     def admin(self, email: str = "admin@example.com") -> dict[str, Any]:
         """An admin account (created as the first-admin command would) and its tokens."""

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import pytest
 
+from tests.support import Api
+
 
 @pytest.mark.parametrize(
     "path",
     ["/api/v1/exercises/%00", "/api/v1/paths/%00", "/api/v1/chat/sessions/%00/messages", "/health%00"],
 )
-def test_a_nul_byte_in_the_path_is_a_json_404_not_a_500(api, path):
+def test_a_nul_byte_in_the_path_is_a_json_404_not_a_500(api: Api, path: str) -> None:
     """`GET /api/v1/exercises/%00` on the local stack answered an HTML 500 (the gateway's
     static-file lookup raised on the NUL byte before any route was tried)."""
     student = api.register("nul-byte@example.com")
@@ -30,7 +32,7 @@ PRINT_LOOPS = {
 
 
 @pytest.mark.parametrize("name", list(PRINT_LOOPS))
-def test_a_program_printing_forever_gets_output_limit_exceeded_and_its_first_output(name):
+def test_a_program_printing_forever_gets_output_limit_exceeded_and_its_first_output(name: str) -> None:
     """A student's `while True: print(i)` came back `time_limit_exceeded` with an empty
     `stdout` (the guest ran on past the 64 KiB cap until fuel or the wall clock ended it, and a
     killed run lost its output); the verdict is `output_limit_exceeded`, with what it printed."""
@@ -48,7 +50,7 @@ def test_a_program_printing_forever_gets_output_limit_exceeded_and_its_first_out
     assert result.error is None or "OSError" not in result.error
 
 
-def test_the_tutor_describes_a_lesson_without_a_body_in_plain_english():
+def test_the_tutor_describes_a_lesson_without_a_body_in_plain_english() -> None:
     """The tutor's reply about FizzBuzz cited "A exercise lesson on python ..."; a practice
     exam lesson read "A practice_exam lesson"."""
     from functions.chat.retrieval import path_passages

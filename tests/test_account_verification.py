@@ -5,41 +5,45 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from typing import Any
+
+import pytest
 
 from functions.auth import verification
 from shared import store
 from shared.events import Event
-from tests.support import ops
+from tests.support import Api, fields, ops
 
 VERIFY = "/api/v1/auth/verify-email"
 RESEND = "/api/v1/auth/verify-email/resend"
 ME = "/api/v1/auth/me"
 
 
-def collection(name: str) -> list[dict]:
-    return [s.to_dict() for s in store.db().collection(name).stream()]
+def collection(name: str) -> list[dict[str, Any]]:
+    return [fields(s) for s in store.db().collection(name).stream()]
 
 
-def verification_mails(email: str) -> list[dict]:
+def verification_mails(email: str) -> list[dict[str, Any]]:
     return [m for m in collection("mail") if m["to"] == [email] and "verify-email" in m["message"]["text"]]
 
 
-def token_of(mail: dict) -> str:
+def token_of(mail: dict[str, Any]) -> str:
     found = re.search(r"verify-email\?token=([A-Za-z0-9_\-]+)", mail["message"]["text"])
     assert found
     return found.group(1)
 
 
-def registered_and_mailed(api, drain, email: str) -> tuple[dict, str]:
+def registered_and_mailed(api: Api, drain: Callable[..., int], email: str) -> tuple[dict[str, Any], str]:
     tokens = api.register(email)
     drain()
     [mail] = verification_mails(email)
     return tokens, token_of(mail)
 
 
-def test_registration_mails_a_link_that_verifies_the_address_once(api, drain):
+def test_registration_mails_a_link_that_verifies_the_address_once(api: Api, drain: Callable[..., int]) -> None:
     tokens = api.register("vera@example.com")
     assert tokens["user"]["email_verified"] is False
     drain()
@@ -61,7 +65,7 @@ def test_registration_mails_a_link_that_verifies_the_address_once(api, drain):
     assert again.status_code == 422 and again.json["error"]["details"][0]["field"] == "token"
 
 
-def test_the_event_queues_one_mail_however_often_it_arrives(api):
+def test_the_event_queues_one_mail_however_often_it_arrives(api: Api) -> None:
     tokens = api.register("ivy@example.com")
     event = Event(id="evt-1", type="user.registered", occurred_at=store.now(), data={"user_id": tokens["user"]["id"]})
     meter = store.start_metering()
@@ -72,7 +76,7 @@ def test_the_event_queues_one_mail_however_often_it_arrives(api):
     assert len(verification_mails("ivy@example.com")) == 1
 
 
-def test_unknown_expired_and_forged_tokens_change_nothing(api, drain):
+def test_unknown_expired_and_forged_tokens_change_nothing(api: Api, drain: Callable[..., int]) -> None:
     tokens, token = registered_and_mailed(api, drain, "ned@example.com")
     for bad in ("nope", token + "x", "a" * 512):
         response = api.post(VERIFY, {"token": bad})
@@ -87,15 +91,15 @@ def test_unknown_expired_and_forged_tokens_change_nothing(api, drain):
     assert api.get(ME, token=tokens["access_token"]).json["email_verified"] is False
 
 
-def test_a_link_for_an_address_the_account_no_longer_has_is_dead(api, drain):
+def test_a_link_for_an_address_the_account_no_longer_has_is_dead(api: Api, drain: Callable[..., int]) -> None:
     tokens, token = registered_and_mailed(api, drain, "old@example.com")
     user_ref = store.db().collection("users").document(tokens["user"]["id"])
     user_ref.update(verification.email_changed_fields("new@example.com"))
     assert api.post(VERIFY, {"token": token}).status_code == 422
-    assert user_ref.get().to_dict()["email_verified"] is False
+    assert fields(user_ref.get())["email_verified"] is False
 
 
-def test_two_confirmations_at_once_spend_the_token_once(api, drain):
+def test_two_confirmations_at_once_spend_the_token_once(api: Api, drain: Callable[..., int]) -> None:
     _, token = registered_and_mailed(api, drain, "twin@example.com")
     with ThreadPoolExecutor(max_workers=4) as pool:
         statuses = sorted(pool.map(lambda _: api.post(VERIFY, {"token": token}).status_code, range(4)))
@@ -103,7 +107,9 @@ def test_two_confirmations_at_once_spend_the_token_once(api, drain):
     assert sum(1 for a in collection("audit_logs") if a["action"] == "auth.email_verified") == 1
 
 
-def test_resend_mails_a_new_link_is_limited_per_account_and_stops_once_verified(api, drain):
+def test_resend_mails_a_new_link_is_limited_per_account_and_stops_once_verified(
+    api: Api, drain: Callable[..., int]
+) -> None:
     tokens, first = registered_and_mailed(api, drain, "res@example.com")
     access = tokens["access_token"]
     assert api.post(RESEND).status_code == 401
@@ -124,7 +130,7 @@ def test_resend_mails_a_new_link_is_limited_per_account_and_stops_once_verified(
     assert all("res@example.com" not in s.id for s in mine)  # keys are hashed
 
 
-def test_resend_after_verification_sends_nothing(api, drain):
+def test_resend_after_verification_sends_nothing(api: Api, drain: Callable[..., int]) -> None:
     tokens, token = registered_and_mailed(api, drain, "done@example.com")
     api.post(VERIFY, {"token": token})
     response = api.post(RESEND, token=tokens["access_token"])
@@ -132,7 +138,9 @@ def test_resend_after_verification_sends_nothing(api, drain):
     assert len(verification_mails("done@example.com")) == 1
 
 
-def test_verify_and_resend_are_limited_per_ip(api, drain, monkeypatch):
+def test_verify_and_resend_are_limited_per_ip(
+    api: Api, drain: Callable[..., int], monkeypatch: pytest.MonkeyPatch
+) -> None:
     from shared.config import settings
 
     tokens, _ = registered_and_mailed(api, drain, "ipx@example.com")
@@ -143,7 +151,7 @@ def test_verify_and_resend_are_limited_per_ip(api, drain, monkeypatch):
     assert api.post(RESEND, token=tokens["access_token"]).status_code == 429
 
 
-def test_an_account_an_admin_approved_gets_a_verification_mail(api, drain):
+def test_an_account_an_admin_approved_gets_a_verification_mail(api: Api, drain: Callable[..., int]) -> None:
     admin = api.admin()
     teacher = api.register("teach@example.com", role="teacher")
     klass = api.post(
@@ -162,7 +170,9 @@ def test_an_account_an_admin_approved_gets_a_verification_mail(api, drain):
     assert api.post(VERIFY, {"token": token_of(mail)}).status_code == 200
 
 
-def test_budgets_of_the_verification_routes(api, drain, monkeypatch):
+def test_budgets_of_the_verification_routes(
+    api: Api, drain: Callable[..., int], monkeypatch: pytest.MonkeyPatch
+) -> None:
     from shared.config import settings
 
     tokens, token = registered_and_mailed(api, drain, "bud@example.com")

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from shared import store
-from tests.support import ops
+from tests.support import Api, ops
 from tests.test_leaderboards import join
 from tests.test_progress import answered, completed, days_ago, graded, student
 
 
-def test_student_analytics(api, drain):
+def test_student_analytics(api: Api, drain: Callable[..., int]) -> None:
     user_id, token = student(api, "stu@example.com")
     for _ in range(3):
         answered(user_id, days_ago(2), domain="1.0", correct=True)
@@ -37,7 +39,7 @@ def test_student_analytics(api, drain):
     assert api.get(f"/api/v1/analytics/students/{user_id}").status_code == 401
 
 
-def test_exercise_analytics_from_submission_events(api, drain):
+def test_exercise_analytics_from_submission_events(api: Api, drain: Callable[..., int]) -> None:
     teacher = api.register("teacher@example.com", role="teacher")
     a, a_token = student(api, "a@example.com")
     b, _ = student(api, "b@example.com")
@@ -68,7 +70,7 @@ def test_exercise_analytics_from_submission_events(api, drain):
     assert none.status_code == 200 and none.json["submissions"] == 0
 
 
-def test_class_analytics_count_members_activity_only(api, drain):
+def test_class_analytics_count_members_activity_only(api: Api, drain: Callable[..., int]) -> None:
     admin = api.admin()
     teacher = api.register("teacher@example.com", role="teacher")
     other_teacher = api.register("other@example.com", role="teacher")

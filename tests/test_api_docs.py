@@ -12,11 +12,12 @@ import yaml
 from infra.hosting_build import SWAGGER_FILES, build, swagger_dist
 from infra.local.gateway import Gateway
 from infra.manifest import generated_files
+from tests.support import Api
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_docs_page_is_swagger_ui_from_local_assets_over_the_generated_document(api):
+def test_docs_page_is_swagger_ui_from_local_assets_over_the_generated_document(api: Api) -> None:
     page = api.get("/docs")
     assert page.status_code == 200 and page.mimetype == "text/html"
     html = page.get_data(as_text=True)
@@ -31,12 +32,13 @@ def test_docs_page_is_swagger_ui_from_local_assets_over_the_generated_document(a
     assert 'url: "/openapi.json"' in init and "validatorUrl: null" in init
     assert "http" not in init  # nothing from elsewhere
     bundle = api.get("/swagger-ui/swagger-ui-bundle.js")
+    assert bundle.mimetype is not None
     assert "javascript" in bundle.mimetype
     assert bundle.get_data() == (swagger_dist() / "swagger-ui-bundle.js").read_bytes()
     assert (swagger_dist() / "VERSION").read_text().strip().startswith("v5.")  # Swagger UI 5 reads OpenAPI 3.1
 
 
-def test_openapi_json_is_the_generated_document(api):
+def test_openapi_json_is_the_generated_document(api: Api) -> None:
     response = api.get("/openapi.json")
     assert response.status_code == 200 and response.mimetype == "application/json"
     assert response.get_data(as_text=True) == generated_files()["docs/openapi.json"]
@@ -53,7 +55,7 @@ def test_openapi_json_is_the_generated_document(api):
     assert "bio" in document["components"]["schemas"]["UserOut"]["properties"]
 
 
-def test_hosting_serves_the_same_folder_and_builds_it_before_deploying():
+def test_hosting_serves_the_same_folder_and_builds_it_before_deploying() -> None:
     config = json.loads((ROOT / "firebase.json").read_text())["hosting"]
     assert config["public"] == "infra/hosting" and config["cleanUrls"] is True
     gateway = Gateway()
@@ -69,13 +71,13 @@ def test_hosting_serves_the_same_folder_and_builds_it_before_deploying():
     assert {s["id"] for s in steps if s["id"].startswith("deploy-")} <= set(hosting["waitFor"])
 
 
-def test_the_build_writes_every_asset(tmp_path):
+def test_the_build_writes_every_asset(tmp_path: Path) -> None:
     written = build(tmp_path)
     assert (tmp_path / "openapi.json").read_text() == (ROOT / "docs" / "openapi.json").read_text()
     assert {p.name for p in written} == {"openapi.json", *SWAGGER_FILES}
 
 
-def test_static_serving_stays_inside_the_public_folder(api):
+def test_static_serving_stays_inside_the_public_folder(api: Api) -> None:
     for path in ("/../firebase.json", "/..%2Ffirebase.json", "/.gitignore", "/swagger-ui/../../../main.py"):
         response = api.get(path)
         assert response.status_code == 404, path

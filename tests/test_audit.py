@@ -5,27 +5,29 @@ from __future__ import annotations
 import json
 from urllib.parse import quote
 
+import pytest
+
 from shared import audit, store
-from tests.support import PASSWORD, ops
+from tests.support import PASSWORD, Api, fields, ops
 
 LOGS = "/api/v1/audit-logs"
 
 
-def test_security_events_carry_actor_target_ip_agent_and_time(api):
+def test_security_events_carry_actor_target_ip_agent_and_time(api: Api) -> None:
     api.call(
         "POST",
         "/api/v1/auth/register",
         json_body={"email": "ann@example.com", "password": PASSWORD, "first_name": "A", "last_name": "N"},
         headers={"User-Agent": "TestAgent/1.0", "X-Forwarded-For": "192.0.2.44"},
     )
-    [entry] = [d.to_dict() for d in store.db().collection("audit_logs").stream()]
+    [entry] = [fields(d) for d in store.db().collection("audit_logs").stream()]
     assert entry["action"] == "auth.register"
     assert entry["actor_id"] == entry["target_id"] and entry["actor_id"]
     assert entry["ip"] == "192.0.2.44" and entry["user_agent"] == "TestAgent/1.0"
     assert entry["at"] <= store.now() < entry["expires_at"]
 
 
-def test_only_admins_read_the_trail_filtered_and_paged(api):
+def test_only_admins_read_the_trail_filtered_and_paged(api: Api) -> None:
     admin = api.admin()
     student = api.register("bob@example.com")
     uid = student["user"]["id"]
@@ -63,7 +65,7 @@ def test_only_admins_read_the_trail_filtered_and_paged(api):
     assert api.get(LOGS + "?since=yesterday", token=admin["access_token"]).status_code == 422
 
 
-def test_no_secret_reaches_the_trail(api, monkeypatch):
+def test_no_secret_reaches_the_trail(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
     from shared.config import settings
 
     monkeypatch.setattr(settings(), "refresh_race_grace_seconds", 0)  # the reuse below is not a race
@@ -78,14 +80,14 @@ def test_no_secret_reaches_the_trail(api, monkeypatch):
         client=audit.Client(ip="", user_agent=""),
         details={"new_password": "p", "ok": 1},
     )
-    text = json.dumps([d.to_dict() for d in store.db().collection("audit_logs").stream()], default=str)
+    text = json.dumps([fields(d) for d in store.db().collection("audit_logs").stream()], default=str)
     assert PASSWORD not in text and "my secret guess" not in text
     assert tokens["refresh_token"].split(".")[-1] not in text and tokens["access_token"] not in text
     assert '"new_password"' not in text and '"ok": 1' in text
     assert "auth.refresh_reuse" in text
 
 
-def test_budget_of_the_audit_list(api):
+def test_budget_of_the_audit_list(api: Api) -> None:
     admin = api.admin()
     response = api.get(LOGS + "?limit=5", token=admin["access_token"])
     assert ops(response) == {"reads": 1 + 1, "writes": 0, "deletes": 0}  # session + the one login entry

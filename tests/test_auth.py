@@ -6,10 +6,11 @@ import json
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import pytest
 from werkzeug.test import Client
 
 from shared import store
-from tests.support import PASSWORD, ops
+from tests.support import PASSWORD, Api, ops
 
 REGISTER = "/api/v1/auth/register"
 LOGIN = "/api/v1/auth/login"
@@ -37,7 +38,7 @@ def post_from(api: Any, path: str, body: dict[str, Any]) -> Any:
 # Registration ----------------------------------------------------------------------------------
 
 
-def test_register_answers_tokens_and_a_user_without_secrets(api):
+def test_register_answers_tokens_and_a_user_without_secrets(api: Api) -> None:
     response = api.post(
         REGISTER,
         {"email": "  Bob@Example.COM ", "password": PASSWORD, "first_name": "Bob", "last_name": "B", "grade_level": 10},
@@ -57,7 +58,7 @@ def test_register_answers_tokens_and_a_user_without_secrets(api):
     assert actions() == ["auth.register"]
 
 
-def test_a_taken_email_is_a_conflict_whatever_its_case(api):
+def test_a_taken_email_is_a_conflict_whatever_its_case(api: Api) -> None:
     api.register("carol@example.com")
     response = api.post(
         REGISTER, {"email": "CAROL@example.com", "password": PASSWORD, "first_name": "C", "last_name": "D"}
@@ -67,7 +68,7 @@ def test_a_taken_email_is_a_conflict_whatever_its_case(api):
     assert len(docs("users")) == 1
 
 
-def test_concurrent_registrations_of_one_email_create_one_account(api):
+def test_concurrent_registrations_of_one_email_create_one_account(api: Api) -> None:
     body = {"email": "race@example.com", "password": PASSWORD, "first_name": "R", "last_name": "C"}
     with ThreadPoolExecutor(max_workers=6) as pool:
         statuses = sorted(r.status_code for r in pool.map(lambda _: post_from(api, REGISTER, body), range(6)))
@@ -76,7 +77,7 @@ def test_concurrent_registrations_of_one_email_create_one_account(api):
     assert len(docs("users")) == 1 and len(docs("user_emails")) == 1 and len(docs("sessions")) == 1
 
 
-def test_only_an_admin_creates_an_admin(api):
+def test_only_an_admin_creates_an_admin(api: Api) -> None:
     body = {"email": "eve@example.com", "password": PASSWORD, "first_name": "E", "last_name": "V", "role": "admin"}
     assert api.post(REGISTER, body).status_code == 401
     student = api.register("stu@example.com")
@@ -90,7 +91,7 @@ def test_only_an_admin_creates_an_admin(api):
     assert created["actor_id"] == admin["user"]["id"] and created["target_id"] == response.json["user"]["id"]
 
 
-def test_weak_passwords_are_refused_and_nothing_is_written(api):
+def test_weak_passwords_are_refused_and_nothing_is_written(api: Api) -> None:
     for password in ["short", "password", "12345678", "dave@example.com"]:
         response = api.post(
             REGISTER, {"email": "dave@example.com", "password": password, "first_name": "D", "last_name": "E"}
@@ -101,7 +102,7 @@ def test_weak_passwords_are_refused_and_nothing_is_written(api):
     assert docs("users") == [] and docs("sessions") == []
 
 
-def test_long_and_spaced_passwords_keep_every_character(api):
+def test_long_and_spaced_passwords_keep_every_character(api: Api) -> None:
     long_password = "ü" * 50 + " tail"  # 105 bytes: past bcrypt's 72
     api.register("long@example.com", password=long_password)
     assert api.post(LOGIN, {"email": "long@example.com", "password": "ü" * 50 + " tai1"}).status_code == 401
@@ -119,7 +120,7 @@ def test_long_and_spaced_passwords_keep_every_character(api):
 # Login ---------------------------------------------------------------------------------------
 
 
-def test_wrong_password_and_unknown_email_answer_alike(api):
+def test_wrong_password_and_unknown_email_answer_alike(api: Api) -> None:
     api.register("frank@example.com")
     wrong = api.post(LOGIN, {"email": "frank@example.com", "password": "not the password"})
     unknown = api.post(LOGIN, {"email": "nobody@example.com", "password": "not the password"})
@@ -130,7 +131,7 @@ def test_wrong_password_and_unknown_email_answer_alike(api):
     assert actions().count("auth.login_failed") == 2
 
 
-def test_login_opens_a_session_and_records_it(api):
+def test_login_opens_a_session_and_records_it(api: Api) -> None:
     api.register("gina@example.com")
     tokens = api.login("GINA@example.com")
     assert api.get(ME, token=tokens["access_token"]).json["email"] == "gina@example.com"
@@ -142,7 +143,7 @@ def test_login_opens_a_session_and_records_it(api):
 # Refresh ---------------------------------------------------------------------------------------
 
 
-def test_refresh_rotates_and_the_old_token_is_spent(api):
+def test_refresh_rotates_and_the_old_token_is_spent(api: Api) -> None:
     first = api.register("hal@example.com")
     second = api.post(REFRESH, {"refresh_token": first["refresh_token"]})
     assert second.status_code == 200
@@ -152,7 +153,7 @@ def test_refresh_rotates_and_the_old_token_is_spent(api):
     assert third.status_code == 200
 
 
-def test_reuse_of_a_spent_refresh_token_revokes_the_whole_login(api, monkeypatch):
+def test_reuse_of_a_spent_refresh_token_revokes_the_whole_login(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
     from shared.config import settings
 
     monkeypatch.setattr(settings(), "refresh_race_grace_seconds", 0)  # a reuse, not a race
@@ -170,7 +171,7 @@ def test_reuse_of_a_spent_refresh_token_revokes_the_whole_login(api, monkeypatch
     assert "auth.refresh_reuse" in actions()
 
 
-def test_concurrent_refreshes_of_one_token_yield_at_most_one_pair(api):
+def test_concurrent_refreshes_of_one_token_yield_at_most_one_pair(api: Api) -> None:
     tokens = api.register("jay@example.com")
     with ThreadPoolExecutor(max_workers=4) as pool:
         responses = list(
@@ -181,7 +182,7 @@ def test_concurrent_refreshes_of_one_token_yield_at_most_one_pair(api):
     assert set(statuses) <= {200, 409}  # 409: lost the race, nothing changed, nobody signed out
 
 
-def test_forged_refresh_tokens_are_refused(api):
+def test_forged_refresh_tokens_are_refused(api: Api) -> None:
     tokens = api.register("kim@example.com")
     session_id = tokens["refresh_token"].split(".")[0]
     for forged in [
@@ -198,7 +199,7 @@ def test_forged_refresh_tokens_are_refused(api):
 # Logout and sessions ----------------------------------------------------------------------------
 
 
-def test_logout_stops_the_access_token_at_once(api):
+def test_logout_stops_the_access_token_at_once(api: Api) -> None:
     tokens = api.register("lee@example.com")
     other = api.login("lee@example.com")
     assert api.post(LOGOUT, token=tokens["access_token"]).status_code == 204
@@ -207,7 +208,7 @@ def test_logout_stops_the_access_token_at_once(api):
     assert api.get(ME, token=other["access_token"]).status_code == 200
 
 
-def test_logout_everywhere_stops_every_session(api):
+def test_logout_everywhere_stops_every_session(api: Api) -> None:
     first = api.register("max@example.com")
     second = api.login("max@example.com")
     response = api.post(LOGOUT + "?all_devices=true", token=second["access_token"])
@@ -217,7 +218,7 @@ def test_logout_everywhere_stops_every_session(api):
     assert "auth.logout_all" in actions()
 
 
-def test_sessions_list_shows_device_ip_and_times_but_no_secrets(api):
+def test_sessions_list_shows_device_ip_and_times_but_no_secrets(api: Api) -> None:
     first = api.register("nia@example.com")
     api.call(
         "POST",
@@ -239,7 +240,7 @@ def test_sessions_list_shows_device_ip_and_times_but_no_secrets(api):
     assert not any(field in json.dumps(response.json) for field in SECRET_FIELDS)
 
 
-def test_revoking_one_session_stops_its_tokens_only(api):
+def test_revoking_one_session_stops_its_tokens_only(api: Api) -> None:
     first = api.register("oz@example.com")
     second = api.login("oz@example.com")
     second_id = second["refresh_token"].split(".")[0]
@@ -251,7 +252,7 @@ def test_revoking_one_session_stops_its_tokens_only(api):
     assert "auth.session_revoked" in actions()
 
 
-def test_a_user_cannot_see_or_end_another_users_sessions(api):
+def test_a_user_cannot_see_or_end_another_users_sessions(api: Api) -> None:
     victim = api.register("pat@example.com")
     attacker = api.register("mallory@example.com")
     victim_session = victim["refresh_token"].split(".")[0]
@@ -262,7 +263,7 @@ def test_a_user_cannot_see_or_end_another_users_sessions(api):
     assert api.get(ME, token=victim["access_token"]).status_code == 200
 
 
-def test_sessions_page_with_a_cursor(api):
+def test_sessions_page_with_a_cursor(api: Api) -> None:
     tokens = api.register("quin@example.com")
     for _ in range(3):
         api.login("quin@example.com")
@@ -277,7 +278,7 @@ def test_sessions_page_with_a_cursor(api):
 # Budgets -----------------------------------------------------------------------------------------
 
 
-def test_budgets_of_the_auth_routes(api, monkeypatch):
+def test_budgets_of_the_auth_routes(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
     from shared.config import settings
 
     # Measure with the production per-IP limits on (each costs 1 write).

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from werkzeug.test import Client
 
 from shared import store
 from shared.config import settings
-from tests.support import PASSWORD, ops
+from tests.support import PASSWORD, Api, JsonResponse, fields, ops
 
 LOGIN = "/api/v1/auth/login"
 REGISTER = "/api/v1/auth/register"
@@ -19,9 +21,9 @@ RESET = "/api/v1/auth/password-reset-request"
 WRONG = "definitely not it"
 
 
-def failures_doc() -> dict:
+def failures_doc() -> dict[str, Any]:
     [doc] = list(store.db().collection("login_failures").stream())
-    return doc.to_dict()
+    return fields(doc)
 
 
 def unlock_now() -> None:
@@ -30,11 +32,11 @@ def unlock_now() -> None:
     doc.reference.update({"locked_until": store.now() - timedelta(seconds=1)})
 
 
-def login(api, email, password, **headers):
+def login(api: Api, email: str, password: str, **headers: str) -> JsonResponse:
     return api.call("POST", LOGIN, json_body={"email": email, "password": password}, headers=headers)
 
 
-def test_repeated_failures_lock_the_account_and_the_right_password_waits_too(api):
+def test_repeated_failures_lock_the_account_and_the_right_password_waits_too(api: Api) -> None:
     api.register("amy@example.com")
     threshold = settings().lockout_threshold
     for _ in range(threshold - 1):
@@ -48,11 +50,11 @@ def test_repeated_failures_lock_the_account_and_the_right_password_waits_too(api
     assert int(right.headers["Retry-After"]) <= settings().lockout_base_seconds
     assert ops(right)["writes"] == 0  # a locked attempt checks nothing and writes nothing
     assert len(list(store.db().collection("sessions").stream())) == 1  # the registration's only
-    actions = [d.to_dict()["action"] for d in store.db().collection("audit_logs").stream()]
+    actions = [fields(d)["action"] for d in store.db().collection("audit_logs").stream()]
     assert actions.count("auth.lockout") == 1
 
 
-def test_the_lock_grows_with_each_further_failure_and_success_resets_it(api):
+def test_the_lock_grows_with_each_further_failure_and_success_resets_it(api: Api) -> None:
     api.register("ben@example.com")
     base = settings().lockout_base_seconds
     for _ in range(settings().lockout_threshold):
@@ -68,7 +70,7 @@ def test_the_lock_grows_with_each_further_failure_and_success_resets_it(api):
     assert login(api, "ben@example.com", WRONG).status_code == 401
 
 
-def test_the_lock_is_capped(api, monkeypatch):
+def test_the_lock_is_capped(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(settings(), "lockout_max_seconds", 100)
     api.register("cap@example.com")
     for _ in range(settings().lockout_threshold + 3):
@@ -78,7 +80,7 @@ def test_the_lock_is_capped(api, monkeypatch):
     assert login(api, "cap@example.com", WRONG).headers["Retry-After"] == "100"
 
 
-def test_unknown_emails_lock_alike_so_lockout_reveals_no_account(api):
+def test_unknown_emails_lock_alike_so_lockout_reveals_no_account(api: Api) -> None:
     for _ in range(settings().lockout_threshold):
         response = login(api, "ghost@example.com", WRONG)
     assert response.status_code == 429 and response.json["error"]["code"] == "account_locked"
@@ -87,7 +89,7 @@ def test_unknown_emails_lock_alike_so_lockout_reveals_no_account(api):
     assert doc["expires_at"] > store.now()  # a TTL field: Firestore forgets it
 
 
-def test_concurrent_failures_are_all_counted(api):
+def test_concurrent_failures_are_all_counted(api: Api) -> None:
     api.register("dan@example.com")
     body = json.dumps({"email": "dan@example.com", "password": WRONG})
 
@@ -100,7 +102,7 @@ def test_concurrent_failures_are_all_counted(api):
     assert failures_doc()["failures"] == 4
 
 
-def test_per_ip_login_limit(api, monkeypatch):
+def test_per_ip_login_limit(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(settings(), "ip_limit_login", 3)
     api.register("eve@example.com")
     for _ in range(3):
@@ -110,7 +112,7 @@ def test_per_ip_login_limit(api, monkeypatch):
     assert limited.json["error"]["code"] == "rate_limited"
     assert 0 < int(limited.headers["Retry-After"]) <= 900
     assert login(api, "eve@example.com", PASSWORD, **{"X-Forwarded-For": "198.51.100.8"}).status_code == 200
-    counters = [d.to_dict() for d in store.db().collection("rate_limits").stream()]
+    counters = [fields(d) for d in store.db().collection("rate_limits").stream()]
     assert all("198.51" not in json.dumps(c, default=str) for c in counters)
     assert all(c["expires_at"] > store.now() for c in counters)
 
@@ -126,16 +128,20 @@ def test_per_ip_login_limit(api, monkeypatch):
         ("ip_limit_password_reset", RESET, lambda i: {"email": f"r{i}@example.com"}),
     ],
 )
-def test_per_ip_limits_on_register_and_reset(api, monkeypatch, setting, path, body):
+def test_per_ip_limits_on_register_and_reset(
+    api: Api, monkeypatch: pytest.MonkeyPatch, setting: str, path: str, body: Callable[[int], dict[str, str]]
+) -> None:
     monkeypatch.setattr(settings(), setting, 2)
     assert all(api.post(path, body(i)).status_code in (201, 202) for i in range(2))
     limited = api.post(path, body(9))
     assert limited.status_code == 429 and "Retry-After" in limited.headers
-    assert "r9@example.com" not in [d.to_dict().get("email") for d in store.db().collection("users").stream()]
+    assert "r9@example.com" not in [fields(d).get("email") for d in store.db().collection("users").stream()]
     assert len(list(store.db().collection("mail").stream())) == 0
 
 
-def test_a_forged_forwarded_for_does_not_escape_the_ip_limit_behind_trusted_proxies(api, monkeypatch):
+def test_a_forged_forwarded_for_does_not_escape_the_ip_limit_behind_trusted_proxies(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(settings(), "ip_limit_login", 2)
     monkeypatch.setattr(settings(), "trusted_proxy_hops", 1)
     api.register("fox@example.com")
@@ -144,6 +150,6 @@ def test_a_forged_forwarded_for_does_not_escape_the_ip_limit_behind_trusted_prox
         for i in range(3)
     ]
     assert statuses == [200, 200, 429]
-    sessions = [d.to_dict() for d in store.db().collection("sessions").stream()]
+    sessions = [fields(d) for d in store.db().collection("sessions").stream()]
     assert not any(s["ip"].startswith("10.0.0.") for s in sessions)
     assert sum(s["ip"] == "198.51.100.20" for s in sessions) == 2

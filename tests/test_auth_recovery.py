@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 import re
 from datetime import timedelta
+from typing import Any
 
 from shared import password_mail, store
-from tests.support import PASSWORD, ops
+from tests.support import PASSWORD, Api, fields, ops
 
 REQUEST = "/api/v1/auth/password-reset-request"
 CONFIRM = "/api/v1/auth/password-reset-confirm"
@@ -17,8 +18,8 @@ ME = "/api/v1/auth/me"
 NEW = "a brand new passphrase"
 
 
-def collection(name: str) -> list[dict]:
-    return [s.to_dict() for s in store.db().collection(name).stream()]
+def collection(name: str) -> list[dict[str, Any]]:
+    return [fields(s) for s in store.db().collection(name).stream()]
 
 
 def mailed_token() -> str:
@@ -28,7 +29,7 @@ def mailed_token() -> str:
     return found.group(1)
 
 
-def test_reset_request_answers_alike_and_mails_only_known_accounts(api):
+def test_reset_request_answers_alike_and_mails_only_known_accounts(api: Api) -> None:
     api.register("ann@example.com")
     known = api.post(REQUEST, {"email": "ANN@example.com"})
     unknown = api.post(REQUEST, {"email": "nobody@example.com"})
@@ -45,14 +46,14 @@ def test_reset_request_answers_alike_and_mails_only_known_accounts(api):
     assert reset["used_at"] is None
 
 
-def test_reset_mails_per_email_are_capped(api):
+def test_reset_mails_per_email_are_capped(api: Api) -> None:
     api.register("bea@example.com")
     for _ in range(5):
         assert api.post(REQUEST, {"email": "bea@example.com"}).status_code == 202
     assert len(collection("mail")) == 3
 
 
-def test_confirm_sets_the_password_and_ends_every_session(api):
+def test_confirm_sets_the_password_and_ends_every_session(api: Api) -> None:
     first = api.register("cid@example.com")
     second = api.login("cid@example.com")
     api.post(REQUEST, {"email": "cid@example.com"})
@@ -68,7 +69,7 @@ def test_confirm_sets_the_password_and_ends_every_session(api):
     assert api.post(LOGIN, {"email": "cid@example.com", "password": NEW}).status_code == 200
 
 
-def test_expired_forged_and_superseded_tokens_are_refused(api):
+def test_expired_forged_and_superseded_tokens_are_refused(api: Api) -> None:
     api.register("dot@example.com")
     api.post(REQUEST, {"email": "dot@example.com"})
     token = mailed_token()
@@ -84,7 +85,7 @@ def test_expired_forged_and_superseded_tokens_are_refused(api):
     assert api.post(LOGIN, {"email": "dot@example.com", "password": PASSWORD}).status_code == 200
 
 
-def test_a_weak_new_password_does_not_spend_the_token(api):
+def test_a_weak_new_password_does_not_spend_the_token(api: Api) -> None:
     api.register("eli@example.com")
     api.post(REQUEST, {"email": "eli@example.com"})
     token = mailed_token()
@@ -94,14 +95,14 @@ def test_a_weak_new_password_does_not_spend_the_token(api):
     assert api.post(CONFIRM, {"token": token, "new_password": NEW}).status_code == 200
 
 
-def test_archived_accounts_get_no_reset_mail(api):
+def test_archived_accounts_get_no_reset_mail(api: Api) -> None:
     tokens = api.register("fay@example.com")
     assert api.delete(f"/api/v1/users/{tokens['user']['id']}", token=tokens["access_token"]).status_code == 204
     assert api.post(REQUEST, {"email": "fay@example.com"}).status_code == 202
     assert collection("mail") == []
 
 
-def test_welcome_mail_for_accounts_created_by_someone_else(api):
+def test_welcome_mail_for_accounts_created_by_someone_else(api: Api) -> None:
     tokens = api.register("gus@example.com")
     token = password_mail.create_password_reset(tokens["user"]["id"], "gus@example.com", store.now(), purpose="welcome")
     [mail] = collection("mail")
@@ -109,7 +110,7 @@ def test_welcome_mail_for_accounts_created_by_someone_else(api):
     assert api.post(CONFIRM, {"token": token, "new_password": NEW}).status_code == 200
 
 
-def test_change_password_needs_the_current_one_and_ends_other_sessions(api):
+def test_change_password_needs_the_current_one_and_ends_other_sessions(api: Api) -> None:
     first = api.register("hugo@example.com")
     second = api.login("hugo@example.com")
     wrong = api.post(CHANGE, {"current_password": "not my password", "new_password": NEW}, token=first["access_token"])
@@ -127,7 +128,7 @@ def test_change_password_needs_the_current_one_and_ends_other_sessions(api):
     assert api.post(CHANGE, {"current_password": NEW, "new_password": NEW + "!"}).status_code == 401
 
 
-def test_budgets_of_the_recovery_routes(api):
+def test_budgets_of_the_recovery_routes(api: Api) -> None:
     first = api.register("ida@example.com")
     request = api.post(REQUEST, {"email": "ida@example.com"})
     # mail cap 1w; user by email 1r; reset + mail 2w; audit 1w
@@ -144,7 +145,7 @@ def test_budgets_of_the_recovery_routes(api):
     assert first
 
 
-def test_wrong_current_passwords_count_toward_the_lockout(api):
+def test_wrong_current_passwords_count_toward_the_lockout(api: Api) -> None:
     from shared.config import settings
 
     tokens = api.register("jon@example.com")

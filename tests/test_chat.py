@@ -10,18 +10,18 @@ from shared import store
 from shared.collections import CHAT_SESSIONS
 from shared.config import settings
 from tests.chat_support import add_exercise, messages_of
-from tests.support import ops
+from tests.support import Api, fields, ops
 
 SESSIONS = "/api/v1/chat/sessions"
 
 
 @pytest.fixture
-def student(api: Any) -> dict[str, Any]:
+def student(api: Api) -> dict[str, Any]:
     return api.register("ann@example.com")
 
 
 @pytest.fixture
-def other(api: Any) -> dict[str, Any]:
+def other(api: Api) -> dict[str, Any]:
     return api.register("bob@example.com")
 
 
@@ -37,7 +37,7 @@ def test_create_session_answers_the_contract_and_stores_the_owner(api: Any, stud
     body = response.json
     assert body["user_id"] == student["user"]["id"] and body["topic"] == "Subnetting"
     assert body["status"] == "open" and body["context"] is None and body["created_at"]
-    stored = store.db().collection(CHAT_SESSIONS).document(body["id"]).get().to_dict()
+    stored = fields(store.db().collection(CHAT_SESSIONS).document(body["id"]).get())
     assert stored["user_id"] == student["user"]["id"]
     assert ops(response) == {"reads": 1, "writes": 1, "deletes": 0}
 
@@ -137,7 +137,7 @@ def test_other_users_sessions_are_404(api: Any, student: dict[str, Any], other: 
     assert api.get(f"{SESSIONS}/{'f' * 32}/messages", token=token).status_code == 404
     assert api.get(f"{SESSIONS}/not-an-id/messages", token=token).status_code == 404
     assert messages_of(session["id"]) == []
-    assert store.db().collection(CHAT_SESSIONS).document(session["id"]).get().to_dict()["status"] == "open"
+    assert fields(store.db().collection(CHAT_SESSIONS).document(session["id"]).get())["status"] == "open"
 
 
 def test_ended_session_refuses_messages(api: Any, student: dict[str, Any]) -> None:

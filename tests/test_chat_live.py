@@ -19,7 +19,7 @@ from shared import store
 from shared.collections import CHAT_SESSIONS
 from shared.registry import load_all
 from tests.conftest import PROJECT
-from tests.support import ops
+from tests.support import fields, ops
 
 ROOT = Path(__file__).resolve().parent.parent
 FIRESTORE = os.environ["FIRESTORE_EMULATOR_HOST"]
@@ -117,7 +117,7 @@ def test_rules_let_a_user_read_only_their_own_chats_and_write_nothing(api: Any, 
     # Nothing else is readable: not even one's own user document.
     assert _request("GET", f"{DOCUMENTS}/users/{ann['user']['id']}", ann_token) == 403
     messages = store.db().collection(CHAT_SESSIONS).document(session["id"]).collection("messages").stream()
-    assert [m.to_dict()["content"] for m in messages] == ["hi"]
+    assert [fields(m)["content"] for m in messages] == ["hi"]
 
 
 # Cold start -------------------------------------------------------------------------------------

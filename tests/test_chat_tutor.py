@@ -24,7 +24,7 @@ from tests.chat_support import (
     messages_of,
     replies_of,
 )
-from tests.support import PushEndpoint, eventually
+from tests.support import Api, PushEndpoint, eventually, fields
 
 SESSIONS = "/api/v1/chat/sessions"
 
@@ -42,7 +42,7 @@ def admin(api: Any) -> str:
 
 
 @pytest.fixture
-def student(api: Any) -> dict[str, Any]:
+def student(api: Api) -> dict[str, Any]:
     return api.register("ann@example.com")
 
 
@@ -239,7 +239,7 @@ def test_exercise_documents_are_read_without_tests_or_solution(content: Any) -> 
     passage = index.get("exercise", "ex-fizz")
     assert passage is not None
     assert "SOLUTION_SECRET" not in passage.text and SECRET_TEST not in passage.text
-    assert store.db().collection(EXERCISES).document("ex-fizz").get().to_dict()["solution"] == SECRET_SOLUTION
+    assert fields(store.db().collection(EXERCISES).document("ex-fizz").get())["solution"] == SECRET_SOLUTION
 
 
 # Exam integrity -----------------------------------------------------------------------------------

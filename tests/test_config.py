@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -48,7 +49,7 @@ def test_malformed_keys_are_a_config_error(monkeypatch: pytest.MonkeyPatch) -> N
         Settings()
 
 
-def test_development_gets_a_key_of_its_own_checkout(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+def test_development_gets_a_key_of_its_own_checkout(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     from shared import local_key
 
     monkeypatch.setattr(local_key, "KEY_FILE", tmp_path / ".dev" / "signing-key")

@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import cast
 
 import pytest
 import yaml
@@ -123,7 +124,7 @@ def test_firebase_runs_on_node_and_hosting_deploys_after_every_function() -> Non
         args = step["args"]
         assert isinstance(args, list)
         assert manifest.FIREBASE_TOOLS in args and "storage" not in " ".join(args)
-    assert deploys <= set(steps["hosting"]["waitFor"])  # type: ignore[arg-type]
+    assert deploys <= set(cast(list[str], steps["hosting"]["waitFor"]))
     assert "storage" not in json.loads((ROOT / "firebase.json").read_text())
 
 

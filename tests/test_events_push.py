@@ -7,9 +7,11 @@ import threading
 import time
 from typing import Any
 
-from google.cloud import pubsub_v1
+# google-cloud-pubsub ships no type information (no py.typed).
+from google.cloud import pubsub_v1  # type: ignore[attr-defined]
 from werkzeug.serving import make_server
 
+from tests.support import Api, Stack
 from tests.test_progress import completed, days_ago, stats_of, student
 
 
@@ -23,7 +25,7 @@ def wait_for(probe: Any, timeout: float = 30.0) -> Any:
     raise AssertionError(f"not seen within {timeout}s")
 
 
-def test_exam_completed_pushed_by_the_emulator(api, stack):
+def test_exam_completed_pushed_by_the_emulator(api: Api, stack: Stack) -> None:
     user_id, token = student(api, "pushed@example.com")
     function, topic = "progress-on-exam-completed", "exam.completed"
     server = make_server("127.0.0.1", 0, stack.gateway, threaded=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -14,7 +15,7 @@ from google.cloud import pubsub_v1  # type: ignore[attr-defined]
 
 from functions.exams import history
 from shared import store
-from tests.support import ops
+from tests.support import Api, Stack, fields, ops
 from tests.test_imports import csv_bytes, fire, row, upload
 
 SEC = "security-plus"
@@ -36,7 +37,7 @@ def new_question(qid: str | None = "Q1", domain: str = "1.1", **extra: Any) -> d
 
 
 def docs(collection: str) -> list[dict[str, Any]]:
-    return [d.to_dict() for d in store.db().collection(collection).stream()]
+    return [fields(d) for d in store.db().collection(collection).stream()]
 
 
 def index_of(exam_type: str) -> dict[str, int]:
@@ -103,7 +104,7 @@ def events(stack: Any) -> dict[str, Events]:
 # The question bank ------------------------------------------------------------------------------
 
 
-def test_question_crud_keeps_exam_counts(api, admin):
+def test_question_crud_keeps_exam_counts(api: Api, admin: str) -> None:
     teacher = api.register("teacher@example.com", role="teacher")["access_token"]
     student = api.register("student@example.com")["access_token"]
 
@@ -154,7 +155,7 @@ def test_question_crud_keeps_exam_counts(api, admin):
     assert exam["question_count"] == 1 and exam["domains"] == [{"domain": "2.1", "count": 1}]
 
 
-def test_bad_question_input_writes_nothing(api, admin):
+def test_bad_question_input_writes_nothing(api: Api, admin: str) -> None:
     bad = [
         new_question(correct_answer="E"),
         new_question(domain="one"),
@@ -179,7 +180,7 @@ def test_bad_question_input_writes_nothing(api, admin):
 # Sessions -------------------------------------------------------------------------------------------
 
 
-def test_practice_session_end_to_end(api, bank, admin, events):
+def test_practice_session_end_to_end(api: Api, bank: dict[str, str], admin: str, events: dict[str, Events]) -> None:
     alice = api.register("alice@example.com")
     bob = api.register("bob@example.com")
     token = alice["access_token"]
@@ -261,7 +262,9 @@ def test_practice_session_end_to_end(api, bank, admin, events):
     assert completed["data"]["total"] == 5
 
 
-def test_exam_mode_reveals_nothing_until_submit(api, bank, events, drain):
+def test_exam_mode_reveals_nothing_until_submit(
+    api: Api, bank: dict[str, str], events: dict[str, Events], drain: Callable[..., int]
+) -> None:
     user = api.register("alice@example.com")
     token, user_id = user["access_token"], user["user"]["id"]
     started = api.post("/api/v1/exam-sessions", {"exam_type": SEC, "question_count": 4, "mode": "exam"}, token=token)
@@ -307,7 +310,7 @@ def _expire(session_id: str) -> None:
     store.db().collection("exam_sessions").document(session_id).update({"deadline": store.now() - timedelta(seconds=1)})
 
 
-def test_exam_deadline_blocks_answers_and_still_submits(api, bank):
+def test_exam_deadline_blocks_answers_and_still_submits(api: Api, bank: dict[str, str]) -> None:
     token = api.register("alice@example.com")["access_token"]
     session = api.post(
         "/api/v1/exam-sessions", {"exam_type": SEC, "question_count": 3, "mode": "exam"}, token=token
@@ -323,7 +326,9 @@ def test_exam_deadline_blocks_answers_and_still_submits(api, bank):
     assert (submitted.json["correct"], submitted.json["total"]) == (1, 3)
 
 
-def test_scheduled_sweep_submits_expired_exams(api, bank, drain, events):
+def test_scheduled_sweep_submits_expired_exams(
+    api: Api, bank: dict[str, str], drain: Callable[..., int], events: dict[str, Events]
+) -> None:
     from shared.events import publish
 
     token = api.register("alice@example.com")["access_token"]
@@ -339,7 +344,7 @@ def test_scheduled_sweep_submits_expired_exams(api, bank, drain, events):
     assert completed["data"]["session_id"] == expired["id"] and completed["data"]["score"] == 0
 
 
-def test_domains_filter_and_no_repeats(api, bank):
+def test_domains_filter_and_no_repeats(api: Api, bank: dict[str, str]) -> None:
     token = api.register("alice@example.com")["access_token"]
     started = api.post(
         "/api/v1/exam-sessions", {"exam_type": SEC, "question_count": 6, "domains": ["2.1", "3.1"]}, token=token
@@ -351,7 +356,7 @@ def test_domains_filter_and_no_repeats(api, bank):
     assert {q["domain"] for q in single.json["questions"]} == {"3.1"}
 
 
-def test_a_start_reads_the_index_and_the_chosen_questions_only(api, stack, admin):
+def test_a_start_reads_the_index_and_the_chosen_questions_only(api: Api, stack: Stack, admin: str) -> None:
     domains = [f"{1 + i % 4}.{1 + i % 3}" for i in range(60)]
     upload(api, admin, SEC, csv_bytes([row(f"L{i:03}", d) for i, d in enumerate(domains)]))
     fire(stack)
@@ -376,7 +381,7 @@ def test_a_start_reads_the_index_and_the_chosen_questions_only(api, stack, admin
     assert {q["domain"] for q in filtered.json["questions"]} <= {"1.1", "2.2"}
 
 
-def test_bad_session_requests_write_nothing(api, bank):
+def test_bad_session_requests_write_nothing(api: Api, bank: dict[str, str]) -> None:
     token = api.register("alice@example.com")["access_token"]
     cases = [
         ({"exam_type": SEC, "question_count": 0}, 422),
@@ -400,7 +405,7 @@ def test_bad_session_requests_write_nothing(api, bank):
     assert docs("exam_sessions") == []
 
 
-def test_history_newest_first_paged_and_private(api, bank, admin):
+def test_history_newest_first_paged_and_private(api: Api, bank: dict[str, str], admin: str) -> None:
     alice = api.register("alice@example.com")
     bob = api.register("bob@example.com")
     token, user_id = alice["access_token"], alice["user"]["id"]
@@ -427,7 +432,7 @@ def test_history_newest_first_paged_and_private(api, bank, admin):
     assert api.get(f"/api/v1/users/{user_id}/exam-sessions?cursor=garbage", token=token).status_code == 400
 
 
-def test_weak_areas_weakest_first(api, bank, drain):
+def test_weak_areas_weakest_first(api: Api, bank: dict[str, str], drain: Callable[..., int]) -> None:
     alice = api.register("alice@example.com")
     token, user_id = alice["access_token"], alice["user"]["id"]
     session = api.post("/api/v1/exam-sessions", {"exam_type": SEC, "question_count": 12}, token=token).json
@@ -456,7 +461,7 @@ def test_weak_areas_weakest_first(api, bank, drain):
     assert api.get(f"/api/v1/users/{user_id}/weak-areas", token=bob).status_code == 403
 
 
-def test_exam_types_list_is_signed_in_and_paged(api, admin):
+def test_exam_types_list_is_signed_in_and_paged(api: Api, admin: str) -> None:
     for exam_type in ("network-plus", "security-plus", "cloud-essentials"):
         api.post("/api/v1/questions", new_question(exam_type=exam_type), token=admin)
     assert api.get("/api/v1/exams").status_code == 401
@@ -469,7 +474,9 @@ def test_exam_types_list_is_signed_in_and_paged(api, admin):
     assert [e["id"] for e in rest["items"]] == ["security-plus"] and rest["next_cursor"] is None
 
 
-def test_events_are_not_published_for_rejected_answers(api, bank, events):
+def test_events_are_not_published_for_rejected_answers(
+    api: Api, bank: dict[str, str], events: dict[str, Events]
+) -> None:
     token = api.register("alice@example.com")["access_token"]
     session = api.post("/api/v1/exam-sessions", {"exam_type": SEC, "question_count": 2}, token=token).json
     url = f"/api/v1/exam-sessions/{session['id']}/answers"
@@ -479,7 +486,7 @@ def test_events_are_not_published_for_rejected_answers(api, bank, events):
     assert len(events["exam.answered"].pull()) == 1
 
 
-def test_options_and_explanations_are_listed_a_to_d():
+def test_options_and_explanations_are_listed_a_to_d() -> None:
     from functions.exams.models import PracticeAnswerOut
 
     shuffled = {"C": "c", "A": "a", "D": "d", "B": "b"}
@@ -487,7 +494,7 @@ def test_options_and_explanations_are_listed_a_to_d():
     assert list(out.model_dump()["explanations"]) == ["A", "B", "C", "D"]
 
 
-def test_a_teacher_sees_the_sessions_and_weak_areas_of_their_students_only(api, bank):
+def test_a_teacher_sees_the_sessions_and_weak_areas_of_their_students_only(api: Api, bank: dict[str, str]) -> None:
     alice = api.register("alice@example.com")
     token, user_id = alice["access_token"], alice["user"]["id"]
     session = api.post("/api/v1/exam-sessions", {"exam_type": SEC, "question_count": 2}, token=token).json

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import threading
 
+from tests.support import Api, Stack
 from tests.test_imports import csv_bytes, fire, row, upload
 
 
-def test_issue_4_acceptance(api, stack):
+def test_issue_4_acceptance(api: Api, stack: Stack) -> None:
     admin = api.admin()["access_token"]
     rows = [row(f"A{i:02}", f"{1 + i % 3}.1", "ABCD"[i % 4]) for i in range(20)]
     answers = {f"network-plus:{r[0]}": r[-1] for r in rows}

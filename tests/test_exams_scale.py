@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import random
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,7 +15,7 @@ from google.api_core import exceptions as gexc
 
 from functions.exams import history, imports, index, selection
 from shared import store
-from tests.support import ops
+from tests.support import Api, Stack, ops
 from tests.test_exams import SEC, docs, index_of
 from tests.test_imports import csv_bytes, fire, row, upload
 
@@ -35,7 +36,9 @@ def start(api: Any, token: str, count: int, mode: str = "practice") -> dict[str,
 # Adaptive selection -------------------------------------------------------------------------------
 
 
-def test_a_student_who_has_seen_most_of_the_bank_gets_the_unseen_rest_first(api, stack, admin, drain):
+def test_a_student_who_has_seen_most_of_the_bank_gets_the_unseen_rest_first(
+    api: Api, stack: Stack, admin: str, drain: Callable[..., int]
+) -> None:
     upload(api, admin, SEC, csv_bytes([row(f"S{i:02}", f"{1 + i % 3}.1", "A") for i in range(20)]))
     fire(stack)
     token = api.register("alice@example.com")["access_token"]
@@ -64,7 +67,7 @@ def test_a_student_who_has_seen_most_of_the_bank_gets_the_unseen_rest_first(api,
     assert drawn & set(right)
 
 
-def test_answer_events_keep_progress_idempotently_and_newest_wins(api):
+def test_answer_events_keep_progress_idempotently_and_newest_wins(api: Api) -> None:
     user, qid = "u-progress", f"{SEC}:Q1"
     t0 = datetime(2026, 3, 1, 12, tzinfo=UTC)
     history.record_answer(user, SEC, qid, False, t0 + timedelta(minutes=5))
@@ -74,7 +77,7 @@ def test_answer_events_keep_progress_idempotently_and_newest_wins(api):
     assert doc["answered"] == {"Q1": 2 * int((t0 + timedelta(minutes=5)).timestamp())}  # wrong, the newer one
 
 
-def test_selection_tiers_and_weights_on_plain_values():
+def test_selection_tiers_and_weights_on_plain_values() -> None:
     rng = random.Random(7)
     now = 1_000_000
     candidates = {"1.1": ["a", "b", "c"], "2.1": ["d", "e", "f"]}
@@ -105,7 +108,7 @@ def test_selection_tiers_and_weights_on_plain_values():
 # Answers -------------------------------------------------------------------------------------------
 
 
-def test_answers_read_a_session_document_without_question_texts(api, stack, admin):
+def test_answers_read_a_session_document_without_question_texts(api: Api, stack: Stack, admin: str) -> None:
     upload(api, admin, SEC, csv_bytes([row(f"S{i:02}", "1.1", "A", text=f"Long text {i} " * 50) for i in range(5)]))
     fire(stack)
     token = api.register("alice@example.com")["access_token"]
@@ -134,7 +137,9 @@ def run(data: bytes, import_id: str) -> tuple[store.OpMeter, dict[str, Any]]:
     return spent, imports.get_import(import_id).model_dump()
 
 
-def test_imports_read_nothing_into_an_empty_bank_and_one_hash_per_group_after(api, monkeypatch):
+def test_imports_read_nothing_into_an_empty_bank_and_one_hash_per_group_after(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(imports, "IMPORT_CHUNK", 4)  # 80 rows: 20 chunks, 2 hash documents
     rows = [row(f"Q{i:03}", f"{1 + i % 5}.1") for i in range(80)]
     data = csv_bytes(rows)
@@ -168,7 +173,9 @@ def test_imports_read_nothing_into_an_empty_bank_and_one_hash_per_group_after(ap
     assert q["question_text"] == "Question Q007?"
 
 
-def test_an_import_racing_into_a_bank_thought_empty_still_counts_once(api, monkeypatch):
+def test_an_import_racing_into_a_bank_thought_empty_still_counts_once(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(imports, "IMPORT_CHUNK", 3)
     rows = [row(f"Q{i}", "1.1") for i in range(7)]
     run(csv_bytes(rows[:4]), "e" * 32)
@@ -183,7 +190,7 @@ def test_an_import_racing_into_a_bank_thought_empty_still_counts_once(api, monke
     assert exam["question_count"] == 7 and exam["domains"] == {"1.1": 7}
 
 
-def test_domains_swapped_inside_one_index_shard_stay_in_step(api):
+def test_domains_swapped_inside_one_index_shard_stay_in_step(api: Api) -> None:
     same = ["Q0", "Q1"]  # one chunk: one shard
     run(csv_bytes([row(same[0], "1.1"), row(same[1], "1.2")]), "1" * 32)
     # One chunk moves one id 1.1 -> 1.2 and the other 1.2 -> 1.1: one field would need two transforms.
@@ -194,7 +201,7 @@ def test_domains_swapped_inside_one_index_shard_stay_in_step(api):
     assert exam["domains"] == {"1.1": 1, "1.2": 1}
 
 
-def test_the_index_of_a_bank_that_predates_it_can_be_rebuilt(api):
+def test_the_index_of_a_bank_that_predates_it_can_be_rebuilt(api: Api) -> None:
     from functions.exams import bank
 
     run(csv_bytes([row(f"Q{i}", f"{1 + i % 3}.1") for i in range(9)]), "3" * 32)
@@ -212,7 +219,7 @@ def start_status(api: Any, token: str) -> int:
     return int(api.post("/api/v1/exam-sessions", body, token=token).status_code)
 
 
-def test_raw_encoded_creates_store_what_the_client_would(api):
+def test_raw_encoded_creates_store_what_the_client_would(api: Api) -> None:
     from functions.exams import rawwrite
 
     now = datetime(2026, 3, 1, 12, 30, 15, 123000, tzinfo=UTC)

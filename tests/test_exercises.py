@@ -4,16 +4,18 @@ limit, redelivery, the stale sweep, and each route's Firestore budget."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 import pytest
+from pytest_mock import MockerFixture
 
 from functions.exercises import grading
 from shared import store
 from shared.collections import EXERCISES, SUBMISSIONS
-from tests.support import ops
-from tests.test_classes import Person, admin, doc, join, listen, new_class, person  # noqa: F401 (listen: a fixture)
+from tests.support import Api, ops
+from tests.test_classes import Person, admin, doc, existing, join, listen, new_class, person  # noqa: F401 (listen: a fixture)
 
 GRADE = ["exercises-grade--submission.created"]
 
@@ -82,7 +84,7 @@ def school(api: Any) -> dict[str, Person]:
 # Authoring and views ------------------------------------------------------------------------------
 
 
-def test_teacher_authors_and_students_see_no_solution_nor_hidden_tests(api, school):
+def test_teacher_authors_and_students_see_no_solution_nor_hidden_tests(api: Api, school: dict[str, Person]) -> None:
     teacher, student = school["teacher"], school["student"]
     created = api.post("/api/v1/exercises", ADD, token=teacher.token)
     assert created.status_code == 201, created.json
@@ -107,7 +109,7 @@ def test_teacher_authors_and_students_see_no_solution_nor_hidden_tests(api, scho
     assert api.get("/api/v1/exercises?difficulty=expert", token=student.token).status_code == 422
 
 
-def test_only_authors_and_admins_change_exercises(api, school):
+def test_only_authors_and_admins_change_exercises(api: Api, school: dict[str, Person]) -> None:
     exercise = author(api, school["teacher"])
     path = f"/api/v1/exercises/{exercise['id']}"
     assert api.post("/api/v1/exercises", ADD, token=school["student"].token).status_code == 403
@@ -125,7 +127,7 @@ def test_only_authors_and_admins_change_exercises(api, school):
     assert doc(EXERCISES, exercise["id"]) is None
 
 
-def test_a_solution_must_pass_its_tests_and_bad_input_is_refused(api, school):
+def test_a_solution_must_pass_its_tests_and_bad_input_is_refused(api: Api, school: dict[str, Person]) -> None:
     teacher = school["teacher"]
     wrong = api.post(
         "/api/v1/exercises", {**ADD, "solution": "def add(a, b):\n    return a - b\n"}, token=teacher.token
@@ -148,7 +150,9 @@ def test_a_solution_must_pass_its_tests_and_bad_input_is_refused(api, school):
 # Submissions and verdicts ----------------------------------------------------------------------------
 
 
-def test_accepted_submission_with_results_and_one_graded_event(api, drain, school, listen):  # noqa: F811
+def test_accepted_submission_with_results_and_one_graded_event(
+    api: Api, drain: Callable[..., int], school: dict[str, Person], listen: Any  # noqa: F811
+) -> None:
     student = school["student"]
     exercise = author(api, school["teacher"])
     received = listen("submission.graded")
@@ -204,7 +208,7 @@ VERDICTS = {
 }
 
 
-def test_every_verdict(api, drain, school):
+def test_every_verdict(api: Api, drain: Callable[..., int], school: dict[str, Person]) -> None:
     student = school["student"]
     exercise = author(api, school["teacher"])
     ids = {}
@@ -231,7 +235,9 @@ def test_every_verdict(api, drain, school):
     assert "stdout" not in partial["results"][2]
 
 
-def test_internal_error_when_the_exercise_is_gone_and_the_sweep_ends_stale_ones(api, drain, school):
+def test_internal_error_when_the_exercise_is_gone_and_the_sweep_ends_stale_ones(
+    api: Api, drain: Callable[..., int], school: dict[str, Person]
+) -> None:
     student = school["student"]
     exercise = author(api, school["teacher"])
     first = submit(api, student, exercise["id"], SOLUTION).json
@@ -251,7 +257,7 @@ def test_internal_error_when_the_exercise_is_gone_and_the_sweep_ends_stale_ones(
     assert swept["status"] == "graded" and swept["verdict"] == "internal_error"
 
 
-def test_submission_input_is_checked_and_nothing_stored(api, school):
+def test_submission_input_is_checked_and_nothing_stored(api: Api, school: dict[str, Person]) -> None:
     student = school["student"]
     exercise = author(api, school["teacher"])
     body = {"exercise_id": exercise["id"], "code": "print(1)", "language": "python"}
@@ -268,7 +274,7 @@ def test_submission_input_is_checked_and_nothing_stored(api, school):
     assert fits.status_code == 202
 
 
-def test_submissions_are_rate_limited_per_user(api, school):
+def test_submissions_are_rate_limited_per_user(api: Api, school: dict[str, Person]) -> None:
     exercise = author(api, school["teacher"])
     for _ in range(10):
         assert submit(api, school["student"], exercise["id"], "print(1)").status_code == 202
@@ -282,7 +288,7 @@ def test_submissions_are_rate_limited_per_user(api, school):
 # Access, history, evaluation ----------------------------------------------------------------------------
 
 
-def test_who_sees_and_evaluates_a_submission(api, drain, school):
+def test_who_sees_and_evaluates_a_submission(api: Api, drain: Callable[..., int], school: dict[str, Person]) -> None:
     teacher, student = school["teacher"], school["student"]
     exercise = author(api, teacher)
     mine = graded(api, drain, student, exercise["id"], VERDICTS["wrong_answer"])
@@ -311,7 +317,9 @@ def test_who_sees_and_evaluates_a_submission(api, drain, school):
     assert early.status_code == 409
 
 
-def test_submission_history_per_student_and_per_exercise(api, drain, school):
+def test_submission_history_per_student_and_per_exercise(
+    api: Api, drain: Callable[..., int], school: dict[str, Person]
+) -> None:
     teacher, student, stranger = school["teacher"], school["student"], school["stranger"]
     exercise = author(api, teacher)
     other = author(api, teacher, title="Another")
@@ -345,7 +353,7 @@ def test_submission_history_per_student_and_per_exercise(api, drain, school):
 # Demo data ------------------------------------------------------------------------------------------
 
 
-def test_demo_exercises_load_once_and_their_solutions_pass(api, drain):
+def test_demo_exercises_load_once_and_their_solutions_pass(api: Api, drain: Callable[..., int]) -> None:
     from infra.local import demo_exercises, seed
 
     seed.load()
@@ -362,7 +370,9 @@ def test_demo_exercises_load_once_and_their_solutions_pass(api, drain):
     assert {s["verdict"] for s in history} == {"accepted"}
 
 
-def test_exercise_analytics_follow_graded_submissions(api, drain, school):
+def test_exercise_analytics_follow_graded_submissions(
+    api: Api, drain: Callable[..., int], school: dict[str, Person]
+) -> None:
     teacher, student, stranger = school["teacher"], school["student"], school["stranger"]
     exercise = author(api, teacher)
     submit(api, student, exercise["id"], SOLUTION)  # solved at once: mastered
@@ -386,7 +396,7 @@ def test_exercise_analytics_follow_graded_submissions(api, drain, school):
     assert body["average_score"] == round(200 / 3, 2)
 
 
-def test_grading_budget_per_event(api, school):
+def test_grading_budget_per_event(api: Api, school: dict[str, Person]) -> None:
     exercise = author(api, school["teacher"])
     queued = submit(api, school["student"], exercise["id"], SOLUTION).json
     meter = store.start_metering()
@@ -397,10 +407,10 @@ def test_grading_budget_per_event(api, school):
     meter = store.start_metering()
     assert grading.grade(queued["id"], store.now()) == "graded"
     assert (meter.reads, meter.writes, meter.deletes) == (1, 0, 0)  # a redelivery: one read
-    assert doc(SUBMISSIONS, queued["id"])["verdict"] == "accepted"
+    assert existing(SUBMISSIONS, queued["id"])["verdict"] == "accepted"
 
 
-def test_the_grader_deploys_with_its_own_account_and_the_interpreter():
+def test_the_grader_deploys_with_its_own_account_and_the_interpreter() -> None:
     import yaml
 
     from tests.conftest import ROOT
@@ -425,12 +435,15 @@ def test_the_grader_deploys_with_its_own_account_and_the_interpreter():
     assert "--source=." in steps["deploy-exercises-submit"]["args"]
 
 
-def test_a_grader_crash_is_retried_and_repeated_crashes_end_as_internal_error(api, drain, school, mocker):
+def test_a_grader_crash_is_retried_and_repeated_crashes_end_as_internal_error(
+    api: Api, drain: Callable[..., int], school: dict[str, Person], mocker: MockerFixture
+) -> None:
     from functions.exercises import judge
+    from functions.exercises.sandbox.runner import run_tests
 
     student = school["student"]
     exercise = author(api, school["teacher"])
-    real, calls = judge.run_tests, []
+    real, calls = run_tests, []
 
     def first_call_fails(*args: Any) -> Any:
         calls.append(args)
@@ -451,9 +464,9 @@ def test_a_grader_crash_is_retried_and_repeated_crashes_end_as_internal_error(ap
     for attempt in range(1, 4):
         with pytest.raises(RuntimeError):
             grading.grade(always["id"], store.now())
-        assert doc(SUBMISSIONS, always["id"]) | {"attempts": attempt} == doc(SUBMISSIONS, always["id"])
-        assert doc(SUBMISSIONS, always["id"])["status"] == "queued"
+        assert existing(SUBMISSIONS, always["id"]) | {"attempts": attempt} == existing(SUBMISSIONS, always["id"])
+        assert existing(SUBMISSIONS, always["id"])["status"] == "queued"
     assert grading.grade(always["id"], store.now()) == "graded"
     body = api.get(f"/api/v1/submissions/{always['id']}", token=student.token).json
     assert body["status"] == "graded" and body["verdict"] == "internal_error"
-    assert doc(SUBMISSIONS, always["id"])["attempts"] == 3  # three claims, then ended
+    assert existing(SUBMISSIONS, always["id"])["attempts"] == 3  # three claims, then ended

@@ -9,12 +9,16 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from pathlib import Path
+from typing import Any, cast
+
+import pytest
 
 from shared import store
 from shared.collections import SUBMISSIONS
-from tests.support import PushEndpoint, eventually
+from tests.support import Api, PushEndpoint, Stack, eventually
 from tests.test_classes import Person, person
 from tests.test_exercises import SOLUTION, author, graded, submit
 
@@ -190,19 +194,19 @@ ATTACK_VERDICTS = {
 
 def exercise_of(api: Any, teacher: Person, title: str, calls: list[str], expected: str, **extra: Any) -> str:
     tests = [{"name": call, "code": f"{call}()", "expected_output": expected} for call in calls]
-    return author(
+    return cast(str, author(
         api, teacher, title=title, tests=tests, solution=None, time_limit_ms=500, memory_limit_mb=64, **extra
-    )["id"]
+    )["id"])
 
 
 def results_by_name(body: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {r["name"]: r for r in body["results"]}
 
 
-def test_escape_attempts_are_all_blocked(api, drain, monkeypatch):
+def test_escape_attempts_are_all_blocked(api: Api, drain: Callable[..., int], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("STUDYHALL_SANDBOX_CANARY", CANARY)
     teacher, student = person(api, "t@example.com", "teacher"), person(api, "s@example.com")
-    tests = [
+    tests: list[dict[str, Any]] = [
         {"name": call, "code": f"{call}()", "expected_output": "written" if call == "plant" else "blocked"}
         for call in ESCAPES
     ]
@@ -225,7 +229,7 @@ def test_escape_attempts_are_all_blocked(api, drain, monkeypatch):
     assert "Error" in error and "/etc/passwd" in error and "/tmp" not in error and "studyhall" not in error
 
 
-def test_resource_attacks_get_verdicts_and_the_platform_keeps_serving(api, drain):
+def test_resource_attacks_get_verdicts_and_the_platform_keeps_serving(api: Api, drain: Callable[..., int]) -> None:
     teacher, student = person(api, "t@example.com", "teacher"), person(api, "s@example.com")
     exercise_id = exercise_of(api, teacher, "Attacks", list(ATTACK_VERDICTS), "ok")
     started = time.monotonic()
@@ -247,7 +251,9 @@ def test_resource_attacks_get_verdicts_and_the_platform_keeps_serving(api, drain
     assert api.get("/health").status_code == 200
 
 
-def test_twenty_concurrent_submissions_pushed_by_pubsub_are_all_graded(api, stack, tmp_path, monkeypatch):
+def test_twenty_concurrent_submissions_pushed_by_pubsub_are_all_graded(
+    api: Api, stack: Stack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     teacher = person(api, "t@example.com", "teacher")
     students = [person(api, f"s{i}@example.com") for i in range(2)]
@@ -281,7 +287,7 @@ print(stat.st_ino, stat.st_mtime_ns)
 """
 
 
-def test_parallel_processes_compile_the_module_once(tmp_path):
+def test_parallel_processes_compile_the_module_once(tmp_path: Path) -> None:
     # An empty module compiles in milliseconds; the file lock is the same for the real one.
     wasm = tmp_path / "empty.wasm"
     wasm.write_bytes(b"\0asm\x01\0\0\0")

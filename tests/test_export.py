@@ -7,7 +7,7 @@ from __future__ import annotations
 import io
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from PIL import Image
@@ -15,7 +15,7 @@ from PIL import Image
 import shared.collections
 from shared import store
 from shared.userdata import declarations
-from tests.support import PASSWORD, ops
+from tests.support import PASSWORD, Api, Stack, fields, ops
 from tests.test_exercises import ADD, GRADE
 from tests.test_imports import csv_bytes, fire, row, upload
 
@@ -24,7 +24,7 @@ SEC = "security-plus"
 STUDENT_CODE = "def add(a, b):\n    return b + a\n"
 
 
-def export_of(api, user_id: str, token: str) -> dict[str, Any]:
+def export_of(api: Api, user_id: str, token: str) -> dict[str, Any]:
     response = api.get(f"/api/v1/users/{user_id}/export", token=token)
     assert response.status_code == 200, response.json
     assert "attachment" in response.headers["Content-Disposition"]
@@ -52,7 +52,7 @@ def mentions(ref: Any, data: dict[str, Any], needles: tuple[str, ...]) -> bool:
     return any(needle in text for needle in needles)
 
 
-def walk_through_the_api(api, stack, drain) -> dict[str, dict[str, Any]]:
+def walk_through_the_api(api: Api, stack: Stack, drain: Callable[..., int]) -> dict[str, dict[str, Any]]:
     """A student, a teacher and an admin use most of the API."""
     admin = api.admin()
     accepted = upload(api, admin["access_token"], SEC, csv_bytes([row(f"S{i:02}", "1.1", "A") for i in range(4)]))
@@ -63,8 +63,10 @@ def walk_through_the_api(api, stack, drain) -> dict[str, dict[str, Any]]:
     sid, st = student["user"]["id"], student["access_token"]
     drain()
     # Account: verification, bio, avatar, sessions, a failed login, a reset, a password change.
-    [mail] = [m.to_dict() for m in store.db().collection("mail").stream() if m.to_dict()["to"] == ["sam@example.com"]]
-    token = re.search(r"token=([A-Za-z0-9_\-]+)", mail["message"]["text"]).group(1)  # type: ignore[union-attr]
+    [mail] = [fields(m) for m in store.db().collection("mail").stream() if fields(m)["to"] == ["sam@example.com"]]
+    match = re.search(r"token=([A-Za-z0-9_\-]+)", mail["message"]["text"])
+    assert match is not None
+    token = match.group(1)
     assert api.post("/api/v1/auth/verify-email", {"token": token}).status_code == 200
     assert api.patch(f"/api/v1/users/{sid}", {"bio": "Hello", "timezone": "Europe/Paris"}, token=st).status_code == 200
     picture = io.BytesIO()
@@ -151,7 +153,9 @@ def walk_through_the_api(api, stack, drain) -> dict[str, dict[str, Any]]:
     return {"student": {**student, "access_token": st}, "teacher": teacher, "admin": admin}
 
 
-def test_every_document_that_names_a_user_is_declared_and_exported(api, stack, drain):
+def test_every_document_that_names_a_user_is_declared_and_exported(
+    api: Api, stack: Stack, drain: Callable[..., int]
+) -> None:
     people = walk_through_the_api(api, stack, drain)
     declared = {d.collection: d for d in declarations()}
     documents = list(every_document())
@@ -201,10 +205,12 @@ def test_every_document_that_names_a_user_is_declared_and_exported(api, stack, d
 def plain_equal(exported: dict[str, Any], stored: dict[str, Any], omit: tuple[str, ...]) -> bool:
     from functions.users.export import plain, without
 
-    return exported == json.loads(json.dumps(plain(without(stored, omit)), default=str))
+    return bool(exported == json.loads(json.dumps(plain(without(stored, omit)), default=str)))
 
 
-def test_the_export_holds_what_the_user_did_and_no_hash_nor_anothers_secret(api, stack, drain):
+def test_the_export_holds_what_the_user_did_and_no_hash_nor_anothers_secret(
+    api: Api, stack: Stack, drain: Callable[..., int]
+) -> None:
     people = walk_through_the_api(api, stack, drain)
     student = people["student"]
     exported = export_of(api, student["user"]["id"], student["access_token"])
@@ -254,13 +260,13 @@ def test_the_export_holds_what_the_user_did_and_no_hash_nor_anothers_secret(api,
     assert exported["collections"]["sessions"] and exported["collections"]["class_memberships"]
 
 
-def test_every_shared_collection_name_is_declared():
+def test_every_shared_collection_name_is_declared() -> None:
     declared = {d.collection for d in declarations()}
     names = {v for k, v in vars(shared.collections).items() if k.isupper() and isinstance(v, str)}
     assert names and names <= declared, sorted(names - declared)
 
 
-def test_only_the_user_or_an_admin_exports_and_it_is_audited_and_limited(api):
+def test_only_the_user_or_an_admin_exports_and_it_is_audited_and_limited(api: Api) -> None:
     alice = api.register("alice@example.com")
     bob = api.register("bob@example.com")
     uid = alice["user"]["id"]
@@ -270,7 +276,7 @@ def test_only_the_user_or_an_admin_exports_and_it_is_audited_and_limited(api):
     assert api.get("/api/v1/users/nosuchuser/export", token=admin["access_token"]).status_code == 404
     exported = export_of(api, uid, admin["access_token"])
     assert exported["collections"]["users"][0]["id"] == uid
-    audits = [d.to_dict() for d in store.db().collection("audit_logs").stream()]
+    audits = [fields(d) for d in store.db().collection("audit_logs").stream()]
     assert any(a["action"] == "user.exported" and a["target_id"] == uid for a in audits)
     for _ in range(5):  # the admin's export counted against the admin
         export_of(api, uid, alice["access_token"])
@@ -278,7 +284,7 @@ def test_only_the_user_or_an_admin_exports_and_it_is_audited_and_limited(api):
     assert limited.status_code == 429 and limited.headers["Retry-After"]
 
 
-def test_budget_of_the_export(api):
+def test_budget_of_the_export(api: Api) -> None:
     alice = api.register("alice@example.com")
     personal = [d for d in declarations() if d.personal]
     before = {d.collection: queried(d, alice["user"]) for d in personal}

@@ -6,9 +6,10 @@ import pytest
 
 from shared import store
 from shared.registry import load_all
+from tests.support import Api
 
 ROUTES = [(s.path, verb) for s in load_all().values() if s.kind == "http" for verb in s.spec.methods]
-PARAM_ROUTES = [(path, verb) for path, verb in ROUTES if "{" in (path or "")]
+PARAM_ROUTES = [(path, verb) for path, verb in ROUTES if path is not None and "{" in path]
 BODY_ROUTES = [
     (s.path, verb)
     for s in load_all().values()
@@ -27,7 +28,7 @@ def _collections() -> list[str]:
 
 
 @pytest.mark.parametrize("reserved", ["__x__", "..", "."])
-def test_reserved_document_ids_in_the_path_are_not_found(api, reserved):
+def test_reserved_document_ids_in_the_path_are_not_found(api: Api, reserved: str) -> None:
     admin = api.admin()["access_token"]
     before = _collections()
     for path, verb in PARAM_ROUTES:
@@ -42,7 +43,7 @@ def test_reserved_document_ids_in_the_path_are_not_found(api, reserved):
     [b"[" * 100_000 + b"]" * 100_000, b'{"email": ' + b"9" * 5000 + b"}", b"\xff\xfe{}", b"null", b"[]"],
     ids=["nested", "huge-integer", "bad-utf8", "null", "array"],
 )
-def test_bodies_that_are_not_objects_are_refused(api, raw):
+def test_bodies_that_are_not_objects_are_refused(api: Api, raw: bytes) -> None:
     admin = api.admin()["access_token"]
     before = _collections()
     for path, verb in BODY_ROUTES:

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import time
+from typing import Any, cast
 
 import jwt
 import pytest
+from werkzeug.test import TestResponse
 
 from shared import store
 from shared.auth import AUDIENCE
 from shared.config import settings
-from tests.support import PASSWORD
+from tests.support import PASSWORD, Api
 
 REGISTER = "/api/v1/auth/register"
 LOGIN = "/api/v1/auth/login"
@@ -23,16 +25,16 @@ def snapshot() -> dict[str, int]:
     return {c.id: len(list(c.stream())) for c in store.db().collections()}
 
 
-def assert_error(response, status: int, code: str) -> None:
+def assert_error(response: TestResponse, status: int, code: str) -> None:
     assert response.status_code == status, response.get_data(as_text=True)
-    body = response.json
+    body = response.get_json()
     assert set(body) == {"error"} and body["error"]["code"] == code
     assert isinstance(body["error"]["message"], str) and isinstance(body["error"]["details"], list)
     assert "Traceback" not in response.get_data(as_text=True)
 
 
 @pytest.fixture
-def signed_in(api):
+def signed_in(api: Api) -> dict[str, Any]:
     tokens = api.register("owner@example.com")
     return tokens
 
@@ -51,14 +53,14 @@ def signed_in(api):
         ("null", "application/json", 422, "validation_error"),
     ],
 )
-def test_malformed_bodies_write_nothing(api, data, content_type, status, code):
+def test_malformed_bodies_write_nothing(api: Api, data: str | bytes, content_type: str, status: int, code: str) -> None:
     before = snapshot()
     response = api.client.post(REGISTER, data=data, content_type=content_type)
     assert_error(response, status, code)
     assert snapshot() == before
 
 
-def test_missing_unknown_and_mistyped_fields(api):
+def test_missing_unknown_and_mistyped_fields(api: Api) -> None:
     missing = api.post(REGISTER, {"email": "a@example.com"})
     assert_error(missing, 422, "validation_error")
     assert {d["field"] for d in missing.json["error"]["details"]} == {"password", "first_name", "last_name"}
@@ -74,13 +76,13 @@ def test_missing_unknown_and_mistyped_fields(api):
     assert snapshot() == {}
 
 
-def test_validation_errors_never_echo_a_password(api):
+def test_validation_errors_never_echo_a_password(api: Api) -> None:
     response = api.post(REGISTER, {**GOOD, "password": "hunter2-but-short"[:7]})
     text = response.get_data(as_text=True)
     assert response.status_code == 422 and "hunter2" not in text
 
 
-def test_oversize_bodies_answer_413(api):
+def test_oversize_bodies_answer_413(api: Api) -> None:
     limit = settings().max_body_bytes
     padding = "x" * (limit + 10)
     response = api.client.post(REGISTER, data='{"email": "' + padding + '"}', content_type="application/json")
@@ -88,7 +90,7 @@ def test_oversize_bodies_answer_413(api):
     assert snapshot() == {}
 
 
-def test_unknown_route_and_wrong_method(api):
+def test_unknown_route_and_wrong_method(api: Api) -> None:
     assert_error(api.get("/api/v1/auth/nothing-here"), 404, "not_found")
     assert_error(api.get("/api/v1/nowhere/at/all"), 404, "not_found")
     wrong = api.get(LOGIN)
@@ -98,7 +100,7 @@ def test_unknown_route_and_wrong_method(api):
     assert_error(api.put("/api/v1/auth/me", {}), 405, "method_not_allowed")
 
 
-def _token(key: str, kid: str, **overrides) -> str:
+def _token(key: str, kid: str, **overrides: Any) -> str:
     now = int(time.time())
     claims = {
         "iss": settings().jwt_issuer,
@@ -113,7 +115,7 @@ def _token(key: str, kid: str, **overrides) -> str:
     return jwt.encode(claims, key, algorithm="HS256", headers={"kid": kid})
 
 
-def test_forged_tampered_expired_and_wrong_kid_tokens(api, signed_in):
+def test_forged_tampered_expired_and_wrong_kid_tokens(api: Api, signed_in: dict[str, Any]) -> None:
     kid, key = next(iter(settings().signing_keys.items()))
     claims = jwt.decode(signed_in["access_token"], key, algorithms=["HS256"], audience=AUDIENCE)
     header, payload, signature = signed_in["access_token"].split(".")
@@ -129,7 +131,8 @@ def test_forged_tampered_expired_and_wrong_kid_tokens(api, signed_in):
         "unknown kid": _token(key, "kid-that-does-not-exist", sub=claims["sub"], sid=claims["sid"]),
         "no kid": jwt.encode({**claims}, key, algorithm="HS256"),
         "wrong audience": _token(key, kid, sub=claims["sub"], sid=claims["sid"], aud="someone-else"),
-        "alg none": jwt.encode({**claims}, None, algorithm="none", headers={"kid": kid}),
+        "alg none": # PyJWT annotates the key as never None, yet its "none" algorithm takes exactly None.
+        jwt.encode({**claims}, cast(str, None), algorithm="none", headers={"kid": kid}),
         "unknown session": _token(key, kid, sub=claims["sub"], sid="no-such-session"),
         "someone else's session": _token(key, kid, sub="another-user", sid=claims["sid"]),
         "garbage": "abc.def.ghi",
@@ -147,7 +150,7 @@ def test_forged_tampered_expired_and_wrong_kid_tokens(api, signed_in):
     assert snapshot() == before
 
 
-def test_bad_query_and_path_values(api, signed_in):
+def test_bad_query_and_path_values(api: Api, signed_in: dict[str, Any]) -> None:
     token = signed_in["access_token"]
     assert_error(api.post("/api/v1/auth/logout?all_devices=perhaps", token=token), 422, "validation_error")
     assert_error(api.get("/api/v1/auth/sessions?limit=0", token=token), 422, "validation_error")
@@ -157,7 +160,7 @@ def test_bad_query_and_path_values(api, signed_in):
     assert api.get(ME, token=token).status_code == 200
 
 
-def test_cors_preflight_from_allowed_and_disallowed_origins(api):
+def test_cors_preflight_from_allowed_and_disallowed_origins(api: Api) -> None:
     allowed = api.call(
         "OPTIONS",
         LOGIN,

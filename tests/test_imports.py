@@ -10,12 +10,13 @@ from typing import Any
 import pytest
 from google.cloud import storage  # type: ignore[attr-defined]
 from google.cloud.firestore_v1.base_query import FieldFilter
+from pytest_mock import MockerFixture
 
 from functions.exams.csvrows import COLUMNS
 from infra.local.gateway import StorageWatcher, storage_cloud_event
 from shared import store
 from shared.config import settings
-from tests.support import ops
+from tests.support import Api, Stack, fields, ops
 
 HEADER = list(COLUMNS)
 FUNCTION = "exams-import-csv"
@@ -69,11 +70,11 @@ def bucket() -> Any:
 
 def questions(exam_type: str) -> dict[str, dict[str, Any]]:
     docs = store.db().collection("questions").where(filter=FieldFilter("exam_type", "==", exam_type)).stream()
-    return {d.id: d.to_dict() for d in docs}
+    return {d.id: fields(d) for d in docs}
 
 
 def imports() -> list[dict[str, Any]]:
-    return [d.to_dict() for d in store.db().collection("question_imports").stream()]
+    return [fields(d) for d in store.db().collection("question_imports").stream()]
 
 
 MIXED_ROWS = [
@@ -93,7 +94,7 @@ def admin(api: Any) -> str:
     return str(api.admin()["access_token"])
 
 
-def test_admin_upload_report_and_reimport_in_place(api, stack, admin):
+def test_admin_upload_report_and_reimport_in_place(api: Api, stack: Stack, admin: str) -> None:
     # A UTF-8 BOM, CRLF line ends, quoted commas and newlines and stray header whitespace.
     header = [f"  {h} " for h in HEADER]
     data = csv_bytes(MIXED_ROWS, header, bom=True, crlf=True)
@@ -169,7 +170,7 @@ def test_admin_upload_report_and_reimport_in_place(api, stack, admin):
     ]
 
 
-def test_text_csv_body_upload(api, stack, admin):
+def test_text_csv_body_upload(api: Api, stack: Stack, admin: str) -> None:
     response = api.call(
         "POST",
         "/api/v1/imports?exam_type=network-plus",
@@ -184,7 +185,7 @@ def test_text_csv_body_upload(api, stack, admin):
     assert len(questions("network-plus")) == 2
 
 
-def test_upload_is_admin_only_and_bad_uploads_store_nothing(api, stack, admin):
+def test_upload_is_admin_only_and_bad_uploads_store_nothing(api: Api, stack: Stack, admin: str) -> None:
     student = api.register("student@example.com")["access_token"]
     teacher = api.register("teacher@example.com", role="teacher")["access_token"]
     good = csv_bytes([row("Q1")])
@@ -219,14 +220,14 @@ def test_upload_is_admin_only_and_bad_uploads_store_nothing(api, stack, admin):
     assert imports() == []
 
 
-def test_upload_over_the_limit_is_413(api, stack, admin, monkeypatch):
+def test_upload_over_the_limit_is_413(api: Api, stack: Stack, admin: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(settings(), "max_upload_bytes", 100)
     response = upload(api, admin, "security-plus", csv_bytes([row(f"Q{i}") for i in range(5)]))
     assert response.status_code == 413
     assert list(bucket().list_blobs()) == []
 
 
-def test_import_report_access(api, stack, admin):
+def test_import_report_access(api: Api, stack: Stack, admin: str) -> None:
     student = api.register("student@example.com")["access_token"]
     accepted = upload(api, admin, "security-plus", csv_bytes([row("Q1")]))
     assert api.get(f"/api/v1/imports/{accepted.json['id']}", token=student).status_code == 403
@@ -234,7 +235,7 @@ def test_import_report_access(api, stack, admin):
     assert api.get("/api/v1/imports/not..an-id", token=admin).status_code == 404
 
 
-def test_storage_trigger_imports_once_per_event(api, stack, admin):
+def test_storage_trigger_imports_once_per_event(api: Api, stack: Stack, admin: str) -> None:
     blob = bucket().blob("questions/a-plus-core-1.csv")
     blob.upload_from_string(csv_bytes([row("C1"), row("C2", "1.2"), row("C3", "9")]), content_type="text/csv")
     blob.reload()
@@ -258,7 +259,7 @@ def test_storage_trigger_imports_once_per_event(api, stack, admin):
     assert api.get(f"/api/v1/imports/{import_id}", token=admin).json["rows_imported"] == 2
 
 
-def test_objects_outside_questions_are_ignored_and_bad_names_fail(api, stack, admin):
+def test_objects_outside_questions_are_ignored_and_bad_names_fail(api: Api, stack: Stack, admin: str) -> None:
     bucket().blob("other/security-plus.csv").upload_from_string(csv_bytes([row("Q1")]))
     bucket().blob("questions/Not A Type.csv").upload_from_string(csv_bytes([row("Q1")]))
     assert fire(stack) == 2
@@ -269,7 +270,7 @@ def test_objects_outside_questions_are_ignored_and_bad_names_fail(api, stack, ad
     assert list(store.db().collection("questions").stream()) == []
 
 
-def test_bad_header_and_bad_encoding_fail_the_import(api, stack, admin):
+def test_bad_header_and_bad_encoding_fail_the_import(api: Api, stack: Stack, admin: str) -> None:
     bucket().blob("questions/security-plus.csv").upload_from_string(b"id,text\n1,hello\n")
     fire(stack)
     bucket().blob("questions/network-plus.csv").upload_from_string(
@@ -284,7 +285,9 @@ def test_bad_header_and_bad_encoding_fail_the_import(api, stack, admin):
     assert questions("security-plus") == {}
 
 
-def test_a_crash_mid_import_is_retried_without_duplicates(api, stack, admin, mocker, monkeypatch):
+def test_a_crash_mid_import_is_retried_without_duplicates(
+    api: Api, stack: Stack, admin: str, mocker: MockerFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from functions.exams import imports as service
 
     monkeypatch.setattr(service, "IMPORT_CHUNK", 2)
@@ -313,7 +316,7 @@ def test_a_crash_mid_import_is_retried_without_duplicates(api, stack, admin, moc
     assert sum(d["count"] for d in exam["domains"]) == 5
 
 
-def test_demo_loader_imports_the_four_banks(api, stack, admin):
+def test_demo_loader_imports_the_four_banks(api: Api, stack: Stack, admin: str) -> None:
     from infra.local import demo_exams
 
     summary = demo_exams.load()
@@ -326,7 +329,7 @@ def test_demo_loader_imports_the_four_banks(api, stack, admin):
     assert len(list(store.db().collection("questions").stream())) == 160
 
 
-def test_an_event_for_a_deleted_object_fails_cleanly(api, stack, admin):
+def test_an_event_for_a_deleted_object_fails_cleanly(api: Api, stack: Stack, admin: str) -> None:
     # (Production reads the event's generation, so a replaced object fails the same way; the
     # storage emulator ignores generations, so the test deletes the object instead.)
     blob = bucket().blob("questions/security-plus.csv")
@@ -342,7 +345,7 @@ def test_an_event_for_a_deleted_object_fails_cleanly(api, stack, admin):
     assert questions("security-plus") == {}
 
 
-def test_a_large_upload_is_stored_whole(api, stack, admin):
+def test_a_large_upload_is_stored_whole(api: Api, stack: Stack, admin: str) -> None:
     """Over 8 MiB the client switches to a resumable upload: the object must still arrive whole."""
     data = csv_bytes([row(f"Q{i:06}", text="x" * 1500) for i in range(6000)])
     assert len(data) > 9 * 2**20

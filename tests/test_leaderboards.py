@@ -3,11 +3,12 @@ document per board, the caller's own rank, access to class boards, and constant 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from functions.leaderboards import service as boards
 from shared import store
-from tests.support import ops
+from tests.support import Api, ops
 from tests.test_progress import EXAM, answered, completed, days_ago, student
 
 
@@ -38,7 +39,7 @@ def join(class_id: str, student_id: str, teacher_id: str) -> None:
     publish("class.joined", {"user_id": student_id, "class_id": class_id})
 
 
-def test_global_board_after_the_scheduled_rebuild(api, drain):
+def test_global_board_after_the_scheduled_rebuild(api: Api, drain: Callable[..., int]) -> None:
     admin = api.admin()
     ana, ana_token = student(api, "ana@example.com")
     ben, ben_token = student(api, "ben@example.com")
@@ -79,7 +80,7 @@ def test_global_board_after_the_scheduled_rebuild(api, drain):
     assert api.get("/api/v1/leaderboards/global", token=ben_token).json["entries"][0]["user_id"] == ana
 
 
-def test_own_rank_outside_the_top_entries_costs_constant_reads(api, drain):
+def test_own_rank_outside_the_top_entries_costs_constant_reads(api: Api, drain: Callable[..., int]) -> None:
     users = [student(api, f"r{i}@example.com") for i in range(6)]
     for i, (user_id, _) in enumerate(users):
         give_xp(user_id, i + 1)
@@ -101,7 +102,7 @@ def test_own_rank_outside_the_top_entries_costs_constant_reads(api, drain):
     assert ops(in_top) == {"reads": 2, "writes": 0, "deletes": 0}  # session, board
 
 
-def test_rebuild_reads_grow_with_board_size_not_users(api, drain):
+def test_rebuild_reads_grow_with_board_size_not_users(api: Api, drain: Callable[..., int]) -> None:
     users = [student(api, f"b{i}@example.com") for i in range(8)]
     for i, (user_id, _) in enumerate(users):
         give_xp(user_id, i + 1)
@@ -113,7 +114,7 @@ def test_rebuild_reads_grow_with_board_size_not_users(api, drain):
     assert meter.writes == 2
 
 
-def test_exam_board_ranks_xp_of_that_exam(api, drain):
+def test_exam_board_ranks_xp_of_that_exam(api: Api, drain: Callable[..., int]) -> None:
     admin = api.admin()
     ana, ana_token = student(api, "ana@example.com")
     ben, _ = student(api, "ben@example.com")
@@ -135,7 +136,7 @@ def test_exam_board_ranks_xp_of_that_exam(api, drain):
     assert unknown.status_code == 200 and unknown.json["entries"] == []
 
 
-def test_class_board_members_teacher_and_outsiders(api, drain):
+def test_class_board_members_teacher_and_outsiders(api: Api, drain: Callable[..., int]) -> None:
     admin = api.admin()
     teacher = api.register("teacher@example.com", role="teacher")
     other_teacher = api.register("other-teacher@example.com", role="teacher")
@@ -180,7 +181,7 @@ def test_class_board_members_teacher_and_outsiders(api, drain):
     assert [e["user_id"] for e in api.get("/api/v1/leaderboards/class:c1", token=ana_token).json["entries"]] == [ana]
 
 
-def test_bad_scopes_and_no_token(api):
+def test_bad_scopes_and_no_token(api: Api) -> None:
     _, token = student(api, "x@example.com")
     for scope in ("weekly", "exam:", "class:", "global:x", "exam:a%20b"):
         response = api.get(f"/api/v1/leaderboards/{scope}", token=token)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from shared import store
-from tests.support import ops
+from tests.support import Api, ops
 
 
-def test_admin_runs_a_scheduled_job(api, drain):
+def test_admin_runs_a_scheduled_job(api: Api, drain: Callable[..., int]) -> None:
     admin = api.admin()
     response = api.post("/api/v1/admin/jobs/leaderboards-rebuild/run", token=admin["access_token"])
     assert response.status_code == 202, response.json
@@ -20,7 +22,7 @@ def test_admin_runs_a_scheduled_job(api, drain):
     assert board is not None and board["entries"] == []
 
 
-def test_only_admins_run_jobs_and_only_known_ones(api, drain):
+def test_only_admins_run_jobs_and_only_known_ones(api: Api, drain: Callable[..., int]) -> None:
     student = api.register("s@example.com")
     teacher = api.register("t@example.com", role="teacher")
     for token in (student["access_token"], teacher["access_token"]):

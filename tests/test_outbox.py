@@ -3,14 +3,22 @@ and reaches its consumers once the scheduled flush runs."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
+from pytest_mock import MockerFixture
+
 from shared import store
+from tests.support import Api, fields
 
 
-def _outbox() -> list[dict]:
-    return [d.to_dict() for d in store.db().collection("event_outbox").stream()]
+def _outbox() -> list[dict[str, Any]]:
+    return [fields(d) for d in store.db().collection("event_outbox").stream()]
 
 
-def test_an_event_that_cannot_be_published_is_parked_then_delivered(api, drain, mocker):
+def test_an_event_that_cannot_be_published_is_parked_then_delivered(
+    api: Api, drain: Callable[..., int], mocker: MockerFixture
+) -> None:
     broken = mocker.patch("shared.events.publisher")
     broken.return_value.publish.side_effect = RuntimeError("pubsub unavailable")
     tokens = api.register("parked@example.com")  # 201: the account exists, Pub/Sub or not
@@ -30,7 +38,7 @@ def test_an_event_that_cannot_be_published_is_parked_then_delivered(api, drain, 
     assert stats is not None and stats["user_id"] == user_id
 
 
-def test_a_flush_that_fails_again_keeps_the_event(api, mocker):
+def test_a_flush_that_fails_again_keeps_the_event(api: Api, mocker: MockerFixture) -> None:
     from shared.events import flush_outbox
 
     broken = mocker.patch("shared.events.publisher")

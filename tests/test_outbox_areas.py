@@ -5,6 +5,7 @@ The crash is injected on `StagedEvent.send`, the one step after the commit."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -15,6 +16,7 @@ from shared import events, store
 from shared.collections import SUBMISSIONS
 from shared.event_types import SubmissionGraded
 from tests.chat_support import messages_of
+from tests.support import Api, Stack
 from tests.test_classes import join, new_class, person
 from tests.test_exams import SEC, Events, admin, bank  # noqa: F401 (admin, bank: fixtures)
 from tests.test_exercises import SOLUTION, author, submit
@@ -61,7 +63,9 @@ def recover(crash: Crash) -> int:
     return published
 
 
-def test_a_submission_and_its_grading_survive_a_crash_before_each_publish(api, stack, drain, crash, settled):
+def test_a_submission_and_its_grading_survive_a_crash_before_each_publish(
+    api: Api, stack: Stack, drain: Callable[..., int], crash: Crash, settled: None
+) -> None:
     teacher, student = person(api, "teacher@example.com", "teacher"), person(api, "student@example.com")
     assert join(api, student, new_class(api, teacher)["class_code"]).status_code in (200, 201)
     exercise = author(api, teacher)
@@ -90,7 +94,9 @@ def test_a_submission_and_its_grading_survive_a_crash_before_each_publish(api, s
     assert seen["status"] == "graded" and seen["score"] == 100 and seen["tests_passed"] == seen["tests_total"] > 0
 
 
-def test_a_lesson_completion_survives_a_crash_before_the_publish(api, stack, admin, crash, settled):  # noqa: F811
+def test_a_lesson_completion_survives_a_crash_before_the_publish(
+    api: Api, stack: Stack, admin: str, crash: Crash, settled: None  # noqa: F811
+) -> None:
     make_refs(api, admin)
     path = make_path(api, str(api.register("teacher@example.com", role="teacher")["access_token"]))
     learner = api.register("student@example.com")
@@ -117,7 +123,9 @@ def test_a_lesson_completion_survives_a_crash_before_the_publish(api, stack, adm
     )
 
 
-def test_a_chat_message_survives_a_crash_before_the_publish(api, stack, drain, crash, settled):
+def test_a_chat_message_survives_a_crash_before_the_publish(
+    api: Api, stack: Stack, drain: Callable[..., int], crash: Crash, settled: None
+) -> None:
     student = api.register("ann@example.com")
     token = student["access_token"]
     session = api.post("/api/v1/chat/sessions", {}, token=token).json
@@ -137,7 +145,9 @@ def test_a_chat_message_survives_a_crash_before_the_publish(api, stack, drain, c
     assert [m["role"] for m in messages_of(session["id"])] == ["user", "assistant"]  # the tutor answered it
 
 
-def test_exam_answers_and_the_result_survive_a_crash_before_the_publish(api, stack, bank, crash, settled):  # noqa: F811
+def test_exam_answers_and_the_result_survive_a_crash_before_the_publish(
+    api: Api, stack: Stack, bank: dict[str, str], crash: Crash, settled: None  # noqa: F811
+) -> None:
     token = api.register("alice@example.com")["access_token"]
     answered, completed = Events(stack.project, "exam.answered"), Events(stack.project, "exam.completed")
     started = api.post("/api/v1/exam-sessions", {"exam_type": SEC, "question_count": 3, "mode": "exam"}, token=token)

@@ -3,14 +3,19 @@ the commit and the publish loses nothing; the flush job publishes it once it has
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import pytest
+from pytest_mock import MockerFixture
 
 from shared import events, store
 from shared.auth import new_id
+from tests.support import Stack, fields
 
 
-def _outbox() -> list[dict]:
-    return [d.to_dict() for d in store.db().collection("event_outbox").stream()]
+def _outbox() -> list[dict[str, Any]]:
+    return [fields(d) for d in store.db().collection("event_outbox").stream()]
 
 
 def _register_user_in(txn: store.Transaction, user_id: str) -> events.StagedEvent:
@@ -20,7 +25,9 @@ def _register_user_in(txn: store.Transaction, user_id: str) -> events.StagedEven
     return events.publish_in(txn, "user.registered", data, event_id=f"evt-{user_id}")
 
 
-def test_an_event_staged_with_its_change_survives_a_crash_before_the_publish(stack, drain, monkeypatch):
+def test_an_event_staged_with_its_change_survives_a_crash_before_the_publish(
+    stack: Stack, drain: Callable[..., int], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(events, "OUTBOX_SETTLE", events.OUTBOX_SETTLE * 0)  # settled at once
     user_id = new_id()
     store.run_transaction(lambda txn: _register_user_in(txn, user_id))
@@ -35,7 +42,7 @@ def test_an_event_staged_with_its_change_survives_a_crash_before_the_publish(sta
     assert stats is not None and stats["user_id"] == user_id
 
 
-def test_a_fresh_staged_event_is_left_to_its_own_request(stack, drain):
+def test_a_fresh_staged_event_is_left_to_its_own_request(stack: Stack, drain: Callable[..., int]) -> None:
     user_id = new_id()
     staged = store.run_transaction(lambda txn: _register_user_in(txn, user_id))
     assert events.flush_outbox() == 0  # not settled: its request may be publishing it right now
@@ -45,7 +52,7 @@ def test_a_fresh_staged_event_is_left_to_its_own_request(stack, drain):
     assert store.db().collection("user_stats").document(user_id).get().exists
 
 
-def test_a_rolled_back_change_leaves_no_event(stack):
+def test_a_rolled_back_change_leaves_no_event(stack: Stack) -> None:
     user_id = new_id()
 
     def fails(txn: store.Transaction) -> None:
@@ -58,7 +65,7 @@ def test_a_rolled_back_change_leaves_no_event(stack):
     assert store.db().collection("users").document(user_id).get().exists is False
 
 
-def test_a_failed_send_is_due_at_once(stack, mocker):
+def test_a_failed_send_is_due_at_once(stack: Stack, mocker: MockerFixture) -> None:
     user_id = new_id()
     staged = store.run_transaction(lambda txn: _register_user_in(txn, user_id))
     broken = mocker.patch("shared.events.publisher")

@@ -4,12 +4,13 @@ the catalogue and its filters, reading a path with the caller's progress, Firest
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from shared import store
-from tests.support import ops
+from tests.support import Api, ops
 from tests.test_exams import new_question
 
 SEC = "security-plus"
@@ -120,7 +121,9 @@ def created(api: Any, teacher: str, refs: None) -> dict[str, Any]:
 # Authoring ---------------------------------------------------------------------------------------
 
 
-def test_a_teacher_authors_a_path_and_a_student_reads_it_with_progress(api, teacher, student, refs):
+def test_a_teacher_authors_a_path_and_a_student_reads_it_with_progress(
+    api: Api, teacher: str, student: str, refs: None
+) -> None:
     response = api.post("/api/v1/paths", path_body(), token=teacher)
     assert response.status_code == 201, response.json
     path = response.json
@@ -148,13 +151,13 @@ def test_a_teacher_authors_a_path_and_a_student_reads_it_with_progress(api, teac
     assert api.get(f"/api/v1/paths/{path['id']}").status_code == 401
 
 
-def test_students_cannot_author(api, student, refs):
+def test_students_cannot_author(api: Api, student: str, refs: None) -> None:
     response = api.post("/api/v1/paths", path_body(), token=student)
     assert response.status_code == 403
     assert count("paths") == 0
 
 
-def test_a_practice_exam_lesson_passes_at_70_unless_told(api, teacher, refs):
+def test_a_practice_exam_lesson_passes_at_70_unless_told(api: Api, teacher: str, refs: None) -> None:
     body = path_body()
     del body["modules"][1]["lessons"][1]["pass_score"]
     response = api.post("/api/v1/paths", body, token=teacher)
@@ -162,7 +165,7 @@ def test_a_practice_exam_lesson_passes_at_70_unless_told(api, teacher, refs):
     assert response.json["modules"][1]["lessons"][1]["pass_score"] == 70
 
 
-def test_unknown_exercise_or_exam_type_is_422_and_nothing_is_stored(api, teacher):
+def test_unknown_exercise_or_exam_type_is_422_and_nothing_is_stored(api: Api, teacher: str) -> None:
     exercise("ex-hello")
     response = api.post("/api/v1/paths", path_body(), token=teacher)  # no security-plus exam type yet
     assert response.status_code == 422
@@ -200,7 +203,9 @@ def test_unknown_exercise_or_exam_type_is_422_and_nothing_is_stored(api, teacher
         (lambda b: b.update(author_id="someone"), "author_id"),
     ],
 )
-def test_bad_paths_are_422_and_nothing_is_stored(api, teacher, refs, change, field):
+def test_bad_paths_are_422_and_nothing_is_stored(
+    api: Api, teacher: str, refs: None, change: Callable[[dict[str, Any]], object], field: str
+) -> None:
     body = copy.deepcopy(path_body())
     change(body)
     response = api.post("/api/v1/paths", body, token=teacher)
@@ -209,7 +214,7 @@ def test_bad_paths_are_422_and_nothing_is_stored(api, teacher, refs, change, fie
     assert count("paths") == 0
 
 
-def test_a_path_too_large_for_one_document_is_422(api, teacher, refs):
+def test_a_path_too_large_for_one_document_is_422(api: Api, teacher: str, refs: None) -> None:
     lessons = [
         {"title": f"R{n}", "kind": "reading", "topic": "t", "duration_seconds": 60, "body": "x" * 20_000}
         for n in range(48)
@@ -219,7 +224,9 @@ def test_a_path_too_large_for_one_document_is_422(api, teacher, refs):
     assert count("paths") == 0
 
 
-def test_put_keeps_the_ids_it_is_sent_and_only_the_author_or_an_admin_may(api, teacher, student, admin, created):
+def test_put_keeps_the_ids_it_is_sent_and_only_the_author_or_an_admin_may(
+    api: Api, teacher: str, student: str, admin: str, created: dict[str, Any]
+) -> None:
     path_id = created["id"]
     reading, video, hello, quiz = lesson_ids(created)
     body = path_body(title="Python, revised")
@@ -266,7 +273,9 @@ def test_put_keeps_the_ids_it_is_sent_and_only_the_author_or_an_admin_may(api, t
     assert api.put(f"/api/v1/paths/{path_id}", body, token=admin).json["title"] == "By the admin"
 
 
-def test_delete_by_the_author_or_an_admin(api, teacher, student, admin, created):
+def test_delete_by_the_author_or_an_admin(
+    api: Api, teacher: str, student: str, admin: str, created: dict[str, Any]
+) -> None:
     path_id = created["id"]
     other = api.register("other@example.com", role="teacher")["access_token"]
     assert api.delete(f"/api/v1/paths/{path_id}", token=other).status_code == 403
@@ -283,7 +292,7 @@ def test_delete_by_the_author_or_an_admin(api, teacher, student, admin, created)
 # The catalogue -------------------------------------------------------------------------------------
 
 
-def test_list_filters_by_subject_and_interest_newest_first(api, teacher, student, refs):
+def test_list_filters_by_subject_and_interest_newest_first(api: Api, teacher: str, student: str, refs: None) -> None:
     made = []
     for title, subject, interests in [
         ("P1", "Programming", ["programming"]),
@@ -329,7 +338,7 @@ def test_list_filters_by_subject_and_interest_newest_first(api, teacher, student
     assert api.get("/api/v1/paths").status_code == 401
 
 
-def test_the_demo_loader_builds_both_paths_once(api, admin):
+def test_the_demo_loader_builds_both_paths_once(api: Api, admin: str) -> None:
     from infra.local import demo_paths, seed
 
     for account in seed.DEMO_ACCOUNTS:

@@ -4,6 +4,7 @@ server decides (reading, video, exercise, practice exam), `lesson.completed` onc
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
@@ -15,7 +16,7 @@ from functions.paths.models import LessonProgressIn
 from shared import store
 from shared.errors import Conflict
 from shared.events import publish
-from tests.support import PushEndpoint, eventually, ops
+from tests.support import Api, PushEndpoint, Stack, eventually, ops
 from tests.test_exams import Events
 from tests.test_paths import SEC, lesson_ids, make_path, make_refs, path_body
 
@@ -80,7 +81,9 @@ def submission(user_id: str, exercise_id: str, verdict: str, submission_id: str 
 # Enrolment ----------------------------------------------------------------------------------------
 
 
-def test_enrolment_is_idempotent_and_leaving_keeps_progress(api, created, learner):
+def test_enrolment_is_idempotent_and_leaving_keeps_progress(
+    api: Api, created: dict[str, Any], learner: dict[str, Any]
+) -> None:
     path_id, token = created["id"], learner["token"]
     first = api.post(f"/api/v1/paths/{path_id}/enrollment", token=token)
     assert first.status_code == 201
@@ -110,7 +113,7 @@ def test_enrolment_is_idempotent_and_leaving_keeps_progress(api, created, learne
     assert enrolment_doc("nope", learner["id"]) is None
 
 
-def test_concurrent_enrolments_make_one(api, created, learner):
+def test_concurrent_enrolments_make_one(api: Api, created: dict[str, Any], learner: dict[str, Any]) -> None:
     with ThreadPoolExecutor(max_workers=6) as pool:
         statuses = list(
             pool.map(
@@ -121,7 +124,9 @@ def test_concurrent_enrolments_make_one(api, created, learner):
     assert sorted(statuses) == [200] * 5 + [201]
 
 
-def test_user_paths_show_percent_and_where_to_resume_to_those_who_may_see(api, teacher, admin, created, learner):
+def test_user_paths_show_percent_and_where_to_resume_to_those_who_may_see(
+    api: Api, teacher: str, admin: str, created: dict[str, Any], learner: dict[str, Any]
+) -> None:
     second = make_path(api, teacher, title="Second")
     enrol(api, created["id"], learner["token"])
     enrol(api, second["id"], learner["token"])
@@ -158,7 +163,9 @@ def test_user_paths_show_percent_and_where_to_resume_to_those_who_may_see(api, t
 # Completion ---------------------------------------------------------------------------------------
 
 
-def test_a_reading_completes_when_told_and_publishes_once(api, drain, created, learner, completions):
+def test_a_reading_completes_when_told_and_publishes_once(
+    api: Api, drain: Callable[..., int], created: dict[str, Any], learner: dict[str, Any], completions: Events
+) -> None:
     token, reading = learner["token"], lesson_ids(created)[0]
     refused = report(api, reading, token, completed=True)
     assert refused.status_code == 409 and enrolment_doc(created["id"], learner["id"]) is None
@@ -191,7 +198,9 @@ def test_a_reading_completes_when_told_and_publishes_once(api, drain, created, l
     assert report(api, reading, token, completed=True, extra=1).status_code == 422
 
 
-def test_concurrent_completions_publish_once(api, created, learner, completions):
+def test_concurrent_completions_publish_once(
+    api: Api, created: dict[str, Any], learner: dict[str, Any], completions: Events
+) -> None:
     enrol(api, created["id"], learner["token"])
     reading = lesson_ids(created)[0]
     with ThreadPoolExecutor(max_workers=8) as pool:
@@ -202,7 +211,7 @@ def test_concurrent_completions_publish_once(api, created, learner, completions)
     assert len(completions.pull()) == 1
 
 
-def test_credit_watched_rules():
+def test_credit_watched_rules() -> None:
     t0 = store.now()
     assert learning.credit_watched(0, 100, 100, None, t0) == 5  # a first report earns only the grace
     assert learning.credit_watched(5, 100, 100, t0, t0 + timedelta(seconds=20)) == 50  # 2x the 20 s + 5
@@ -212,7 +221,9 @@ def test_credit_watched_rules():
     assert learning.credit_watched(5, 100, 100, t0, t0 - timedelta(seconds=30)) == 10  # clock skew: grace only
 
 
-def test_a_video_completes_at_90_percent_of_watched_time_and_cannot_be_scrubbed(api, created, learner, completions):
+def test_a_video_completes_at_90_percent_of_watched_time_and_cannot_be_scrubbed(
+    api: Api, created: dict[str, Any], learner: dict[str, Any], completions: Events
+) -> None:
     token, user_id, video = learner["token"], learner["id"], lesson_ids(created)[1]
     enrol(api, created["id"], token)
     # One report claiming the whole video at once earns a few seconds, and completion is refused.
@@ -244,7 +255,9 @@ def test_a_video_completes_at_90_percent_of_watched_time_and_cannot_be_scrubbed(
     assert len(completions.pull()) == 1
 
 
-def test_an_exercise_lesson_needs_the_callers_accepted_submission(api, created, learner):
+def test_an_exercise_lesson_needs_the_callers_accepted_submission(
+    api: Api, created: dict[str, Any], learner: dict[str, Any]
+) -> None:
     token, user_id, hello = learner["token"], learner["id"], lesson_ids(created)[2]
     enrol(api, created["id"], token)
     assert report(api, hello, token, completed=True).status_code == 409
@@ -277,7 +290,9 @@ def submit_session(api: Any, token: str, answer: str) -> int:
     return int(result.json["score"])
 
 
-def test_a_practice_exam_lesson_by_the_route_and_by_the_event(api, drain, created, learner, completions):
+def test_a_practice_exam_lesson_by_the_route_and_by_the_event(
+    api: Api, drain: Callable[..., int], created: dict[str, Any], learner: dict[str, Any], completions: Events
+) -> None:
     quiz = lesson_ids(created)[3]  # security-plus, pass_score 80; the bank's one question answers B
     enrol(api, created["id"], learner["token"])
     assert submit_session(api, learner["token"], "A") == 0
@@ -313,7 +328,14 @@ def graded(user_id: str, submission_id: str, passed: bool = True, event_id: str 
     return publish("submission.graded", data, event_id=event_id)
 
 
-def test_submission_graded_completes_enrolled_lessons_once(api, drain, teacher, created, learner, completions):
+def test_submission_graded_completes_enrolled_lessons_once(
+    api: Api,
+    drain: Callable[..., int],
+    teacher: str,
+    created: dict[str, Any],
+    learner: dict[str, Any],
+    completions: Events,
+) -> None:
     user_id, token, hello = learner["id"], learner["token"], lesson_ids(created)[2]
     not_enrolled = make_path(api, teacher, title="Not mine")
     enrol(api, created["id"], token)
@@ -342,7 +364,9 @@ def test_submission_graded_completes_enrolled_lessons_once(api, drain, teacher, 
     assert stats["lessons_completed"] == 1
 
 
-def test_progress_survives_a_new_version_of_the_path(api, teacher, created, learner):
+def test_progress_survives_a_new_version_of_the_path(
+    api: Api, teacher: str, created: dict[str, Any], learner: dict[str, Any]
+) -> None:
     token = learner["token"]
     reading, video, hello, quiz = lesson_ids(created)
     enrol(api, created["id"], token)
@@ -360,7 +384,9 @@ def test_progress_survives_a_new_version_of_the_path(api, teacher, created, lear
     assert report(api, video, token, position_seconds=1).status_code == 404  # no longer a lesson
 
 
-def test_exam_completed_pushed_by_the_emulator_completes_the_lesson(api, stack, created, learner):
+def test_exam_completed_pushed_by_the_emulator_completes_the_lesson(
+    api: Api, stack: Stack, created: dict[str, Any], learner: dict[str, Any]
+) -> None:
     quiz = lesson_ids(created)[3]
     enrol(api, created["id"], learner["token"])
     data = {
@@ -380,7 +406,7 @@ def test_exam_completed_pushed_by_the_emulator_completes_the_lesson(api, stack, 
     assert after["completed_lessons"] == 1 and after["percent"] == 25
 
 
-def test_what_an_event_costs(api, created, learner):
+def test_what_an_event_costs(api: Api, created: dict[str, Any], learner: dict[str, Any]) -> None:
     """Budget of the consumers: an unenrolled learner's event costs one read; a matching one
     reads enrolments, paths, the submission, the marker and the enrolment, and writes three
     (enrolment, marker, the outbox entry of lesson.completed) and deletes that entry once sent."""

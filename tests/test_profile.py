@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import re
+from typing import Any
 
 import requests
 from google.cloud import storage  # type: ignore[attr-defined]
@@ -12,7 +13,7 @@ from PIL import ExifTags, Image
 
 from shared import store
 from shared.config import settings
-from tests.support import ops
+from tests.support import Api, JsonResponse, fields, ops
 
 USERS = "/api/v1/users"
 
@@ -21,8 +22,8 @@ def avatar_path(user_id: str) -> str:
     return f"{USERS}/{user_id}/avatar"
 
 
-def stored_user(user_id: str) -> dict:
-    return store.db().collection("users").document(user_id).get().to_dict()
+def stored_user(user_id: str) -> dict[str, Any]:
+    return fields(store.db().collection("users").document(user_id).get())
 
 
 def bucket_objects() -> dict[str, bytes]:
@@ -51,14 +52,14 @@ def png(size: tuple[int, int] = (64, 64), mode: str = "RGBA") -> bytes:
     return out.getvalue()
 
 
-def put(api, user_id: str, data: bytes, token: str, content_type: str = "image/jpeg"):
+def put(api: Api, user_id: str, data: bytes, token: str, content_type: str = "image/jpeg") -> JsonResponse:
     return api.call("PUT", avatar_path(user_id), token=token, data=data, content_type=content_type)
 
 
 # Bio ------------------------------------------------------------------------------------------
 
 
-def test_a_user_sets_and_clears_their_bio_up_to_500_characters(api):
+def test_a_user_sets_and_clears_their_bio_up_to_500_characters(api: Api) -> None:
     alice = api.register("alice@example.com")
     uid, token = alice["user"]["id"], alice["access_token"]
     assert alice["user"]["bio"] is None and alice["user"]["avatar_url"] is None
@@ -80,7 +81,7 @@ def test_a_user_sets_and_clears_their_bio_up_to_500_characters(api):
 # Avatar ---------------------------------------------------------------------------------------
 
 
-def test_an_avatar_is_reencoded_without_metadata_and_served_from_storage(api):
+def test_an_avatar_is_reencoded_without_metadata_and_served_from_storage(api: Api) -> None:
     alice = api.register("alice@example.com")
     uid, token = alice["user"]["id"], alice["access_token"]
     source = photo_with_gps()
@@ -102,7 +103,7 @@ def test_an_avatar_is_reencoded_without_metadata_and_served_from_storage(api):
     assert served.status_code == 200 and served.content == stored
 
 
-def test_an_avatar_is_judged_by_its_bytes_not_its_name_or_type(api):
+def test_an_avatar_is_judged_by_its_bytes_not_its_name_or_type(api: Api) -> None:
     alice = api.register("alice@example.com")
     uid, token = alice["user"]["id"], alice["access_token"]
     # A real PNG sent as text/plain is a PNG.
@@ -131,7 +132,7 @@ def test_an_avatar_is_judged_by_its_bytes_not_its_name_or_type(api):
     assert bucket_objects() == before and stored_user(uid)["avatar_url"] == url
 
 
-def test_a_decompression_bomb_is_refused_before_decoding(api):
+def test_a_decompression_bomb_is_refused_before_decoding(api: Api) -> None:
     alice = api.register("alice@example.com")
     out = io.BytesIO()
     Image.new("1", (10_000, 5_000)).save(out, format="PNG")  # 50 MP in a few kilobytes
@@ -141,7 +142,7 @@ def test_a_decompression_bomb_is_refused_before_decoding(api):
     assert bucket_objects() == {}
 
 
-def test_an_avatar_over_2_mib_is_413_and_nothing_is_stored(api):
+def test_an_avatar_over_2_mib_is_413_and_nothing_is_stored(api: Api) -> None:
     alice = api.register("alice@example.com")
     uid, token = alice["user"]["id"], alice["access_token"]
     big = photo_with_gps((64, 64)) + b"\x00" * (2 * 1024 * 1024)
@@ -152,7 +153,7 @@ def test_an_avatar_over_2_mib_is_413_and_nothing_is_stored(api):
     assert put(api, uid, exactly, token).status_code == 422  # at the limit: read, then judged
 
 
-def test_another_users_avatar_is_refused_and_an_admin_may_replace_it(api):
+def test_another_users_avatar_is_refused_and_an_admin_may_replace_it(api: Api) -> None:
     alice = api.register("alice@example.com")
     bob = api.register("bob@example.com")
     uid = alice["user"]["id"]
@@ -166,7 +167,7 @@ def test_another_users_avatar_is_refused_and_an_admin_may_replace_it(api):
     assert len(bucket_objects()) == 1  # the refused upload was removed again
 
 
-def test_a_new_avatar_replaces_the_old_object_and_delete_removes_it(api):
+def test_a_new_avatar_replaces_the_old_object_and_delete_removes_it(api: Api) -> None:
     alice = api.register("alice@example.com")
     uid, token = alice["user"]["id"], alice["access_token"]
     first = put(api, uid, png(), token).json["avatar_url"]
@@ -182,7 +183,7 @@ def test_a_new_avatar_replaces_the_old_object_and_delete_removes_it(api):
     assert bucket_objects() == {} and stored_user(uid)["avatar_url"] is None
 
 
-def test_budgets_of_the_profile_routes(api):
+def test_budgets_of_the_profile_routes(api: Api) -> None:
     alice = api.register("alice@example.com")
     uid, token = alice["user"]["id"], alice["access_token"]
     bio = api.patch(f"{USERS}/{uid}", {"bio": "Hi"}, token=token)

@@ -7,6 +7,7 @@ import base64
 import json
 import random
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -14,7 +15,7 @@ from typing import Any
 from shared import store
 from shared.auth import new_id
 from shared.events import publish
-from tests.support import ops
+from tests.support import Api, Stack, ops
 
 EXAM = "a-plus-core-1"
 
@@ -125,7 +126,7 @@ def comparable(body: dict[str, Any]) -> dict[str, Any]:
 # The acceptance story -----------------------------------------------------------------------------
 
 
-def test_exams_on_consecutive_and_skipped_days(api, drain):
+def test_exams_on_consecutive_and_skipped_days(api: Api, drain: Callable[..., int]) -> None:
     user_id, token = student(api, "sam@example.com")
     # Three days in a row, a missed day, then yesterday and today.
     for n in (5, 4, 3):
@@ -169,7 +170,7 @@ def test_exams_on_consecutive_and_skipped_days(api, drain):
     assert badges.json["next_cursor"] is None
 
 
-def test_an_exam_mode_exam_counts_its_answers_once_at_submit(api, drain):
+def test_an_exam_mode_exam_counts_its_answers_once_at_submit(api: Api, drain: Callable[..., int]) -> None:
     user_id, token = student(api, "examiner@example.com")
     at = days_ago(0)
     # Exam mode: the exams area publishes every exam.answered together with exam.completed.
@@ -197,7 +198,7 @@ def test_an_exam_mode_exam_counts_its_answers_once_at_submit(api, drain):
     assert [(d["domain"], d["answered"], d["correct"]) for d in body["domains"]] == [("1.0", 2, 2), ("2.0", 2, 1)]
 
 
-def test_a_missed_day_resets_the_current_streak_at_read_time(api, drain):
+def test_a_missed_day_resets_the_current_streak_at_read_time(api: Api, drain: Callable[..., int]) -> None:
     user_id, token = student(api, "lapsed@example.com")
     for n in (6, 5, 4):
         answered(user_id, days_ago(n))
@@ -209,7 +210,7 @@ def test_a_missed_day_resets_the_current_streak_at_read_time(api, drain):
     assert stats_of(user_id)["current_streak"] == 3  # the run, stored; the read applies "today"
 
 
-def test_streak_days_follow_the_users_time_zone(api, drain):
+def test_streak_days_follow_the_users_time_zone(api: Api, drain: Callable[..., int]) -> None:
     user_id, token = student(api, "tz@example.com")
     set_timezone(user_id, "America/Los_Angeles")
     # 03:00 UTC on day 2 is still day 1 in Los Angeles; 20:00 UTC on day 2 is day 2 there.
@@ -232,7 +233,7 @@ def test_streak_days_follow_the_users_time_zone(api, drain):
     assert stats_of(other)["longest_streak"] == 1
 
 
-def test_seven_day_streak_badge_once(api, drain):
+def test_seven_day_streak_badge_once(api: Api, drain: Callable[..., int]) -> None:
     user_id, token = student(api, "week@example.com")
     for n in range(9, 0, -1):
         answered(user_id, days_ago(n))
@@ -245,7 +246,7 @@ def test_seven_day_streak_badge_once(api, drain):
 # At-least-once, unordered, concurrent ------------------------------------------------------------------
 
 
-def test_a_duplicated_event_counts_once(api, drain):
+def test_a_duplicated_event_counts_once(api: Api, drain: Callable[..., int]) -> None:
     user_id, token = student(api, "dup@example.com")
     event_id = new_id()
     for _ in range(3):
@@ -266,7 +267,7 @@ def test_a_duplicated_event_counts_once(api, drain):
 
 def _story(user_id: str) -> list[tuple[str, dict[str, Any], datetime]]:
     """A fortnight of activity with a gap, as (topic, data, occurred_at)."""
-    events = []
+    events: list[tuple[str, dict[str, Any], datetime]] = []
     for n in (12, 11, 10, 9, 8, 7, 6, 4, 3, 1):
         at = days_ago(n)
         for i in range(3):
@@ -333,7 +334,7 @@ def _story(user_id: str) -> list[tuple[str, dict[str, Any], datetime]]:
     return events
 
 
-def test_events_out_of_order_give_the_same_totals(api, drain):
+def test_events_out_of_order_give_the_same_totals(api: Api, drain: Callable[..., int]) -> None:
     first, first_token = student(api, "inorder@example.com")
     second, second_token = student(api, "reversed@example.com")
     for topic, data, at in _story(first):
@@ -373,7 +374,7 @@ def _push_body(project: str, topic: str, data: dict[str, Any], at: datetime) -> 
     }
 
 
-def test_many_events_for_one_user_at_once_lose_no_update(api, stack):
+def test_many_events_for_one_user_at_once_lose_no_update(api: Api, stack: Stack) -> None:
     user_id, token = student(api, "busy@example.com")
     function = "progress-on-exam-answered"
     path = f"/projects/{stack.project}/topics/exam.answered"
@@ -420,7 +421,7 @@ def test_many_events_for_one_user_at_once_lose_no_update(api, stack):
 # Exercises and lessons -----------------------------------------------------------------------------------
 
 
-def test_exercise_xp_on_first_pass_only_and_topic_mastery(api, drain):
+def test_exercise_xp_on_first_pass_only_and_topic_mastery(api: Api, drain: Callable[..., int]) -> None:
     user_id, token = student(api, "coder@example.com")
     graded(user_id, days_ago(1), exercise="ex-1", topic="loops", score=30, passed=False)
     graded(user_id, days_ago(1), exercise="ex-1", topic="loops", score=100, passed=True)
@@ -438,7 +439,7 @@ def test_exercise_xp_on_first_pass_only_and_topic_mastery(api, drain):
     assert body["current_streak"] == 2
 
 
-def test_a_lesson_counts_once(api, drain):
+def test_a_lesson_counts_once(api: Api, drain: Callable[..., int]) -> None:
     user_id, token = student(api, "reader@example.com")
     lesson(user_id, days_ago(0), lesson_id="l-1")
     lesson(user_id, days_ago(0), lesson_id="l-1")  # completed again: a new event, the same lesson
@@ -452,7 +453,7 @@ def test_a_lesson_counts_once(api, drain):
 # Bad events, unknown users -----------------------------------------------------------------------------
 
 
-def test_an_invalid_event_is_dropped_and_writes_nothing(api, drain):
+def test_an_invalid_event_is_dropped_and_writes_nothing(api: Api, drain: Callable[..., int]) -> None:
     user_id, _ = student(api, "odd@example.com")
     drain()
     before = stats_of(user_id)
@@ -465,7 +466,7 @@ def test_an_invalid_event_is_dropped_and_writes_nothing(api, drain):
     assert not store.db().collection("user_stats").document("nobody").get().exists
 
 
-def test_stats_exist_even_when_learning_comes_before_registration(api, drain):
+def test_stats_exist_even_when_learning_comes_before_registration(api: Api, drain: Callable[..., int]) -> None:
     """Unordered delivery: a learning event may beat user.registered to the stats document."""
     user_id, token = student(api, "early@example.com")
     store.db().collection("user_stats").document(user_id).delete()
@@ -481,7 +482,7 @@ def test_stats_exist_even_when_learning_comes_before_registration(api, drain):
 # Who may read, and at what cost --------------------------------------------------------------------------
 
 
-def test_progress_access_and_budget(api, drain):
+def test_progress_access_and_budget(api: Api, drain: Callable[..., int]) -> None:
     user_id, token = student(api, "own@example.com")
     other_id, other_token = student(api, "other@example.com")
     teacher = api.register("teach@example.com", role="teacher")
@@ -524,7 +525,7 @@ def test_progress_access_and_budget(api, drain):
     assert api.post(f"/api/v1/students/{user_id}/progress", token=token).status_code == 405
 
 
-def test_responses_carry_nothing_sensitive(api, drain):
+def test_responses_carry_nothing_sensitive(api: Api, drain: Callable[..., int]) -> None:
     user_id, token = student(api, "private@example.com")
     answered(user_id, days_ago(0))
     drain()

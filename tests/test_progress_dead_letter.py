@@ -5,11 +5,15 @@ gone, `python -m infra.replay_dead_letters` republishes it and it counts exactly
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
-from google.cloud import pubsub_v1
+# google-cloud-pubsub ships no type information (no py.typed).
+from google.cloud import pubsub_v1  # type: ignore[attr-defined]
+from pytest_mock import MockerFixture
 
 from infra.manifest import DEAD_LETTER_SUBSCRIPTION
 from infra.replay_dead_letters import replay
+from tests.support import Api, Stack
 from tests.test_progress import completed, days_ago, stats_of, student
 
 SUBSCRIPTION = "progress-on-exam-completed--exam.completed"
@@ -34,7 +38,9 @@ def dead_letters(project: str) -> list[dict[str, str]]:
         subscriber.close()
 
 
-def test_failing_handler_is_retried_then_dead_lettered_then_replayed(api, stack, drain, mocker):
+def test_failing_handler_is_retried_then_dead_lettered_then_replayed(
+    api: Api, stack: Stack, drain: Callable[..., int], mocker: MockerFixture
+) -> None:
     user_id, token = student(api, "unlucky@example.com")
     drain()
     fault = mocker.patch("functions.progress.service.award_badges", side_effect=RuntimeError("injected fault"))

@@ -3,10 +3,12 @@ events drained to the progress functions, the dashboard read back."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
+from tests.support import Api
 from tests.test_imports import csv_bytes, fire, row, upload
 
 SEC = "security-plus"
@@ -28,7 +30,7 @@ def _session(api: Any, token: str, mode: str, count: int) -> tuple[str, list[str
     return f"/api/v1/exam-sessions/{started.json['id']}", [q["id"] for q in started.json["questions"]]
 
 
-def test_practice_and_exam_sessions_feed_progress(api, drain, sec_bank):
+def test_practice_and_exam_sessions_feed_progress(api: Api, drain: Callable[..., int], sec_bank: None) -> None:
     user = api.register("learner@example.com")
     token, user_id = user["access_token"], user["user"]["id"]
 

@@ -10,13 +10,14 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import pytest
 from werkzeug.test import Client
 
 from infra.local.gateway import Gateway
 from shared import store
 from shared.config import settings
 from shared.emails import email_key, normalize_email
-from tests.support import PASSWORD
+from tests.support import PASSWORD, Api, Stack, fields
 
 REFRESH = "/api/v1/auth/refresh"
 ME = "/api/v1/auth/me"
@@ -57,7 +58,7 @@ def stats_of(user_id: str) -> dict[str, Any]:
 # Event deliveries -------------------------------------------------------------------------------
 
 
-def test_only_the_stack_delivers_events(api, stack):
+def test_only_the_stack_delivers_events(api: Api, stack: Stack) -> None:
     user_id = api.register("xp@example.com")["user"]["id"]
     path = f"/_events/{FUNCTION}/projects/{stack.project}/topics/{TOPIC}"
     for forged in (path, f"{path}?token=guess", f"{path}?token="):
@@ -71,14 +72,14 @@ def test_only_the_stack_delivers_events(api, stack):
     assert stats_of(user_id)["exams_completed"] == 1
 
 
-def test_each_gateway_draws_its_own_push_token():
+def test_each_gateway_draws_its_own_push_token() -> None:
     assert Gateway().push_token != Gateway().push_token
 
 
 # Client address ---------------------------------------------------------------------------------
 
 
-def test_forwarded_for_is_ignored_without_a_trusted_proxy(api, monkeypatch):
+def test_forwarded_for_is_ignored_without_a_trusted_proxy(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(settings(), "trusted_proxy_hops", 0)
     api.register("ip@example.com")
     response = api.post(
@@ -88,14 +89,14 @@ def test_forwarded_for_is_ignored_without_a_trusted_proxy(api, monkeypatch):
         environ_base={"REMOTE_ADDR": "192.0.2.10"},
     )
     assert response.status_code == 200
-    ips = {s.to_dict()["ip"] for s in store.db().collection("sessions").stream()}
+    ips = {fields(s)["ip"] for s in store.db().collection("sessions").stream()}
     assert "203.0.113.66" not in ips and "192.0.2.10" in ips
 
 
 # Emails -----------------------------------------------------------------------------------------
 
 
-def test_an_email_with_slashes_gets_a_flat_uniqueness_document(api):
+def test_an_email_with_slashes_gets_a_flat_uniqueness_document(api: Api) -> None:
     tokens = api.register("a/b/c@example.com")
     assert tokens["user"]["email"] == "a/b/c@example.com"
     keys = [d.id for d in store.db().collection("user_emails").stream()]
@@ -108,7 +109,7 @@ def test_an_email_with_slashes_gets_a_flat_uniqueness_document(api):
     assert again.status_code == 409
 
 
-def test_a_teacher_request_for_an_email_with_slashes_is_not_a_server_error(api):
+def test_a_teacher_request_for_an_email_with_slashes_is_not_a_server_error(api: Api) -> None:
     teacher = api.register("t@example.com", role="teacher")
     new_class = {"name": "Networks", "subject": "Networking", "grade_levels": [10]}
     klass = api.post("/api/v1/teachers/classes", new_class, token=teacher["access_token"])
@@ -118,7 +119,7 @@ def test_a_teacher_request_for_an_email_with_slashes_is_not_a_server_error(api):
     assert response.status_code in (201, 202), response.json
 
 
-def test_every_route_normalises_an_email_the_same_way(api):
+def test_every_route_normalises_an_email_the_same_way(api: Api) -> None:
     decomposed = "Ame\u0301lie@Example.com"  # e + combining accent
     api.register(decomposed)
     composed = "am\u00e9lie@EXAMPLE.COM"
@@ -131,11 +132,11 @@ def test_every_route_normalises_an_email_the_same_way(api):
 
     reset = api.post("/api/v1/auth/password-reset-request", {"email": "AME\u0301LIE@example.com"})
     assert reset.status_code in (200, 202)
-    [mail] = [d.to_dict() for d in store.db().collection("mail").stream()]
+    [mail] = [fields(d) for d in store.db().collection("mail").stream()]
     assert mail["to"] == ["am\u00e9lie@example.com"]
 
 
-def test_an_invalid_email_is_refused_at_registration_and_unknown_at_login(api):
+def test_an_invalid_email_is_refused_at_registration_and_unknown_at_login(api: Api) -> None:
     bad = {"email": "not an email", "password": PASSWORD, "first_name": "A", "last_name": "B"}
     response = api.post("/api/v1/auth/register", bad)
     assert response.status_code == 422 and response.json["error"]["details"][0]["field"] == "email"
@@ -147,7 +148,7 @@ def test_an_invalid_email_is_refused_at_registration_and_unknown_at_login(api):
 # Framework errors -------------------------------------------------------------------------------
 
 
-def test_a_path_the_framework_rejects_answers_our_json_error(api):
+def test_a_path_the_framework_rejects_answers_our_json_error(api: Api) -> None:
     for path in ("/api/v1/classes/abc%0A", "/api/v1/classes/abc%0A/students", "/api/v1/auth/sessions/x%0A"):
         response = api.get(path)
         assert response.status_code == 404, path
@@ -159,7 +160,7 @@ def test_a_path_the_framework_rejects_answers_our_json_error(api):
 # Races ------------------------------------------------------------------------------------------
 
 
-def test_parallel_refreshes_answer_one_pair_and_409s_and_keep_the_winner_signed_in(api):
+def test_parallel_refreshes_answer_one_pair_and_409s_and_keep_the_winner_signed_in(api: Api) -> None:
     tokens = api.register("tabs@example.com")
 
     def refresh(_: int) -> Any:
@@ -175,11 +176,11 @@ def test_parallel_refreshes_answer_one_pair_and_409s_and_keep_the_winner_signed_
     # Nobody was signed out: the winner's tokens work, and rotate again.
     assert api.get(ME, token=winner["access_token"]).status_code == 200
     assert api.post(REFRESH, {"refresh_token": winner["refresh_token"]}).status_code == 200
-    [session] = [s.to_dict() for s in store.db().collection("sessions").stream()]
+    [session] = [fields(s) for s in store.db().collection("sessions").stream()]
     assert session["revoked_at"] is None
 
 
-def test_a_replay_within_the_grace_gets_no_tokens_and_a_later_one_revokes(api):
+def test_a_replay_within_the_grace_gets_no_tokens_and_a_later_one_revokes(api: Api) -> None:
     tokens = api.register("replay@example.com")
     second = api.post(REFRESH, {"refresh_token": tokens["refresh_token"]}).json
     soon = api.post(REFRESH, {"refresh_token": tokens["refresh_token"]})
@@ -195,18 +196,18 @@ def test_a_replay_within_the_grace_gets_no_tokens_and_a_later_one_revokes(api):
 # Readiness --------------------------------------------------------------------------------------
 
 
-def test_ready_only_once_the_stack_is(stack):
+def test_ready_only_once_the_stack_is(stack: Stack) -> None:
     gateway = Gateway(ready=False)
     client = Client(gateway)
     starting = client.get("/health/ready")
-    assert starting.status_code == 503 and starting.json["checks"] == {"stack": "starting"}
+    assert starting.status_code == 503 and starting.get_json()["checks"] == {"stack": "starting"}
     assert client.get("/health").status_code == 200  # alive all along
     gateway.ready.set()
     ready = client.get("/health/ready")
-    assert ready.status_code == 200 and ready.json["status"] == "ok"
+    assert ready.status_code == 200 and ready.get_json()["status"] == "ok"
 
 
-def test_parallel_approvals_of_one_request_answer_one_200_and_409s(api):
+def test_parallel_approvals_of_one_request_answer_one_200_and_409s(api: Api) -> None:
     from tests.test_classes import admin, new_class, person, request_body
 
     teacher, boss = person(api, "t6@example.com", "teacher"), admin(api)
@@ -221,11 +222,11 @@ def test_parallel_approvals_of_one_request_answer_one_200_and_409s(api):
     with ThreadPoolExecutor(max_workers=6) as pool:
         statuses = sorted(r.status_code for r in pool.map(approve, range(6)))
     assert statuses == [200] + [409] * 5, statuses
-    accounts = [d.to_dict() for d in store.db().collection("users").stream()]
+    accounts = [fields(d) for d in store.db().collection("users").stream()]
     assert sum(a["email"] == "six@example.com" for a in accounts) == 1
 
 
-def test_the_email_validator_stays_off_the_cold_start_path():
+def test_the_email_validator_stays_off_the_cold_start_path() -> None:
     import subprocess
     import sys
 

@@ -1,10 +1,13 @@
-def test_health(api):
+from tests.support import Api
+
+
+def test_health(api: Api) -> None:
     response = api.get("/health")
     assert response.status_code == 200
     assert response.json["status"] == "ok"
 
 
-def test_register_login_me(api):
+def test_register_login_me(api: Api) -> None:
     tokens = api.register("Alice@Example.com")
     assert tokens["user"]["email"] == "alice@example.com"
     me = api.get("/api/v1/auth/me", token=tokens["access_token"])
@@ -12,7 +15,7 @@ def test_register_login_me(api):
     assert me.json["id"] == tokens["user"]["id"]
 
 
-def test_firestore_operations_are_metered(api):
+def test_firestore_operations_are_metered(api: Api) -> None:
     from tests.support import ops
 
     tokens = api.register("metered@example.com")

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from shared import store
 from shared.store import eq
-from tests.support import ops
-from tests.test_classes import admin, doc, join, new_class, person
+from tests.support import Api, fields, ops
+from tests.test_classes import admin, existing, join, new_class, person
 
 
-def test_interest_catalogue_is_public_data(api):
+def test_interest_catalogue_is_public_data(api: Api) -> None:
     response = api.get("/api/v1/interests")
     assert response.status_code == 200
     items = response.json["items"]
@@ -20,11 +22,11 @@ def test_interest_catalogue_is_public_data(api):
     assert ops(response)["reads"] == 0
 
 
-def catalogue_ids(api) -> list[str]:
+def catalogue_ids(api: Api) -> list[str]:
     return [item["id"] for item in api.get("/api/v1/interests").json["items"]]
 
 
-def test_student_picks_interests(api):
+def test_student_picks_interests(api: Api) -> None:
     student = person(api, "s@example.com")
     ids = catalogue_ids(api)[:3]
     path = f"/api/v1/students/{student.id}/interests"
@@ -34,7 +36,7 @@ def test_student_picks_interests(api):
     assert chosen.json["interest_ids"] == ids
     assert [i["id"] for i in chosen.json["interests"]] == ids
     assert ops(chosen) == {"reads": 2, "writes": 1, "deletes": 0}
-    assert doc("users", student.id)["interest_ids"] == ids
+    assert existing("users", student.id)["interest_ids"] == ids
 
     got = api.get(path, token=student.token)
     assert got.status_code == 200 and got.json["interest_ids"] == ids
@@ -53,15 +55,15 @@ def test_student_picks_interests(api):
         {},
     ],
 )
-def test_bad_interests_refused_and_nothing_stored(api, body):
+def test_bad_interests_refused_and_nothing_stored(api: Api, body: dict[str, Any]) -> None:
     student = person(api, "s@example.com")
     response = api.put(f"/api/v1/students/{student.id}/interests", body, token=student.token)
     assert response.status_code == 422, response.json
     assert response.json["error"]["code"] == "validation_error"
-    assert "interest_ids" not in doc("users", student.id)
+    assert "interest_ids" not in existing("users", student.id)
 
 
-def test_unknown_interest_is_named_in_details(api):
+def test_unknown_interest_is_named_in_details(api: Api) -> None:
     student = person(api, "s@example.com")
     response = api.put(
         f"/api/v1/students/{student.id}/interests", {"interest_ids": ["programming", "nope"]}, token=student.token
@@ -69,7 +71,7 @@ def test_unknown_interest_is_named_in_details(api):
     assert response.json["error"]["details"] == [{"field": "interest_ids.1", "message": "Unknown interest."}]
 
 
-def test_interests_of_others(api):
+def test_interests_of_others(api: Api) -> None:
     teacher, other = person(api, "t@example.com", "teacher"), person(api, "o@example.com", "teacher")
     ann, bob = person(api, "ann@example.com"), person(api, "bob@example.com")
     klass = new_class(api, teacher)
@@ -83,10 +85,10 @@ def test_interests_of_others(api):
     assert api.get(path, token=other.token).status_code == 403
     assert api.get(path, token=teacher.token).json["interest_ids"] == ["programming"]
     assert api.get(path).status_code == 401
-    assert doc("users", ann.id)["interest_ids"] == ["programming"]
+    assert existing("users", ann.id)["interest_ids"] == ["programming"]
 
 
-def test_profile_read_by_self_teacher_and_admin_only(api):
+def test_profile_read_by_self_teacher_and_admin_only(api: Api) -> None:
     teacher, other = person(api, "t@example.com", "teacher"), person(api, "o@example.com", "teacher")
     ann = person(api, "ann@example.com", first_name="Ann", last_name="Lee", grade_level=10)
     bob = person(api, "bob@example.com")
@@ -122,7 +124,7 @@ def test_profile_read_by_self_teacher_and_admin_only(api):
     assert api.get(f"/api/v1/students/{teacher.id}", token=boss.token).status_code == 404  # not a student
 
 
-def test_a_name_changed_on_the_account_reaches_the_class_rosters(api):
+def test_a_name_changed_on_the_account_reaches_the_class_rosters(api: Api) -> None:
     """PATCH /users/{id} and PATCH /students/{id} are one write path: either keeps the roster true."""
     teacher = person(api, "t@example.com", "teacher")
     ann = person(api, "ann@example.com", first_name="Ann")
@@ -134,7 +136,7 @@ def test_a_name_changed_on_the_account_reaches_the_class_rosters(api):
     assert [(s["first_name"], s["last_name"]) for s in roster] == [("Anna", "Lee")]
 
 
-def test_profile_patch_updates_names_and_grade_only(api):
+def test_profile_patch_updates_names_and_grade_only(api: Api) -> None:
     teacher = person(api, "t@example.com", "teacher")
     ann, bob = person(api, "ann@example.com", first_name="Ann"), person(api, "bob@example.com")
     klass = new_class(api, teacher)
@@ -147,11 +149,11 @@ def test_profile_patch_updates_names_and_grade_only(api):
     # session + user; the user and its audit entry; the memberships (the roster copies, one
     # write), the active ones for the answer and their class
     assert ops(changed) == {"reads": 5, "writes": 3, "deletes": 0}
-    audited = [e.to_dict() for e in store.db().collection("audit_logs").where(filter=eq("target_id", ann.id)).stream()]
+    audited = [fields(e) for e in store.db().collection("audit_logs").where(filter=eq("target_id", ann.id)).stream()]
     assert [(e["action"], e["details"]["fields"]) for e in audited if e["action"] == "user.updated"] == [
         ("user.updated", ["first_name", "grade_level"])
     ]
-    user = doc("users", ann.id)
+    user = existing("users", ann.id)
     assert (user["first_name"], user["grade_level"], user["role"], user["email"]) == (
         "Annie",
         11,
@@ -175,5 +177,5 @@ def test_profile_patch_updates_names_and_grade_only(api):
         assert response.status_code == 422, (body, response.json)
     assert api.patch(path, {"first_name": "Hacked"}, token=bob.token).status_code == 403
     assert api.patch(path, {"first_name": "Hacked"}, token=teacher.token).status_code == 403
-    user = doc("users", ann.id)
+    user = existing("users", ann.id)
     assert (user["first_name"], user["grade_level"], user["role"]) == ("Annie", 11, "student")

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from shared import store
 from shared.emails import email_key
-from tests.support import PASSWORD, ops
+from tests.support import PASSWORD, Api, fields, ops
 
 USERS = "/api/v1/users"
 ME = "/api/v1/auth/me"
@@ -12,18 +14,18 @@ LOGIN = "/api/v1/auth/login"
 REFRESH = "/api/v1/auth/refresh"
 
 
-def stored(user_id: str) -> dict:
-    return store.db().collection("users").document(user_id).get().to_dict()
+def stored(user_id: str) -> dict[str, Any]:
+    return fields(store.db().collection("users").document(user_id).get())
 
 
 def audit_actions() -> list[str]:
-    return sorted(d.to_dict()["action"] for d in store.db().collection("audit_logs").stream())
+    return sorted(fields(d)["action"] for d in store.db().collection("audit_logs").stream())
 
 
 # Reading -----------------------------------------------------------------------------------------
 
 
-def test_only_admins_list_users_with_filters_and_cursor(api):
+def test_only_admins_list_users_with_filters_and_cursor(api: Api) -> None:
     admin = api.admin()
     student = api.register("s1@example.com")
     api.register("s2@example.com")
@@ -47,7 +49,7 @@ def test_only_admins_list_users_with_filters_and_cursor(api):
     assert api.get(USERS + "?limit=1000", token=admin["access_token"]).status_code == 422
 
 
-def test_a_user_reads_themselves_never_another(api):
+def test_a_user_reads_themselves_never_another(api: Api) -> None:
     alice = api.register("alice@example.com")
     bob = api.register("bob@example.com")
     mine = api.get(f"{USERS}/{alice['user']['id']}", token=alice["access_token"])
@@ -63,7 +65,7 @@ def test_a_user_reads_themselves_never_another(api):
 # Editing -----------------------------------------------------------------------------------------
 
 
-def test_a_user_edits_their_own_names_and_grade(api):
+def test_a_user_edits_their_own_names_and_grade(api: Api) -> None:
     alice = api.register("alice@example.com", grade_level=9)
     uid = alice["user"]["id"]
     response = api.patch(f"{USERS}/{uid}", {"first_name": "Alicia", "grade_level": 11}, token=alice["access_token"])
@@ -73,7 +75,7 @@ def test_a_user_edits_their_own_names_and_grade(api):
     assert "user.updated" in audit_actions()
 
 
-def test_a_student_cannot_raise_their_role_or_edit_another(api):
+def test_a_student_cannot_raise_their_role_or_edit_another(api: Api) -> None:
     alice = api.register("alice@example.com")
     bob = api.register("bob@example.com")
     uid = alice["user"]["id"]
@@ -91,7 +93,7 @@ def test_a_student_cannot_raise_their_role_or_edit_another(api):
     assert api.patch(f"{USERS}/{uid}", {"grade_level": 42}, token=alice["access_token"]).status_code == 422
 
 
-def test_a_role_change_by_an_admin_applies_to_live_tokens_at_once(api):
+def test_a_role_change_by_an_admin_applies_to_live_tokens_at_once(api: Api) -> None:
     admin = api.admin()
     teacher = api.register("tess@example.com", role="teacher")
     assert api.get(USERS, token=teacher["access_token"]).status_code == 403
@@ -106,7 +108,7 @@ def test_a_role_change_by_an_admin_applies_to_live_tokens_at_once(api):
     assert "user.role_changed" in audit_actions()
 
 
-def test_an_admin_cannot_change_their_own_role_or_status(api):
+def test_an_admin_cannot_change_their_own_role_or_status(api: Api) -> None:
     admin = api.admin()
     uid = admin["user"]["id"]
     assert api.patch(f"{USERS}/{uid}", {"role": "student"}, token=admin["access_token"]).status_code == 409
@@ -117,7 +119,7 @@ def test_an_admin_cannot_change_their_own_role_or_status(api):
 # Suspension and archiving -------------------------------------------------------------------------
 
 
-def test_suspension_cuts_off_tokens_at_once_and_reactivation_lets_them_sign_in(api):
+def test_suspension_cuts_off_tokens_at_once_and_reactivation_lets_them_sign_in(api: Api) -> None:
     admin = api.admin()
     sam = api.register("sam@example.com")
     uid = sam["user"]["id"]
@@ -146,7 +148,7 @@ def test_suspension_cuts_off_tokens_at_once_and_reactivation_lets_them_sign_in(a
     assert audit_actions().count("user.status_changed") == 2
 
 
-def test_archiving_ends_sessions_and_login(api):
+def test_archiving_ends_sessions_and_login(api: Api) -> None:
     alice = api.register("alice@example.com")
     other = api.login("alice@example.com")
     uid = alice["user"]["id"]
@@ -163,7 +165,7 @@ def test_archiving_ends_sessions_and_login(api):
     assert "user.archived" in audit_actions()
 
 
-def test_budgets_of_the_users_routes(api):
+def test_budgets_of_the_users_routes(api: Api) -> None:
     admin = api.admin()
     alice = api.register("alice@example.com")
     uid = alice["user"]["id"]
@@ -182,7 +184,7 @@ def test_budgets_of_the_users_routes(api):
     assert ops(archive) == {"reads": 3, "writes": 2, "deletes": 0}  # no live session left to revoke
 
 
-def test_a_user_sets_their_time_zone_for_streak_days(api):
+def test_a_user_sets_their_time_zone_for_streak_days(api: Api) -> None:
     from shared import store
 
     tokens = api.register("tz@example.com", timezone="America/New_York")
@@ -190,10 +192,10 @@ def test_a_user_sets_their_time_zone_for_streak_days(api):
     assert tokens["user"]["timezone"] == "America/New_York"
     bad = api.patch(f"{USERS}/{uid}", {"timezone": "Mars/Olympus_Mons"}, token=tokens["access_token"])
     assert bad.status_code == 422 and bad.json["error"]["details"][0]["field"] == "timezone"
-    assert store.db().collection("users").document(uid).get().to_dict()["timezone"] == "America/New_York"
+    assert fields(store.db().collection("users").document(uid).get())["timezone"] == "America/New_York"
     good = api.patch(f"{USERS}/{uid}", {"timezone": "Europe/Paris"}, token=tokens["access_token"])
     assert good.status_code == 200 and good.json["timezone"] == "Europe/Paris"
-    assert store.db().collection("users").document(uid).get().to_dict()["timezone"] == "Europe/Paris"
+    assert fields(store.db().collection("users").document(uid).get())["timezone"] == "Europe/Paris"
     refused = api.post(
         "/api/v1/auth/register",
         {
