@@ -184,6 +184,45 @@ def run_transaction(work: Callable[[firestore.Transaction], T], *, max_attempts:
         raise
 
 
+# Optimistic writes ---------------------------------------------------------------------------
+
+GUARDED_ATTEMPTS = 10
+
+
+def guarded_write(
+    ref: Any,
+    decide: Callable[[dict[str, Any] | None], tuple[dict[str, Any] | None, T]],
+    stage: Callable[[Any, T], Any] | None = None,
+) -> tuple[T, Any]:
+    """Read the document, let `decide(current)` say what to write (None: nothing) and what to
+    answer, and write only if the document is still as read: `create` when it was missing, else
+    an update on the condition of its update time. A racing writer makes the loser read again
+    (and `decide` sees the winner's write). `stage(batch, answer)` may add an event to the same
+    atomic batch (shared.events.publish_in); the caller sends what it returns after this.
+
+    Optimistic, not a transaction: requests racing on one document (a double click, two tabs)
+    would otherwise wait on each other's locks and may all abort; here one wins and the others
+    see its result. Each attempt is one read, and a write only when something changes."""
+    for _ in range(GUARDED_ATTEMPTS):
+        snapshot = ref.get()
+        current = snapshot.to_dict() if snapshot.exists else None
+        changes, result = decide(current)
+        if changes is None:
+            return result, None
+        batch = db().batch()
+        if current is None:
+            batch.create(ref, changes)
+        else:
+            batch.update(ref, changes, option=db().write_option(last_update_time=snapshot.update_time))
+        staged = stage(batch, result) if stage is not None else None
+        try:
+            batch.commit()
+            return result, staged
+        except (gexc.AlreadyExists, gexc.FailedPrecondition):
+            continue
+    raise Contention(headers={"Retry-After": "1"})
+
+
 # Cursor paging -------------------------------------------------------------------------------
 
 

@@ -7,7 +7,7 @@ tabs refreshing at once, not a theft. The loser answers 409 without tokens (the 
 already in the other tab) and nobody is signed out; a thief replaying inside the window gets
 nothing either, and a replay after it revokes the login. The rotation records its commit time from the server
 (SERVER_TIMESTAMP), so the comparison does not depend on the instances' clocks agreeing.
-A transaction that loses on contention answers 409 too (shared.store.Contention), never 503.
+Rotation is an optimistic write: a loser reads the session again and answers as above.
 """
 
 from __future__ import annotations
@@ -55,22 +55,22 @@ def lost_race(session: dict[str, Any], presented: str, started_at: datetime) -> 
 
 
 def refresh(*, refresh_token: str, client: Client, now: datetime) -> TokensOut:
-    """Rotate the session's refresh token: 1 read and 1 write in a transaction, 1 user read."""
+    """Rotate the session's refresh token: 1 read and 1 write conditioned on the session being
+    unchanged since it was read, 1 user read."""
     session_id, generation, secret = parse_refresh_token(refresh_token)
     presented = hash_token(secret)
     ref = store.db().collection(SESSIONS).document(session_id)
     new_secret_value = new_secret()
 
-    def rotate(txn: store.Transaction) -> tuple[dict[str, Any], int] | None:
-        session = ref.get(transaction=txn).to_dict()
+    def rotate(session: dict[str, Any] | None) -> tuple[dict[str, Any] | None, tuple[dict[str, Any], int] | None]:
         if session is None:
             raise Unauthorized("The refresh token is invalid.")
         if presented in session.get("spent_hashes", []):
             if lost_race(session, presented, now) and session.get("revoked_at") is None:
                 raise RefreshRace()
             if session.get("revoked_at") is None:
-                txn.update(ref, {"revoked_at": now, "revoked_reason": "refresh_token_reuse"})
-            return None
+                return {"revoked_at": now, "revoked_reason": "refresh_token_reuse"}, None
+            return None, None
         if presented != session.get("refresh_hash") or generation != session.get("refresh_gen"):
             raise Unauthorized("The refresh token is invalid.")
         # As in shared.auth.authenticate: a suspended account says so, whatever the session.
@@ -79,20 +79,19 @@ def refresh(*, refresh_token: str, client: Client, now: datetime) -> TokensOut:
         if session.get("revoked_at") is not None or session.get("expires_at", now) <= now:
             raise Unauthorized("The session has ended; sign in again.")
         next_gen = generation + 1
-        txn.update(
-            ref,
-            {
-                "refresh_gen": next_gen,
-                "refresh_hash": hash_token(new_secret_value),
-                "spent_hashes": [*session.get("spent_hashes", []), presented][-SPENT_HASHES_KEPT:],
-                "rotated_at": SERVER_TIMESTAMP,  # the commit's time: what a racing request started before
-                "last_used_at": now,
-                "ip": client.ip,
-            },
-        )
-        return session, next_gen
+        rotation = {
+            "refresh_gen": next_gen,
+            "refresh_hash": hash_token(new_secret_value),
+            "spent_hashes": [*session.get("spent_hashes", []), presented][-SPENT_HASHES_KEPT:],
+            "rotated_at": SERVER_TIMESTAMP,  # the commit's time: what a racing request started before
+            "last_used_at": now,
+            "ip": client.ip,
+        }
+        return rotation, (session, next_gen)
 
-    outcome = store.run_transaction(rotate)
+    # Optimistic (store.guarded_write): of two tabs refreshing at once one rotates, the other reads
+    # the rotation again and finds it lost the race; no lock waits, no transaction aborts.
+    outcome, _ = store.guarded_write(ref, rotate)
     if outcome is None:
         log.warning("refresh token reuse: session revoked", extra=log_fields(session_id=session_id))
         owner = (ref.get().to_dict() or {}).get("user_id")

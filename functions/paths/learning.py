@@ -15,7 +15,6 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, TypeVar
 
-from google.api_core import exceptions as gexc
 from google.cloud.firestore_v1.base_query import FieldFilter
 
 from functions.paths.authoring import lessons_of, path_of_lesson, path_out
@@ -31,7 +30,7 @@ from functions.paths.models import (
 from shared import store
 from shared.auth import new_id
 from shared.collections import EXAM_SESSIONS, PATH_ENROLLMENTS, PATHS, SUBMISSIONS
-from shared.errors import Conflict, NotFound, ServiceUnavailable, ValidationFailed
+from shared.errors import Conflict, NotFound, ValidationFailed
 from shared.event_types import ExamCompleted, LessonCompleted, SubmissionGraded
 from shared.events import Event, StagedEvent, publish_in, run_once
 from shared.logging import get_logger, log_fields
@@ -53,7 +52,6 @@ MAX_PLAYBACK_RATE = 2.0
 REPORT_GRACE_SECONDS = 5
 # Events look through at most this many of a learner's enrolments.
 EVENT_ENROLMENT_CAP = 200
-GUARDED_ATTEMPTS = 10
 
 ENROLLED_BY_USER = composite_index(
     ENROLLMENTS, ("user_id", "ASCENDING"), ("enrolled", "ASCENDING"), ("enrolled_at", "DESCENDING")
@@ -200,40 +198,6 @@ def _require_path(path_id: str) -> None:
         raise NotFound("No such path.")
 
 
-def guarded_write(
-    ref: Any,
-    decide: Callable[[dict[str, Any] | None], tuple[dict[str, Any] | None, T]],
-    stage: Callable[[Any, T], StagedEvent | None] | None = None,
-) -> tuple[T, StagedEvent | None]:
-    """Read the document, let `decide(current)` say what to write (None: nothing) and what to
-    answer, and write only if the document is still as read: `create` when it was missing, else
-    an update on the condition of its update time. A racing writer makes the loser read again.
-    `stage(batch, answer)` may add an event to the same atomic batch (shared.events.publish_in);
-    the caller sends it after this returns.
-
-    Optimistic, not a transaction: a learner's own requests racing (a double click, two tabs)
-    would otherwise wait on each other's locks and abort; here one wins and the others see its
-    result. Each attempt is one read, and a write only when something changes."""
-    for _ in range(GUARDED_ATTEMPTS):
-        snapshot = ref.get()
-        current = snapshot.to_dict() if snapshot.exists else None
-        changes, result = decide(current)
-        if changes is None:
-            return result, None
-        batch = store.db().batch()
-        if current is None:
-            batch.create(ref, changes)
-        else:
-            batch.update(ref, changes, option=store.db().write_option(last_update_time=snapshot.update_time))
-        staged = stage(batch, result) if stage is not None else None
-        try:
-            batch.commit()
-            return result, staged
-        except (gexc.AlreadyExists, gexc.FailedPrecondition):
-            continue
-    raise ServiceUnavailable("Too many concurrent changes; try again.", headers={"Retry-After": "1"})
-
-
 def enroll(path_id: str, user_id: str, now: datetime) -> tuple[EnrollmentOut, bool]:
     """Enrol (again): True when this call enrolled, False when the caller already was. A return
     after leaving keeps the earlier progress."""
@@ -247,7 +211,7 @@ def enroll(path_id: str, user_id: str, now: datetime) -> tuple[EnrollmentOut, bo
             changes.update(left_at=None, lessons={})
         return changes, (now, True)
 
-    (enrolled_at, created), _ = guarded_write(_enrollment_ref(path_id, user_id), decide)
+    (enrolled_at, created), _ = store.guarded_write(_enrollment_ref(path_id, user_id), decide)
     return EnrollmentOut(path_id=path_id, user_id=user_id, enrolled=True, enrolled_at=enrolled_at), created
 
 
@@ -261,7 +225,7 @@ def unenroll(path_id: str, user_id: str, now: datetime) -> None:
             return {"enrolled": False, "left_at": now, "updated_at": now}, True
         return None, True
 
-    if not guarded_write(_enrollment_ref(path_id, user_id), decide)[0]:
+    if not store.guarded_write(_enrollment_ref(path_id, user_id), decide)[0]:
         _require_path(path_id)
 
 
@@ -351,7 +315,7 @@ def report_progress(lesson_id: str, user_id: str, report: LessonProgressIn, now:
     def stage(batch: Any, answer: tuple[dict[str, Any], dict[str, Any], bool]) -> StagedEvent | None:
         return _announce(batch, user_id, path_id, lesson, now, event_id) if answer[2] else None
 
-    (state, states, _), staged = guarded_write(ref, decide, stage)
+    (state, states, _), staged = store.guarded_write(ref, decide, stage)
     if staged is not None:
         _announced(staged, user_id, path_id, lesson_id)
     _, percent, following = summarize(list(path.get("lesson_ids") or []), states)
