@@ -5,10 +5,16 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
 
 from infra.local.emulators import emulator_env
 from infra.manifest import TEST_PORTS
 
+ROOT = Path(__file__).resolve().parent.parent
 BENCH_PROJECT = os.environ.get("STUDYHALL_BENCH_PROJECT", "studyhall-bench")
 # One signing key for the whole bench run (inherited by its suites and their fresh processes),
 # so a token minted in one process is valid in another, as across the instances of a deployment.
@@ -32,3 +38,21 @@ def bench_env() -> dict[str, str]:
 def configure() -> None:
     """Point this process at the bench project (call before importing shared.config users)."""
     os.environ.update(bench_env())
+
+
+def fresh_process(probe: str, *args: str, env: dict[str, str] | None = None) -> dict[str, Any]:
+    """Run `probe` (Python source printing one JSON line last) in a new interpreter, as a new
+    Cloud Functions instance would start, in the bench environment; its JSON plus `process_ms`,
+    the whole process's wall time."""
+    started = time.perf_counter()
+    out = subprocess.run(
+        [sys.executable, "-c", probe, *args],
+        cwd=ROOT,
+        env={**bench_env(), "PATH": "/usr/bin:/bin", **(env or {})},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    result = dict(json.loads(out.strip().splitlines()[-1]))
+    result["process_ms"] = (time.perf_counter() - started) * 1000
+    return result

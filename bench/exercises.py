@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("STUDYHALL_BENCH_PROJECT", "studyhall-bench-exercises")
-from bench.environment import BENCH_PROJECT, bench_env, configure
+from bench.environment import BENCH_PROJECT, configure, fresh_process
 
 configure()
 os.environ["STUDYHALL_BCRYPT_ROUNDS"] = "4"  # accounts are set up, not measured
@@ -195,15 +195,7 @@ def cold_start(api: Any, exercise_id: str, runs: int = 3) -> list[str]:
 
     def one(extra_env: dict[str, str]) -> dict[str, Any]:
         queued = submissions.create_submission("bench-cold", exercise_id, SOLUTION, store.now())
-        out = subprocess.run(
-            [sys.executable, "-c", COLD_PROBE, json.dumps(_push_body(queued.id, "bench-cold", exercise_id))],
-            cwd=ROOT,
-            env={**bench_env(), "PATH": "/usr/bin:/bin", **extra_env},
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-        result = dict(json.loads(out.strip().splitlines()[-1]))
+        result = fresh_process(COLD_PROBE, json.dumps(_push_body(queued.id, "bench-cold", exercise_id)), env=extra_env)
         data = store.db().collection(SUBMISSIONS).document(queued.id).get().to_dict() or {}
         assert result["status"] < 300 and data.get("verdict") == "accepted", (result, data.get("verdict"))
         return result

@@ -8,17 +8,14 @@ Run through `make bench`, or alone with the emulators up: `.venv/bin/python -m b
 from __future__ import annotations
 
 import io
-import json
 import os
 import random
 import statistics
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from bench.environment import BENCH_PROJECT, bench_env, configure
+from bench.environment import BENCH_PROJECT, configure, fresh_process
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -100,17 +97,7 @@ def cold_rows(api: Any) -> list[str]:
     picture.write_bytes(photo(1600, 1200))
     runs = []
     for _ in range(3):
-        started = time.perf_counter()
-        out = subprocess.run(
-            [sys.executable, "-c", COLD_PROBE, user["user"]["id"], user["access_token"], str(picture)],
-            cwd=ROOT,
-            env={**bench_env(), "PATH": "/usr/bin:/bin"},
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-        run = dict(json.loads(out.strip().splitlines()[-1]))
-        run["process_ms"] = (time.perf_counter() - started) * 1000
+        run = fresh_process(COLD_PROBE, user["user"]["id"], user["access_token"], str(picture))
         assert run["status"] == 200, run
         runs.append(run)
     return [

@@ -10,15 +10,13 @@ from __future__ import annotations
 import json
 import logging
 import statistics
-import subprocess
-import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from bench.environment import BENCH_PROJECT, bench_env, configure
+from bench.environment import BENCH_PROJECT, configure, fresh_process
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -45,18 +43,7 @@ DEMO_PASSWORD = "bench password for studyhall"
 
 
 def _cold(target: str, method: str, path: str, body: dict[str, Any] | None = None, token: str = "") -> dict[str, Any]:
-    started = time.perf_counter()
-    out = subprocess.run(
-        [sys.executable, "-c", COLD_PROBE, target, method, path, json.dumps(body) if body else "", token],
-        cwd=ROOT,
-        env={**bench_env(), "PATH": "/usr/bin:/bin"},
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    result = dict(json.loads(out.strip().splitlines()[-1]))
-    result["process_ms"] = (time.perf_counter() - started) * 1000
-    return result
+    return fresh_process(COLD_PROBE, target, method, path, json.dumps(body) if body else "", token)
 
 
 # The floor a cold start is held to: the bare import of what every function needs.
@@ -76,18 +63,7 @@ RUNS = 11
 
 
 def _bare(*extra: str) -> dict[str, Any]:
-    started = time.perf_counter()
-    out = subprocess.run(
-        [sys.executable, "-c", BARE_PROBE, *extra],
-        cwd=ROOT,
-        env={**bench_env(), "PATH": "/usr/bin:/bin"},
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    result = dict(json.loads(out.strip().splitlines()[-1]))
-    result["process_ms"] = (time.perf_counter() - started) * 1000
-    return result
+    return fresh_process(BARE_PROBE, *extra)
 
 
 def cold_starts() -> list[str]:
