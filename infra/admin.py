@@ -23,7 +23,9 @@ from shared import accounts, audit, store
 from shared.auth import hash_password, new_id
 from shared.emails import normalize_email
 from shared.errors import Conflict
+from shared.events import StagedEvent
 from shared.passwords import password_problem
+from shared.registration import create_account
 
 
 def _password() -> str:
@@ -59,8 +61,8 @@ def create_admin(email: str, first_name: str, last_name: str, password: str) -> 
         now=now,
     )
 
-    def create(txn: store.Transaction) -> None:
-        accounts.create_account(txn, user_id, user, now)
+    def create(txn: store.Transaction) -> StagedEvent:
+        staged = create_account(txn, user_id, user, now, event_id=event_id)
         audit.record(
             "user.created_by_admin",
             actor_id=None,
@@ -70,12 +72,14 @@ def create_admin(email: str, first_name: str, last_name: str, password: str) -> 
             at=now,
             writer=txn,
         )
+        return staged
 
+    event_id = new_id()
     try:
-        store.run_transaction(create)
+        staged = store.run_transaction(create)
     except (Conflict, gexc.AlreadyExists) as exc:
         raise SystemExit(f"An account with the email {email} already exists; nothing was created.") from exc
-    accounts.announce_account(user_id, user, now)
+    staged.send()
     return user_id
 
 

@@ -9,7 +9,15 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from shared.registry import FunctionSpec, indexes, load_all, published_topics, ttl_collections, unindexed_fields
+from shared.registry import (
+    FunctionSpec,
+    entry_point_modules,
+    indexes,
+    load_all,
+    published_topics,
+    ttl_collections,
+    unindexed_fields,
+)
 
 RUNTIME = "python311"
 DEAD_LETTER_TOPIC = "dead-letter"
@@ -461,4 +469,5 @@ def generated_files() -> dict[str, str]:
         "infra/firestore.indexes.json": dumps(firestore_indexes()),
         "docs/openapi.json": dumps(openapi_document(specs)),
         "shared/data/userdata.json": dumps(manifest_document()),
+        "shared/data/entry_points.json": dumps(entry_point_modules()),
     }

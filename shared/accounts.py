@@ -24,10 +24,7 @@ from shared import audit, store
 from shared.audit import Client
 from shared.auth import SESSIONS
 from shared.collections import MEMBERSHIPS, USERS
-from shared.emails import email_key
 from shared.errors import Conflict, NotFound
-from shared.event_types import UserRegistered
-from shared.events import publish
 from shared.userdata import field, personal
 from shared.validation import Out
 
@@ -98,28 +95,12 @@ def new_user(
     }
 
 
-def create_account(txn: store.Transaction, user_id: str, user: dict[str, Any], now: datetime) -> None:
-    """Claim the email and create the user inside `txn` (which has done no writes yet).
-
-    Email uniqueness holds under races: `user_emails/{key}` is created in the same
-    transaction as the user, so of two concurrent registrations exactly one commits.
-    Raises Conflict when the email is taken. The caller publishes `user.registered` after commit.
-    """
-    client_db = store.db()
-    email_ref = client_db.collection(USER_EMAILS).document(email_key(user["email"]))
-    if email_ref.get(transaction=txn).exists:
-        raise Conflict("An account with this email already exists.")
-    txn.create(email_ref, {"user_id": user_id, "created_at": now})
-    txn.create(client_db.collection(USERS).document(user_id), user)
-
-
-def account_event(user_id: str, user: dict[str, Any]) -> UserRegistered:
-    """The `user.registered` payload."""
-    return UserRegistered(user_id=user_id, role=user["role"], email_domain=user["email"].split("@")[-1])
-
-
-def announce_account(user_id: str, user: dict[str, Any], now: datetime) -> None:
-    publish("user.registered", account_event(user_id, user), occurred_at=now)
+def get_user(user_id: str) -> UserOut:
+    """The user as the API shows it; NotFound for an unknown id. One read."""
+    data = store.db().collection(USERS).document(user_id).get().to_dict()
+    if data is None:
+        raise NotFound("No such user.")
+    return user_out(user_id, data)
 
 
 def find_user_by_email(email: str) -> tuple[str, dict[str, Any]] | None:

@@ -11,7 +11,7 @@ consumer; a missing or wrong field rejects the event.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
@@ -29,6 +29,11 @@ class EventData(BaseModel):
 class UserRegistered(EventData):
     role: str = "student"
     email_domain: str = ""
+
+    @classmethod
+    def of_account(cls, user_id: str, user: dict[str, Any]) -> UserRegistered:
+        """The event of a new account, from its user document (`shared.accounts.new_user`)."""
+        return cls(user_id=user_id, role=user["role"], email_domain=user["email"].split("@")[-1])
 
 
 class ExamAnswered(EventData):

@@ -4,19 +4,24 @@ Every deployable function registers here when its area's `handlers` module is im
 name, trigger and entry point. `firebase.json`, `cloudbuild.yaml`, `infra/pubsub.json`,
 `infra/scheduler.json`, the OpenAPI document and the local gateway are all derived from it.
 
-Names are kebab-case and start with their area (`auth-login` lives in
-`functions/auth/handlers.py`); the entry point is the name in snake_case (`auth_login`). That
-rule is what lets `main.py` import only the area a target needs.
+Names are kebab-case and start with their area (`auth-login` lives in `functions/auth/`); the
+entry point is the name in snake_case (`auth_login`). An area declares its functions in
+`functions/<area>/handlers.py`, or, where its routes need different code, in the modules of a
+`functions/<area>/handlers/` package. `shared/data/entry_points.json` (generated) names the
+module that declares each entry point, so a cold start imports that module alone.
 """
 
 from __future__ import annotations
 
 import importlib
+import json
 import pkgutil
 import re
 import types
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
 from typing import Any, Literal
 
 import functions_framework
@@ -56,6 +61,13 @@ class FunctionSpec:
     @property
     def entry_point(self) -> str:
         return self.name.replace("-", "_")
+
+    @property
+    def module(self) -> str:
+        """The module that declares this function: all that its cold start must import."""
+        methods = getattr(self.spec, "methods", None)  # an HttpFunction: its methods' handlers
+        declared = next(iter(methods.values())).handler if methods else self.spec
+        return str(declared.__module__)
 
 
 @dataclass(frozen=True)
@@ -145,28 +157,49 @@ def register(spec: FunctionSpec) -> FunctionSpec:
     return spec
 
 
-def area_of_module(module: str) -> str:
-    """`functions.auth.handlers` -> `auth`."""
-    parts = module.split(".")
-    if len(parts) < 2 or parts[0] != "functions":
-        raise ValueError(f"functions are declared in functions/<area>/handlers.py, not {module}")
-    return parts[1]
+ENTRY_POINTS = Path(__file__).resolve().parent / "data" / "entry_points.json"
+
+
+@cache
+def _declaring_modules() -> dict[str, str]:
+    """Entry point -> declaring module, as generated (empty before the first `make generate`)."""
+    try:
+        return dict(json.loads(ENTRY_POINTS.read_text()))
+    except FileNotFoundError:
+        return {}
+
+
+def entry_point_modules() -> dict[str, str]:
+    """What `shared/data/entry_points.json` holds: every entry point and its declaring module."""
+    return {spec.entry_point: spec.module for spec in load_all().values()}
 
 
 def entry_point(target: str) -> types.FunctionType:
-    """The entry point `target`, importing only its own area."""
+    """The entry point `target`, importing only the module that declares it (or, for a target
+    the generated table does not know, its whole area)."""
     if target not in _entry_points:
         area = target.split("_")[0]
         if not re.fullmatch(r"[a-z][a-z0-9]*", area):
             raise AttributeError(target)
+        module = _declaring_modules().get(target)
         try:
-            importlib.import_module(f"functions.{area}.handlers")
+            if module is not None and module.startswith(f"functions.{area}.handlers"):
+                importlib.import_module(module)
+            else:
+                _import_area(area)
         except ModuleNotFoundError as exc:
             raise AttributeError(target) from exc
     try:
         return _entry_points[target]
     except KeyError:
         raise AttributeError(target) from None
+
+
+def _import_area(area: str) -> None:
+    """Every module that declares functions of `area`."""
+    handlers = importlib.import_module(f"functions.{area}.handlers")
+    for module in pkgutil.iter_modules(getattr(handlers, "__path__", [])):
+        importlib.import_module(f"{handlers.__name__}.{module.name}")
 
 
 def areas() -> list[str]:
@@ -178,7 +211,7 @@ def areas() -> list[str]:
 def load_all() -> dict[str, FunctionSpec]:
     """Import every area and return the whole registry, ordered by name."""
     for area in areas():
-        importlib.import_module(f"functions.{area}.handlers")
+        _import_area(area)
     return dict(sorted(_functions.items()))
 
 

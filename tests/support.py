@@ -139,6 +139,7 @@ class Api:
         """An admin account (created as the first-admin command would) and its tokens."""
         from shared import accounts
         from shared.auth import hash_password, new_id
+        from shared.registration import create_account
 
         now = store.now()
         user = accounts.new_user(
@@ -150,7 +151,8 @@ class Api:
             password_hash=hash_password(PASSWORD),
             now=now,
         )
-        store.run_transaction(lambda txn: accounts.create_account(txn, new_id(), user, now))
+        event_id = new_id()
+        store.run_transaction(lambda txn: create_account(txn, new_id(), user, now, event_id=event_id)).send()
         return self.login(email)
 
 

@@ -18,7 +18,7 @@ PROBE = """
 import json, sys
 import main
 getattr(main, sys.argv[1])
-print(json.dumps(sorted(m for m in sys.modules if m.startswith("functions."))))
+print(json.dumps(sorted(m for m in sys.modules if m.startswith(("functions.", "shared.")))))
 """
 
 
@@ -30,8 +30,12 @@ def _modules_loaded(entry_point: str) -> list[str]:
     return list(json.loads(out.strip().splitlines()[-1]))
 
 
+def _functions_loaded(entry_point: str) -> list[str]:
+    return [name for name in _modules_loaded(entry_point) if name.startswith("functions.")]
+
+
 def _areas_loaded(entry_point: str) -> set[str]:
-    return {name.split(".")[1] for name in _modules_loaded(entry_point)}
+    return {name.split(".")[1] for name in _functions_loaded(entry_point)}
 
 
 @pytest.mark.parametrize("name", ["auth-login", "health-live", "progress-on-user-registered"])
@@ -45,6 +49,35 @@ def test_no_entry_point_loads_another_area() -> None:
     specs = load_all().values()
     for area in sorted({s.area for s in specs}):
         entry = next(s.entry_point for s in specs if s.area == area)
-        loaded = _modules_loaded(entry)
+        loaded = _functions_loaded(entry)
         assert {name.split(".")[1] for name in loaded} == {area}, f"{entry} loads {loaded}"
         assert f"functions.{area}.handlers" in loaded
+
+
+def test_auth_me_loads_only_its_own_routes() -> None:
+    """The most frequent call loads its own handlers module, not the code of sign-in, password
+    recovery or email verification, nor the event machinery (nothing it does publishes)."""
+    loaded = _modules_loaded("auth_me")
+    auth_modules = {name for name in loaded if name.startswith("functions.auth.")}
+    assert auth_modules == {
+        "functions.auth.handlers",
+        "functions.auth.handlers.account",
+        "functions.auth.models",
+        "functions.auth.sessions",
+    }
+    assert not {"shared.events", "shared.event_types", "shared.registration"} & set(loaded)
+
+
+def test_an_entry_point_missing_from_the_generated_table_loads_its_whole_area() -> None:
+    """A stale `shared/data/entry_points.json` costs cold-start time, never a missing function."""
+    probe = PROBE.replace("import main", "import main, shared.registry as r\nr._declaring_modules = lambda: {}")
+    out = subprocess.run(
+        [sys.executable, "-c", probe, "auth_me"],
+        cwd=ROOT,
+        env={**os.environ, "STUDYHALL_ENV": "test"},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    loaded = set(json.loads(out.strip().splitlines()[-1]))
+    assert {f"functions.auth.handlers.{m}" for m in ("account", "signin", "recovery", "verification")} <= loaded

@@ -21,9 +21,6 @@ from functions.auth.lockout import failures_ref, locked_for, record_failure
 from functions.auth.models import TokensOut
 from shared import audit, store
 from shared.accounts import (
-    UserOut,
-    account_event,
-    create_account,
     find_user_by_email,
     new_user,
     revoke_sessions,
@@ -46,13 +43,13 @@ from shared.errors import (
     AccountSuspended,
     Conflict,
     InvalidCredentials,
-    NotFound,
     ServiceUnavailable,
     ValidationFailed,
 )
-from shared.events import StagedEvent, publish_in
+from shared.events import StagedEvent
 from shared.logging import get_logger, log_fields
 from shared.passwords import password_problem
+from shared.registration import create_account
 
 log = get_logger("auth")
 
@@ -163,12 +160,9 @@ def register(
     staged: list[StagedEvent] = []
 
     def create(txn: store.Transaction) -> None:
-        create_account(txn, user_id, user, now)
-        txn.create(store.db().collection(SESSIONS).document(session_id), session)
         # user.registered commits with the account: no crash can lose it (shared.events.publish_in).
-        staged[:] = [
-            publish_in(txn, "user.registered", account_event(user_id, user), occurred_at=now, event_id=event_id)
-        ]
+        staged[:] = [create_account(txn, user_id, user, now, event_id=event_id)]
+        txn.create(store.db().collection(SESSIONS).document(session_id), session)
         audit.record(
             "user.created_by_admin" if created_by else "auth.register",
             actor_id=created_by or user_id,
@@ -280,10 +274,3 @@ def logout(*, user_id: str, session_id: str, all_devices: bool, client: Client |
         at=now,
     )
     return count
-
-
-def get_user(user_id: str) -> UserOut:
-    data = store.db().collection(USERS).document(user_id).get().to_dict()
-    if data is None:
-        raise NotFound("No such user.")
-    return user_out(user_id, data)

@@ -40,6 +40,7 @@ from shared.errors import Conflict, Forbidden, NotFound, ServiceUnavailable
 from shared.event_types import ClassMembershipChanged
 from shared.events import StagedEvent, publish_in
 from shared.logging import get_logger, log_fields
+from shared.registration import create_account
 from shared.registry import composite_index, published
 from shared.store import eq
 from shared.userdata import field, personal
@@ -416,7 +417,7 @@ def approve_request(request_id: str, admin_id: str, now: datetime) -> StudentReq
             password_hash=None,
             now=now,
         )
-        accounts.create_account(txn, user_id, user, now)  # its read, then its writes
+        registered = create_account(txn, user_id, user, now, event_id=registered_id)  # its read, then its writes
         txn.create(
             _col(MEMBERSHIPS).document(membership_id(request["class_id"], user_id)),
             _membership(request["class_id"], class_data, user_id, user, now),
@@ -425,9 +426,7 @@ def approve_request(request_id: str, admin_id: str, now: datetime) -> StudentReq
         decided = {"status": "approved", "decided_at": now, "decided_by": admin_id, "student_id": user_id}
         txn.update(request_ref, decided)
         staged = [
-            publish_in(
-                txn, "user.registered", accounts.account_event(user_id, user), occurred_at=now, event_id=registered_id
-            ),
+            registered,
             publish_in(
                 txn,
                 CLASS_JOINED,

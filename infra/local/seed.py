@@ -12,6 +12,7 @@ from typing import Any
 from infra.local import demo_classes, demo_exams, demo_exercises, demo_paths
 from shared import accounts, store
 from shared.auth import hash_password, new_id
+from shared.registration import create_account
 
 DEMO_PASSWORD = "studyhall-demo"
 DEMO_ACCOUNTS: list[dict[str, Any]] = [
@@ -50,8 +51,8 @@ def ensure_account(account: dict[str, Any]) -> str:
     now = store.now()
     user_id = new_id()
     user = accounts.new_user(**account, password_hash=hash_password(DEMO_PASSWORD), now=now)
-    store.run_transaction(lambda txn: accounts.create_account(txn, user_id, user, now))
-    accounts.announce_account(user_id, user, now)
+    event_id = new_id()
+    store.run_transaction(lambda txn: create_account(txn, user_id, user, now, event_id=event_id)).send()
     return user_id
 
 
