@@ -59,11 +59,16 @@ _ALLOWED_HEADERS = "Authorization, Content-Type, X-Request-Id"
 @dataclass(frozen=True)
 class Access:
     """Who may call a method: anyone, any signed-in user, or the listed roles; and, with
-    `student_param`, only about that student: themself, a teacher of their class, an admin."""
+    `student_param`, only about that student: themself, a teacher of their class, an admin;
+    with `owner_param`, only the user that path parameter names (the `owner`) or an admin,
+    checked before the body is read (`refusal` is the 403's message)."""
 
     public: bool = False
     roles: frozenset[str] | None = None
     student_param: str | None = None
+    owner_param: str | None = None
+    owner: str = "user"
+    refusal: str = "You may only act on your own account."
 
     def describe(self) -> str:
         if self.public:
@@ -71,7 +76,14 @@ class Access:
         who = "signed-in" if self.roles is None else "roles: " + ", ".join(sorted(self.roles))
         if self.student_param:
             who += f"; the student {{{self.student_param}}}, a teacher of their class, or an admin"
+        if self.owner_param:
+            admitted = self.roles is None or "admin" in self.roles
+            who += f"; the {self.owner} {{{self.owner_param}}} themself" + (" or an admin" if admitted else "")
         return who
+
+    def require_owner(self, principal: Principal, params: dict[str, str]) -> None:
+        if self.owner_param and not principal.is_self_or_admin(params[self.owner_param]):
+            raise Forbidden(self.refusal)
 
 
 PUBLIC = Access(public=True)
@@ -85,6 +97,26 @@ def roles(*names: str) -> Access:
 def student_data(param: str) -> Access:
     """The learning data of the student named by path parameter `param` (shared/access.py)."""
     return Access(student_param=param)
+
+
+def self_or_admin(param: str) -> Access:
+    """An account's own things: the user named by path parameter `param`, or an admin."""
+    return Access(owner_param=param)
+
+
+def teacher_self_or_admin(param: str) -> Access:
+    """A teacher's own classes, requests and dashboard: the teacher named by `param`, or an admin."""
+    return Access(
+        roles=frozenset({"teacher", "admin"}),
+        owner_param=param,
+        owner="teacher",
+        refusal="You may only see your own classes.",
+    )
+
+
+def student_self(param: str) -> Access:
+    """What only a student does for themself (joining a class): the student named by `param`."""
+    return Access(roles=frozenset({"student"}), owner_param=param, owner="student")
 
 
 @dataclass
@@ -202,6 +234,9 @@ class HttpFunction:
         def decorate(handler: Callable[..., Any]) -> Callable[..., Any]:
             if verb in self.methods:
                 raise ValueError(f"{self.spec.name} declares {verb} twice")
+            for param in (access.student_param, access.owner_param):
+                if param is not None and param not in self.param_names:
+                    raise ValueError(f"{self.spec.name}: the access of {verb} names no path parameter {param!r}")
             summary = options.pop("summary", None) or (handler.__doc__ or "").strip().split("\n")[0]
             self.methods[verb] = Method(verb=verb, handler=handler, access=access, summary=summary, **options)
             self.spec.methods = sorted(self.methods)
@@ -294,6 +329,8 @@ class HttpFunction:
         principal = None if method.access.public else authenticate(request.headers.get("Authorization"), now)
         if principal is not None and method.access.roles is not None:
             require_role(principal, method.access.roles)
+        if principal is not None:
+            method.access.require_owner(principal, params)  # before the body is read
         body = self._parse_body(request, method)
         query = validate_query(method.query, request.args) if method.query else None
         if principal is not None and method.access.student_param:

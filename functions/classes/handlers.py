@@ -22,8 +22,7 @@ from functions.classes.models import (
     StudentRequestOut,
     StudentRequestPage,
 )
-from shared.auth import require_self_or_admin
-from shared.http import Call, HttpFunction, Response, roles
+from shared.http import Call, HttpFunction, Response, roles, student_self, teacher_self_or_admin
 from shared.store import Page
 from shared.validation import PageQuery
 
@@ -59,13 +58,11 @@ def create_class(call: Call[ClassIn, None]) -> ClassOut:
     )
 
 
-@teacher_classes_route.get(TEACHER_OR_ADMIN, query=ClassListQuery, response=ClassPage)
+@teacher_classes_route.get(teacher_self_or_admin("teacher_id"), query=ClassListQuery, response=ClassPage)
 def list_classes(call: Call[None, ClassListQuery]) -> Page:
     """A teacher's classes, newest first (`status` active or archived)."""
-    teacher_id = call.params["teacher_id"]
-    service.require_teacher_self_or_admin(call.user, teacher_id)
     q = call.query
-    return service.list_classes(teacher_id, status=q.status, limit=q.limit, cursor=q.cursor)
+    return service.list_classes(call.params["teacher_id"], status=q.status, limit=q.limit, cursor=q.cursor)
 
 
 @class_route.get(TEACHER_OR_ADMIN, response=ClassOut)
@@ -101,12 +98,10 @@ def remove_student(call: Call[None, None]) -> Response:
     return Response(status=204)
 
 
-@join_route.post(roles("student"), body=JoinIn, response=MembershipOut, status=201)
+@join_route.post(student_self("student_id"), body=JoinIn, response=MembershipOut, status=201)
 def join(call: Call[JoinIn, None]) -> MembershipOut:
     """Join a class with its code (case and spaces forgiven)."""
-    student_id = call.params["student_id"]
-    require_self_or_admin(call.user, student_id)
-    return service.join_class(student_id, call.body.class_code, call.now)
+    return service.join_class(call.params["student_id"], call.body.class_code, call.now)
 
 
 @request_create_route.post(TEACHER, body=StudentRequestIn, response=StudentRequestOut, status=201)
@@ -124,13 +119,11 @@ def request_student(call: Call[StudentRequestIn, None]) -> StudentRequestOut:
     )
 
 
-@teacher_requests_route.get(TEACHER_OR_ADMIN, query=RequestListQuery, response=StudentRequestPage)
+@teacher_requests_route.get(teacher_self_or_admin("teacher_id"), query=RequestListQuery, response=StudentRequestPage)
 def teacher_requests(call: Call[None, RequestListQuery]) -> Page:
     """A teacher's student account requests, newest first."""
-    teacher_id = call.params["teacher_id"]
-    service.require_teacher_self_or_admin(call.user, teacher_id)
     q = call.query
-    return service.list_teacher_requests(teacher_id, status=q.status, limit=q.limit, cursor=q.cursor)
+    return service.list_teacher_requests(call.params["teacher_id"], status=q.status, limit=q.limit, cursor=q.cursor)
 
 
 @requests_route.get(ADMIN, query=AdminRequestListQuery, response=StudentRequestPage)
@@ -152,10 +145,8 @@ def reject(call: Call[RejectIn, None]) -> StudentRequestOut:
     return service.reject_request(call.params["request_id"], call.user.user_id, call.body.reason, call.now)
 
 
-@dashboard_route.get(TEACHER_OR_ADMIN, query=DashboardQuery, response=DashboardOut)
+@dashboard_route.get(teacher_self_or_admin("teacher_id"), query=DashboardQuery, response=DashboardOut)
 def dashboard(call: Call[None, DashboardQuery]) -> DashboardOut:
     """Per active class: students, who was active in 7 days, average exam score, weakest domains."""
-    teacher_id = call.params["teacher_id"]
-    service.require_teacher_self_or_admin(call.user, teacher_id)
     q = call.query
-    return service.dashboard(teacher_id, limit=q.limit, cursor=q.cursor, now=call.now)
+    return service.dashboard(call.params["teacher_id"], limit=q.limit, cursor=q.cursor, now=call.now)

@@ -25,7 +25,6 @@ import flask
 from functions.users.models import AvatarOut
 from shared import audit, store
 from shared.audit import Client
-from shared.auth import Principal, require_self_or_admin
 from shared.collections import USERS
 from shared.config import settings
 from shared.errors import ApiError, Conflict, NotFound, PayloadTooLarge, ValidationFailed
@@ -138,7 +137,7 @@ def _delete_quietly(object_name: str | None) -> None:
         log.warning("old avatar not deleted", extra=log_fields(object=object_name))
 
 
-def _apply(actor: Principal, user_id: str, fields: dict[str, Any], client: Client, now: datetime) -> str | None:
+def _apply(actor_id: str, user_id: str, fields: dict[str, Any], client: Client, now: datetime) -> str | None:
     """Write the avatar fields on the user (1 read, 2 writes with the audit entry); returns the
     object they replace."""
     ref = store.db().collection(USERS).document(user_id)
@@ -152,7 +151,7 @@ def _apply(actor: Principal, user_id: str, fields: dict[str, Any], client: Clien
         txn.update(ref, {**fields, "updated_at": now})
         audit.record(
             "user.updated",
-            actor_id=actor.user_id,
+            actor_id=actor_id,
             target_id=user_id,
             client=client,
             details={"fields": ["avatar_url"]},
@@ -164,9 +163,9 @@ def _apply(actor: Principal, user_id: str, fields: dict[str, Any], client: Clien
     return store.run_transaction(apply)
 
 
-def set_avatar(*, actor: Principal, user_id: str, data: bytes, client: Client, now: datetime) -> AvatarOut:
-    """Re-encode and store the picture, then point the user at it. Self or admin."""
-    require_self_or_admin(actor, user_id)
+def set_avatar(*, actor_id: str, user_id: str, data: bytes, client: Client, now: datetime) -> AvatarOut:
+    """Re-encode and store the picture, then point the user at it.
+    Access: the route's guard (shared.http.self_or_admin)."""
     clean = reencode(data)
     object_name = f"avatars/{secrets.token_hex(16)}.webp"
     blob = _bucket().blob(object_name)
@@ -175,7 +174,7 @@ def set_avatar(*, actor: Principal, user_id: str, data: bytes, client: Client, n
     blob.upload_from_string(clean, content_type="image/webp")
     url = public_url(object_name)
     try:
-        replaced = _apply(actor, user_id, {"avatar_url": url, "avatar_object": object_name}, client, now)
+        replaced = _apply(actor_id, user_id, {"avatar_url": url, "avatar_object": object_name}, client, now)
     except Exception:
         _delete_quietly(object_name)
         raise
@@ -184,8 +183,7 @@ def set_avatar(*, actor: Principal, user_id: str, data: bytes, client: Client, n
     return AvatarOut(avatar_url=url)
 
 
-def remove_avatar(*, actor: Principal, user_id: str, client: Client, now: datetime) -> None:
-    """Forget the picture and delete its object. Self or admin."""
-    require_self_or_admin(actor, user_id)
-    replaced = _apply(actor, user_id, {"avatar_url": None, "avatar_object": None}, client, now)
+def remove_avatar(*, actor_id: str, user_id: str, client: Client, now: datetime) -> None:
+    """Forget the picture and delete its object. Access: the route's guard (shared.http.self_or_admin)."""
+    replaced = _apply(actor_id, user_id, {"avatar_url": None, "avatar_object": None}, client, now)
     _delete_quietly(replaced)

@@ -6,8 +6,7 @@ from functions.users import avatar, export, service
 from functions.users.models import AvatarOut, ExportOut, StatusIn, UserPatchIn, UsersPage, UsersQuery
 from shared import store
 from shared.accounts import UserOut
-from shared.auth import require_self_or_admin
-from shared.http import SIGNED_IN, Call, HttpFunction, Response, roles
+from shared.http import Call, HttpFunction, Response, roles, self_or_admin
 
 list_route = HttpFunction("users-list", "/api/v1/users")
 item_route = HttpFunction("users-item", "/api/v1/users/{id}")
@@ -24,13 +23,13 @@ def list_users(call: Call[None, UsersQuery]) -> store.Page:
     return service.list_users(role=q.role, status=q.status, limit=q.limit, cursor=q.cursor)
 
 
-@item_route.get(SIGNED_IN, response=UserOut)
+@item_route.get(self_or_admin("id"), response=UserOut)
 def get_user(call: Call[None, None]) -> UserOut:
     """One user: the user themselves or an admin."""
-    return service.get_user(actor=call.user, user_id=call.params["id"])
+    return service.get_user(call.params["id"])
 
 
-@item_route.patch(SIGNED_IN, body=UserPatchIn, response=UserOut)
+@item_route.patch(self_or_admin("id"), body=UserPatchIn, response=UserOut)
 def patch_user(call: Call[UserPatchIn, None]) -> UserOut:
     """Edit names, grade, time zone and bio (self or admin); the role (admin only)."""
     changes = call.body.model_dump(exclude_unset=True)
@@ -46,10 +45,10 @@ def patch_user(call: Call[UserPatchIn, None]) -> UserOut:
     )
 
 
-@item_route.delete(SIGNED_IN, status=204)
+@item_route.delete(self_or_admin("id"), status=204)
 def archive_user(call: Call[None, None]) -> Response:
     """Archive an account (self or admin): it can no longer sign in."""
-    service.archive_user(actor=call.user, user_id=call.params["id"], client=call.client, now=call.now)
+    service.archive_user(actor_id=call.user.user_id, user_id=call.params["id"], client=call.client, now=call.now)
     return Response(status=204)
 
 
@@ -66,25 +65,26 @@ def set_status(call: Call[StatusIn, None]) -> UserOut:
     )
 
 
-@avatar_route.put(SIGNED_IN, response=AvatarOut, raw_body=True)
+@avatar_route.put(self_or_admin("id"), response=AvatarOut, raw_body=True)
 def put_avatar(call: Call[None, None]) -> AvatarOut:
     """Set the profile picture (self or admin): a PNG, JPEG or WebP body up to 2 MiB."""
-    require_self_or_admin(call.user, call.params["id"])  # before the body is even read
     data = avatar.read_image_body(call.request)
-    return avatar.set_avatar(actor=call.user, user_id=call.params["id"], data=data, client=call.client, now=call.now)
+    return avatar.set_avatar(
+        actor_id=call.user.user_id, user_id=call.params["id"], data=data, client=call.client, now=call.now
+    )
 
 
-@avatar_route.delete(SIGNED_IN, status=204)
+@avatar_route.delete(self_or_admin("id"), status=204)
 def delete_avatar(call: Call[None, None]) -> Response:
     """Remove the profile picture (self or admin)."""
-    avatar.remove_avatar(actor=call.user, user_id=call.params["id"], client=call.client, now=call.now)
+    avatar.remove_avatar(actor_id=call.user.user_id, user_id=call.params["id"], client=call.client, now=call.now)
     return Response(status=204)
 
 
-@export_route.get(SIGNED_IN, response=ExportOut)
+@export_route.get(self_or_admin("id"), response=ExportOut)
 def export_user(call: Call[None, None]) -> Response:
     """Everything the platform holds about the user, as one JSON document (self or admin)."""
     user_id = call.params["id"]
-    document = export.export_user(actor=call.user, user_id=user_id, client=call.client, now=call.now)
+    document = export.export_user(actor_id=call.user.user_id, user_id=user_id, client=call.client, now=call.now)
     disposition = f'attachment; filename="studyhall-export-{user_id}.json"'
     return Response(status=200, body=document, headers={"Content-Disposition": disposition})

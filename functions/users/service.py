@@ -15,7 +15,7 @@ from google.cloud.firestore_v1.base_query import FieldFilter
 from shared import audit, store
 from shared.accounts import UserOut, edit_account, revoke_sessions, update_sessions, user_out
 from shared.audit import Client
-from shared.auth import SESSIONS, Principal, require_self_or_admin
+from shared.auth import SESSIONS, Principal
 from shared.collections import USERS
 from shared.errors import Conflict, Forbidden, NotFound
 from shared.registry import composite_index
@@ -41,9 +41,8 @@ def list_users(*, role: str | None, status: str | None, limit: int, cursor: str 
     return store.paginate(query, users, LIST_ORDER, limit, cursor, lambda snap: user_out(snap.id, snap.to_dict()))
 
 
-def get_user(*, actor: Principal, user_id: str) -> UserOut:
-    """The user, for themselves or an admin (1 read; none when refused)."""
-    require_self_or_admin(actor, user_id)
+def get_user(user_id: str) -> UserOut:
+    """The user (1 read). Access: the route's guard (shared.http.self_or_admin)."""
     data = _ref(user_id).get().to_dict()
     if data is None:
         raise NotFound("No such user.")
@@ -55,8 +54,8 @@ def update_user(*, actor: Principal, user_id: str, changes: dict[str, Any], clie
     through the one write path of an account (shared/accounts.py).
 
     1 read, 2 writes (user, audit); a role change adds one write per live session, a student's
-    name or grade change one query and a write per class membership (the roster copies)."""
-    require_self_or_admin(actor, user_id)
+    name or grade change one query and a write per class membership (the roster copies).
+    Access to the account: the route's guard (shared.http.self_or_admin); the role rules here."""
     if "role" in changes:
         if not actor.is_admin:
             raise Forbidden("Only an admin changes a role.")
@@ -114,10 +113,10 @@ def set_status(
     return user_out(user_id, data)
 
 
-def archive_user(*, actor: Principal, user_id: str, client: Client, now: datetime) -> None:
-    """Archive (self or admin): the account can no longer sign in and every session ends.
-    The document stays (history and other areas' references); archiving again changes nothing."""
-    require_self_or_admin(actor, user_id)
+def archive_user(*, actor_id: str, user_id: str, client: Client, now: datetime) -> None:
+    """Archive: the account can no longer sign in and every session ends. The document stays
+    (history and other areas' references); archiving again changes nothing.
+    Access: the route's guard (shared.http.self_or_admin)."""
     ref = _ref(user_id)
 
     def apply(txn: store.Transaction) -> bool:
@@ -129,7 +128,7 @@ def archive_user(*, actor: Principal, user_id: str, client: Client, now: datetim
         txn.update(ref, {"status": "archived", "archived_at": now, "updated_at": now})
         audit.record(
             "user.archived",
-            actor_id=actor.user_id,
+            actor_id=actor_id,
             target_id=user_id,
             client=client,
             details={"from": data.get("status")},
