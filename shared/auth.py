@@ -170,9 +170,3 @@ def authenticate(authorization: str | None, now: datetime) -> Principal:
 def require_role(principal: Principal, roles: Iterable[str]) -> None:
     if principal.role not in set(roles):
         raise Forbidden("Your role does not allow this.")
-
-
-def require_self_or_admin(principal: Principal, user_id: str) -> None:
-    """Another user's document: the owner may, an admin may, nobody else."""
-    if not principal.is_self_or_admin(user_id):
-        raise Forbidden("You may only act on your own account.")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functions.users import avatar, export, service
 from functions.users.models import AvatarOut, ExportOut, StatusIn, UserPatchIn, UsersPage, UsersQuery
-from shared import store
+from shared import accounts, store
 from shared.accounts import UserOut
 from shared.http import Call, HttpFunction, Response, roles, self_or_admin
 
@@ -26,7 +26,7 @@ def list_users(call: Call[None, UsersQuery]) -> store.Page:
 @item_route.get(self_or_admin("id"), response=UserOut)
 def get_user(call: Call[None, None]) -> UserOut:
     """One user: the user themselves or an admin."""
-    return service.get_user(call.params["id"])
+    return accounts.get_user(call.params["id"])
 
 
 @item_route.patch(self_or_admin("id"), body=UserPatchIn, response=UserOut)

@@ -41,14 +41,6 @@ def list_users(*, role: str | None, status: str | None, limit: int, cursor: str 
     return store.paginate(query, users, LIST_ORDER, limit, cursor, lambda snap: user_out(snap.id, snap.to_dict()))
 
 
-def get_user(user_id: str) -> UserOut:
-    """The user (1 read). Access: the route's guard (shared.http.self_or_admin)."""
-    data = _ref(user_id).get().to_dict()
-    if data is None:
-        raise NotFound("No such user.")
-    return user_out(user_id, data)
-
-
 def update_user(*, actor: Principal, user_id: str, changes: dict[str, Any], client: Client, now: datetime) -> UserOut:
     """Edit names, grade, bio and time zone (self or admin) or the role (admin, not their own),
     through the one write path of an account (shared/accounts.py).
