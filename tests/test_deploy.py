@@ -111,6 +111,40 @@ def test_function_upload_serves_every_entry_point_and_nothing_else(function_uplo
         assert not (function_upload / left_out).exists(), left_out
 
 
+def test_functions_ship_our_bytecode_valid_after_the_upload(build_upload: Path, tmp_path: Path) -> None:
+    """The build compiles our modules (hash-checked) and each function's upload carries them:
+    after the upload has changed every source's modification time, a cold start still loads
+    them from bytecode instead of compiling them; a source that changed is compiled afresh."""
+    checks = yaml.safe_load((ROOT / "cloudbuild.yaml").read_text())["steps"][0]
+    assert manifest.COMPILE_COMMAND in checks["args"][-1]
+    minor = int(manifest.RUNTIME.removeprefix("python3"))  # the runtime's Python compiles, and runs here
+    assert checks["name"] == manifest.BUILD_PYTHON_IMAGE == f"python:3.{minor}-slim"
+    assert sys.version_info[:2] == (3, minor)
+    build = copy_files(build_upload, files_for_upload(build_upload), tmp_path / "build")
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    subprocess.run(["bash", "-c", manifest.COMPILE_COMMAND], cwd=build, env=env, check=True, timeout=120)
+    shutil.copy2(build / manifest.FUNCTION_IGNORE_FILE, build / ".gcloudignore")
+    upload = copy_files(build, files_for_upload(build), tmp_path / "function")
+    assert (upload / "shared" / "__pycache__" / f"http.{sys.implementation.cache_tag}.pyc").exists()
+    assert not (upload / "infra" / "__pycache__").exists()
+    for source in upload.rglob("*.py"):
+        os.utime(source, (source.stat().st_atime, source.stat().st_mtime + 3600))
+    edited = upload / "shared" / "collections.py"
+    edited.write_text(edited.read_text() + "\n# edited\n")
+    env.pop("PYTHONPATH", None)
+    loaded = subprocess.run(
+        [sys.executable, "-v", "-c", "import main; main.auth_me"],
+        cwd=upload,
+        env={**env, "STUDYHALL_ENV": "test", "PYTHONDONTWRITEBYTECODE": "1"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    ).stderr
+    compiled = [line for line in loaded.splitlines() if line.startswith(f"# code object from {upload}")]
+    assert compiled == [f"# code object from {upload}/shared/collections.py"], compiled
+    assert f"# code object from '{upload}/shared/__pycache__/http.{sys.implementation.cache_tag}.pyc'" in loaded
+
+
 def _steps() -> dict[str, dict[str, object]]:
     return {s["id"]: s for s in yaml.safe_load((ROOT / "cloudbuild.yaml").read_text())["steps"]}
 
