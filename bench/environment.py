@@ -40,7 +40,7 @@ def configure() -> None:
     os.environ.update(bench_env())
 
 
-def fresh_process(probe: str, *args: str, env: dict[str, str] | None = None) -> dict[str, Any]:
+def fresh_process(probe: str, *args: str, env: dict[str, str] | None = None, cwd: Path = ROOT) -> dict[str, Any]:
     """Run `probe` (Python source printing one JSON line last) in a new interpreter, as a new
     Cloud Functions instance would start, in the bench environment; its JSON plus `process_ms`,
     the whole process's wall time, and, when the probe reports `ready_at` (its
@@ -49,7 +49,7 @@ def fresh_process(probe: str, *args: str, env: dict[str, str] | None = None) -> 
     started = time.perf_counter()
     out = subprocess.run(
         [sys.executable, "-c", probe, *args],
-        cwd=ROOT,
+        cwd=cwd,
         env={**bench_env(), "PATH": "/usr/bin:/bin", **(env or {})},
         capture_output=True,
         text=True,
