@@ -14,7 +14,6 @@ import base64
 import binascii
 import builtins
 import json
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -25,9 +24,9 @@ from google.cloud.firestore_v1.base_query import FieldFilter
 from pydantic import ValidationError
 
 from shared import store
-from shared.config import settings
 from shared.event_types import MODELS, EventData
 from shared.logging import get_logger, log_fields, request_id_var
+from shared.pubsub import publisher, topic_path
 from shared.registry import FunctionSpec, expires, register
 from shared.userdata import not_personal
 
@@ -90,24 +89,6 @@ def _data(data: EventData | dict[str, Any]) -> dict[str, Any]:
 
 
 # Publishing ---------------------------------------------------------------------------------
-
-_publisher: Any = None
-_publisher_lock = threading.Lock()
-
-
-def publisher() -> Any:
-    global _publisher
-    if _publisher is None:
-        with _publisher_lock:
-            if _publisher is None:
-                from google.cloud import pubsub_v1  # type: ignore[attr-defined]
-
-                _publisher = pubsub_v1.PublisherClient()
-    return _publisher
-
-
-def topic_path(topic: str) -> str:
-    return f"projects/{settings().project_id}/topics/{topic}"
 
 
 def publish(

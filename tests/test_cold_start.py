@@ -55,16 +55,11 @@ def test_no_entry_point_loads_another_area() -> None:
 
 
 def test_auth_me_loads_only_its_own_routes() -> None:
-    """The most frequent call loads its own handlers module, not the code of sign-in, password
-    recovery or email verification, nor the event machinery (nothing it does publishes)."""
+    """The most frequent call loads its own handlers module, not the code of sign-in, sessions,
+    password recovery or email verification, nor the event machinery (nothing it does publishes)."""
     loaded = _modules_loaded("auth_me")
     auth_modules = {name for name in loaded if name.startswith("functions.auth.")}
-    assert auth_modules == {
-        "functions.auth.handlers",
-        "functions.auth.handlers.account",
-        "functions.auth.models",
-        "functions.auth.sessions",
-    }
+    assert auth_modules == {"functions.auth.handlers", "functions.auth.handlers.me"}
     assert not {"shared.events", "shared.event_types", "shared.registration"} & set(loaded)
 
 
@@ -80,4 +75,4 @@ def test_an_entry_point_missing_from_the_generated_table_loads_its_whole_area() 
         check=True,
     ).stdout
     loaded = set(json.loads(out.strip().splitlines()[-1]))
-    assert {f"functions.auth.handlers.{m}" for m in ("account", "signin", "recovery", "verification")} <= loaded
+    assert {f"functions.auth.handlers.{m}" for m in ("me", "account", "signin", "recovery", "verification")} <= loaded

@@ -6,9 +6,9 @@ from typing import Literal
 
 from shared import store
 from shared.config import settings
-from shared.events import publisher, topic_path
 from shared.http import PUBLIC, Call, HttpFunction, Response
 from shared.logging import get_logger
+from shared.pubsub import publisher, topic_path
 from shared.validation import Out
 
 log = get_logger("health")

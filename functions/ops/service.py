@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from shared.errors import NotFound
-from shared.events import publisher, topic_path
 from shared.logging import get_logger, log_fields
+from shared.pubsub import publisher, topic_path
 
 log = get_logger("ops")
 

@@ -1,23 +1,15 @@
-"""The signed-in account: who it is, and its live sessions."""
+"""The signed-in account's live sessions: list them, end one."""
 
 from __future__ import annotations
 
 from functions.auth import sessions
 from functions.auth.models import SessionsPage
 from shared import store
-from shared.accounts import UserOut, get_user
 from shared.http import SIGNED_IN, Call, HttpFunction, Response
 from shared.validation import PageQuery
 
-me_route = HttpFunction("auth-me", "/api/v1/auth/me")
 sessions_route = HttpFunction("auth-sessions", "/api/v1/auth/sessions")
 session_route = HttpFunction("auth-sessions-item", "/api/v1/auth/sessions/{id}")
-
-
-@me_route.get(SIGNED_IN, response=UserOut)
-def me(call: Call[None, None]) -> UserOut:
-    """The signed-in user."""
-    return get_user(call.user.user_id)
 
 
 @sessions_route.get(SIGNED_IN, query=PageQuery, response=SessionsPage)
