@@ -67,7 +67,14 @@ def create_password_reset(user_id: str, email: str, now: datetime, *, purpose: s
     batch = client_db.batch()
     batch.create(
         client_db.collection(PASSWORD_RESETS).document(hash_token(token)),
-        {"user_id": user_id, "purpose": purpose, "created_at": now, "expires_at": now + ttl, "used_at": None},
+        {
+            "user_id": user_id,
+            "email": email,  # spending the token proves control of this address (email verification)
+            "purpose": purpose,
+            "created_at": now,
+            "expires_at": now + ttl,
+            "used_at": None,
+        },
     )
     batch.create(client_db.collection(MAIL).document(new_id()), _reset_mail(email, link, purpose, ttl))
     batch.commit()

@@ -151,7 +151,15 @@ def test_verify_and_resend_are_limited_per_ip(
     assert api.post(RESEND, token=tokens["access_token"]).status_code == 429
 
 
-def test_an_account_an_admin_approved_gets_a_verification_mail(api: Api, drain: Callable[..., int]) -> None:
+def reset_token_of(mail: dict[str, Any]) -> str:
+    found = re.search(r"\?token=([A-Za-z0-9_\-]+)", mail["message"]["text"])
+    assert found
+    return found.group(1)
+
+
+def test_an_approved_account_is_confirmed_by_its_welcome_link_alone(api: Api, drain: Callable[..., int]) -> None:
+    """An account created for someone gets one mail, the welcome link; setting the first password
+    with it confirms the address (the link reached it), so no verification mail is sent."""
     admin = api.admin()
     teacher = api.register("teach@example.com", role="teacher")
     klass = api.post(
@@ -166,8 +174,37 @@ def test_an_account_an_admin_approved_gets_a_verification_mail(api: Api, drain: 
     approved = api.post(f"/api/v1/student-requests/{request.json['id']}/approve", token=admin["access_token"])
     assert approved.status_code == 200, approved.json
     drain()
-    [mail] = verification_mails("kid@example.com")
-    assert api.post(VERIFY, {"token": token_of(mail)}).status_code == 200
+    assert verification_mails("kid@example.com") == []
+    [welcome] = [m for m in collection("mail") if m["to"] == ["kid@example.com"]]
+    chosen = "a first passphrase of mine"
+    confirmed = api.post(
+        "/api/v1/auth/password-reset-confirm", {"token": reset_token_of(welcome), "new_password": chosen}
+    )
+    assert confirmed.status_code == 200, confirmed.json
+    me = api.get(ME, token=api.login("kid@example.com", chosen)["access_token"]).json
+    assert me["email_verified"] is True
+    assert [v for v in collection("email_verifications") if v["email"] == "kid@example.com"] == []
+
+
+def test_a_reset_link_confirms_only_the_address_it_was_mailed_to(api: Api, drain: Callable[..., int]) -> None:
+    """Spending a reset token proves control of the address it went to: an unconfirmed account is
+    confirmed by it, unless the account's email has changed since the link was mailed."""
+    for email, moved in (("same@example.com", False), ("moved@example.com", True)):
+        tokens = api.register(email)
+        drain()
+        assert api.post("/api/v1/auth/password-reset-request", {"email": email}).status_code == 202
+        [reset] = [m for m in collection("mail") if m["to"] == [email] and "verify-email" not in m["message"]["text"]]
+        user_id = tokens["user"]["id"]
+        if moved:
+            store.db().collection("users").document(user_id).update(
+                {"email": "elsewhere@example.com", **verification.email_changed_fields("elsewhere@example.com")}
+            )
+        chosen = "a new passphrase entirely"
+        body = {"token": reset_token_of(reset), "new_password": chosen}
+        answer = api.post("/api/v1/auth/password-reset-confirm", body)
+        assert answer.status_code == 200, answer.json
+        user = store.db().collection("users").document(user_id).get().to_dict() or {}
+        assert user["email_verified"] is (not moved), email
 
 
 def test_budgets_of_the_verification_routes(

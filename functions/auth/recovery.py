@@ -93,7 +93,11 @@ def confirm_password_reset(*, token: str, new_password: str, client: Client, now
                 "The password is not acceptable.", details=[{"field": "new_password", "message": problem}]
             )
         txn.update(ref, {"used_at": now})
-        txn.update(user_ref, {"password_hash": password_hash, "password_changed_at": now, "updated_at": now})
+        changes = {"password_hash": password_hash, "password_changed_at": now, "updated_at": now}
+        if reset.get("email") == user["email"] and not user.get("email_verified"):
+            # The link reached this address: no separate confirmation mail is needed any more.
+            changes |= {"email_verified": True, "email_verified_at": now}
+        txn.update(user_ref, changes)
         return str(reset["user_id"])
 
     user_id = store.run_transaction(spend)

@@ -64,7 +64,11 @@ def queue_verification(writer: Any, user_id: str, email: str, now: datetime) -> 
 
 
 def needs_verification(user: dict[str, Any] | None) -> bool:
-    return bool(user) and not user.get("email_verified") and user.get("status") != "archived"  # type: ignore[union-attr]
+    if not user or user.get("email_verified") or user.get("status") == "archived":
+        return False
+    # An account created for someone (no password yet) is confirmed by the welcome mail's link,
+    # with which its owner sets a first password: a second mail would only confuse them.
+    return user.get("password_hash") is not None
 
 
 def on_user_registered(event: Event) -> None:
