@@ -88,7 +88,8 @@ def test_enrolment_is_idempotent_and_leaving_keeps_progress(
     first = api.post(f"/api/v1/paths/{path_id}/enrollment", token=token)
     assert first.status_code == 201
     assert first.json["path_id"] == path_id and first.json["enrolled"] is True
-    assert ops(first) == {"reads": 3, "writes": 1, "deletes": 0}  # session, path, enrolment
+    # session, path, a query for each of its exercise and practice-exam lessons, enrolment
+    assert ops(first) == {"reads": 5, "writes": 1, "deletes": 0}
     again = api.post(f"/api/v1/paths/{path_id}/enrollment", token=token)
     assert again.status_code == 200 and again.json["enrolled_at"] == first.json["enrolled_at"]
     assert ops(again) == {"reads": 3, "writes": 0, "deletes": 0}
@@ -111,6 +112,37 @@ def test_enrolment_is_idempotent_and_leaving_keeps_progress(
     assert api.post("/api/v1/paths/nope/enrollment", token=token).status_code == 404
     assert api.delete("/api/v1/paths/nope/enrollment", token=token).status_code == 404
     assert enrolment_doc("nope", learner["id"]) is None
+
+
+def test_work_done_before_enrolling_completes_its_lessons_at_enrolment(
+    api: Api, created: dict[str, Any], learner: dict[str, Any], completions: Events
+) -> None:
+    """An exercise solved and a practice exam passed before enrolling: enrolling completes both
+    lessons at once, with one `lesson.completed` each; a failed attempt counts for nothing, and
+    leaving and coming back publishes nothing again."""
+    user_id, token = learner["id"], learner["token"]
+    reading, video, hello, quiz = lesson_ids(created)
+    submission(user_id, "ex-hello", "accepted", "s-before")
+    store.db().collection("exam_sessions").document("x-fail").set(
+        {"user_id": user_id, "exam_type": SEC, "status": "submitted", "score": 50}
+    )
+    first = api.post(f"/api/v1/paths/{created['id']}/enrollment", token=token)
+    assert first.status_code == 201
+    # session, path, one query per condition; enrolment, its write and one outbox entry, sent
+    assert ops(first) == {"reads": 5, "writes": 2, "deletes": 1}
+    mine = progress(api, created["id"], token)
+    assert mine["lessons"][hello]["completed"] is True and mine["lessons"][quiz]["completed"] is False
+    assert mine["percent"] == 25 and mine["next_lesson_id"] == reading
+
+    store.db().collection("exam_sessions").document("x-pass").set(
+        {"user_id": user_id, "exam_type": SEC, "status": "submitted", "score": 85}
+    )
+    assert api.delete(f"/api/v1/paths/{created['id']}/enrollment", token=token).status_code == 204
+    assert api.post(f"/api/v1/paths/{created['id']}/enrollment", token=token).status_code == 201
+    back = progress(api, created["id"], token)
+    assert back["completed_lessons"] == 2 and back["lessons"][quiz]["completed"] is True
+    events = completions.pull()
+    assert sorted(e["data"]["lesson_id"] for e in events) == sorted([hello, quiz])
 
 
 def test_concurrent_enrolments_make_one(api: Api, created: dict[str, Any], learner: dict[str, Any]) -> None:
@@ -427,8 +459,8 @@ def test_what_an_event_costs(api: Api, created: dict[str, Any], learner: dict[st
         done = learning.on_submission_graded("paths-on-submission-graded", SubmissionGraded(**data), event)
         return done, {"reads": meter.reads, "writes": meter.writes}
 
-    submission(learner["id"], "ex-hello", "accepted", "s-ok")
     assert deliver("s-ok", "e1") == (0, {"reads": 1, "writes": 0})  # not enrolled anywhere
     enrol(api, created["id"], learner["token"])
+    submission(learner["id"], "ex-hello", "accepted", "s-ok")  # after enrolling: the event completes it
     assert deliver("s-ok", "e2") == (1, {"reads": 5, "writes": 3})  # + lesson.completed in the outbox
     assert deliver("s-ok", "e2") == (0, {"reads": 4, "writes": 0})  # redelivery: the marker stops it

@@ -198,20 +198,75 @@ def _require_path(path_id: str) -> None:
         raise NotFound("No such path.")
 
 
+def _path_lessons(path_id: str) -> list[dict[str, Any]]:
+    snapshot = _col(PATHS).document(path_id).get(field_paths=["modules"])
+    if not snapshot.exists:
+        raise NotFound("No such path.")
+    return lessons_of(snapshot.to_dict() or {})
+
+
+def done_before(user_id: str, lessons: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The exercise and practice-exam lessons whose condition the learner already meets (an
+    accepted submission, a passing session): work done before enrolling counts. One query per
+    distinct condition."""
+    met: dict[tuple[str, ...], bool] = {}
+    found = []
+    for lesson in lessons:
+        if lesson["kind"] == "exercise":
+            key: tuple[str, ...] = ("exercise", lesson["exercise_id"])
+        elif lesson["kind"] == "practice_exam":
+            key = ("practice_exam", lesson["exam_type"], str(int(lesson.get("pass_score") or 0)))
+        else:
+            continue  # reading and video lessons are done on the path itself
+        if key not in met:
+            met[key] = condition_met(user_id, lesson, {})
+        if met[key]:
+            found.append(lesson)
+    return found
+
+
 def enroll(path_id: str, user_id: str, now: datetime) -> tuple[EnrollmentOut, bool]:
     """Enrol (again): True when this call enrolled, False when the caller already was. A return
-    after leaving keeps the earlier progress."""
-    _require_path(path_id)
+    after leaving keeps the earlier progress. Exercises solved and practice exams passed before
+    complete their lessons at once (each publishes `lesson.completed`)."""
+    lessons = _path_lessons(path_id)
+    credited: list[dict[str, Any]] | None = None  # looked up once, and only when this call enrols
 
-    def decide(current: dict[str, Any] | None) -> tuple[dict[str, Any] | None, tuple[datetime, bool]]:
+    def decide(
+        current: dict[str, Any] | None,
+    ) -> tuple[dict[str, Any] | None, tuple[datetime, bool, list[dict[str, Any]]]]:
+        nonlocal credited
         if current is not None and current.get("enrolled"):
-            return None, (current["enrolled_at"], False)
+            return None, (current["enrolled_at"], False, [])
+        if credited is None:
+            credited = done_before(user_id, lessons)
+        states = (current or {}).get("lessons") or {}
+        newly = [lesson for lesson in credited if not (states.get(lesson["id"]) or {}).get("completed")]
+        completions = {
+            lesson["id"]: {
+                "completed": True,
+                "completed_at": now,
+                "watched_seconds": 0,
+                "position_seconds": 0,
+                "reported_at": None,
+            }
+            for lesson in newly
+        }
         changes = {"path_id": path_id, "user_id": user_id, "enrolled": True, "enrolled_at": now, "updated_at": now}
         if current is None:
-            changes.update(left_at=None, lessons={})
-        return changes, (now, True)
+            changes.update(left_at=None, lessons=completions)
+        else:
+            changes.update({f"lessons.{lesson_id}": state for lesson_id, state in completions.items()})
+        return changes, (now, True, newly)
 
-    (enrolled_at, created), _ = store.guarded_write(_enrollment_ref(path_id, user_id), decide)
+    event_ids = {lesson["id"]: new_id() for lesson in lessons}  # the same events whichever attempt commits
+
+    def stage(batch: Any, answer: tuple[datetime, bool, list[dict[str, Any]]]) -> list[StagedEvent]:
+        return [_announce(batch, user_id, path_id, lesson, now, event_ids[lesson["id"]]) for lesson in answer[2]]
+
+    (enrolled_at, created, newly), staged = store.guarded_write(_enrollment_ref(path_id, user_id), decide, stage)
+    for lesson, event in zip(newly, staged or [], strict=True):
+        _announced(event, user_id, path_id, lesson["id"])
     return EnrollmentOut(path_id=path_id, user_id=user_id, enrolled=True, enrolled_at=enrolled_at), created
 
 
