@@ -121,7 +121,7 @@ def test_work_done_before_enrolling_completes_its_lessons_at_enrolment(
     lessons at once, with one `lesson.completed` each; a failed attempt counts for nothing, and
     leaving and coming back publishes nothing again."""
     user_id, token = learner["id"], learner["token"]
-    reading, video, hello, quiz = lesson_ids(created)
+    reading, _video, hello, quiz = lesson_ids(created)
     submission(user_id, "ex-hello", "accepted", "s-before")
     store.db().collection("exam_sessions").document("x-fail").set(
         {"user_id": user_id, "exam_type": SEC, "status": "submitted", "score": 50}
