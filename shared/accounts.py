@@ -21,7 +21,7 @@ from pydantic import AfterValidator, Field, StringConstraints
 
 from shared import audit, store
 from shared.audit import Client
-from shared.auth import SESSIONS
+from shared.auth import SESSIONS, Principal
 from shared.collections import MEMBERSHIPS, USERS
 from shared.errors import Conflict, NotFound
 from shared.userdata import field, personal
@@ -96,6 +96,14 @@ def new_user(
         "last_login_at": None,
         "email_verified": False,
     }
+
+
+def account_of(principal: Principal) -> UserOut:
+    """The caller as the API shows them, from the document read with their session
+    (`shared.http.SIGNED_IN_WITH_ACCOUNT`): no read of its own."""
+    if principal.account is None:
+        raise NotFound("No such user.")
+    return user_out(principal.user_id, principal.account)
 
 
 def get_user(user_id: str) -> UserOut:

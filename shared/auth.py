@@ -8,6 +8,7 @@ token off at once (one Firestore read per request, written down in docs/auth.md)
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import hmac
 import secrets
@@ -123,6 +124,9 @@ class Principal:
     user_id: str
     role: Role
     session_id: str
+    # The caller's user document, read with the session when the route's access asks for it
+    # (`shared.http.SIGNED_IN_WITH_ACCOUNT`); None otherwise, or when it no longer exists.
+    account: dict[str, Any] | None = dataclasses.field(default=None, compare=False, repr=False)
 
     @property
     def is_admin(self) -> bool:
@@ -148,12 +152,21 @@ def session_is_live(session: dict[str, Any] | None, now: datetime) -> bool:
     return expires_at is None or expires_at > now
 
 
-def authenticate(authorization: str | None, now: datetime) -> Principal:
-    """The caller of a request: a valid token whose session is live. One Firestore read."""
+def authenticate(authorization: str | None, now: datetime, *, with_account: bool = False) -> Principal:
+    """The caller of a request: a valid token whose session is live. One Firestore read; with
+    `with_account`, the caller's user document too, in the same round trip (two reads)."""
+    from shared.collections import USERS
     from shared.store import db
 
     claims = decode_access_token(bearer_token(authorization))
-    session = db().collection(SESSIONS).document(str(claims["sid"])).get().to_dict()
+    session_ref = db().collection(SESSIONS).document(str(claims["sid"]))
+    account = None
+    if with_account:
+        user_ref = db().collection(USERS).document(str(claims["sub"]))
+        found = {s.reference.path: s.to_dict() for s in db().get_all([session_ref, user_ref]) if s.exists}
+        session, account = found.get(session_ref.path), found.get(user_ref.path)
+    else:
+        session = session_ref.get().to_dict()
     if session is None or session.get("user_id") != claims["sub"]:
         raise Unauthorized("The session has ended; sign in again.")
     # Suspension revokes the sessions and marks them: their tokens answer 403 account_suspended.
@@ -164,7 +177,7 @@ def authenticate(authorization: str | None, now: datetime) -> Principal:
     role = session.get("role", claims.get("role"))
     if role not in ROLES:
         raise Unauthorized("The access token is invalid.")
-    return Principal(user_id=claims["sub"], role=role, session_id=str(claims["sid"]))
+    return Principal(user_id=claims["sub"], role=role, session_id=str(claims["sid"]), account=account)
 
 
 def require_role(principal: Principal, roles: Iterable[str]) -> None:

@@ -69,6 +69,8 @@ class Access:
     owner_param: str | None = None
     owner: str = "user"
     refusal: str = "You may only act on your own account."
+    # Read the caller's user document with the session, in one round trip (Principal.account).
+    with_account: bool = False
 
     def describe(self) -> str:
         if self.public:
@@ -88,6 +90,7 @@ class Access:
 
 PUBLIC = Access(public=True)
 SIGNED_IN = Access()
+SIGNED_IN_WITH_ACCOUNT = Access(with_account=True)
 
 
 def roles(*names: str) -> Access:
@@ -326,7 +329,9 @@ class HttpFunction:
             raise MethodNotAllowed(headers={"Allow": ", ".join(self._allowed())})
         self._check_size(request, method)
         now = store.now()
-        principal = None if method.access.public else authenticate(request.headers.get("Authorization"), now)
+        access = method.access
+        authorization = request.headers.get("Authorization")
+        principal = None if access.public else authenticate(authorization, now, with_account=access.with_account)
         if principal is not None and method.access.roles is not None:
             require_role(principal, method.access.roles)
         if principal is not None:

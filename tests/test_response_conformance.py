@@ -31,7 +31,7 @@ class Recorder(logging.Handler):
 def test_a_handler_answering_another_model_fails_loudly(api: Any, mocker: Any) -> None:
     token = api.register("shape@example.com")["access_token"]
     assert api.get("/api/v1/auth/me", token=token).status_code == 200
-    mocker.patch("functions.auth.handlers.me.get_user", return_value=Other(message="not a user"))
+    mocker.patch("functions.auth.handlers.me.account_of", return_value=Other(message="not a user"))
     records: list[logging.LogRecord] = []
     handler = Recorder(records)
     logging.getLogger("studyhall.http").addHandler(handler)

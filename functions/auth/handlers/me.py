@@ -3,13 +3,13 @@ start loads the shared kernel and the user model, and nothing of the other auth 
 
 from __future__ import annotations
 
-from shared.accounts import UserOut, get_user
-from shared.http import SIGNED_IN, Call, HttpFunction
+from shared.accounts import UserOut, account_of
+from shared.http import SIGNED_IN_WITH_ACCOUNT, Call, HttpFunction
 
 me_route = HttpFunction("auth-me", "/api/v1/auth/me")
 
 
-@me_route.get(SIGNED_IN, response=UserOut)
+@me_route.get(SIGNED_IN_WITH_ACCOUNT, response=UserOut)
 def me(call: Call[None, None]) -> UserOut:
-    """The signed-in user."""
-    return get_user(call.user.user_id)
+    """The signed-in user (read with their session: one round trip)."""
+    return account_of(call.user)
