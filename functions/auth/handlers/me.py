@@ -11,5 +11,6 @@ me_route = HttpFunction("auth-me", "/api/v1/auth/me")
 
 @me_route.get(SIGNED_IN_WITH_ACCOUNT, response=UserOut)
 def me(call: Call[None, None]) -> UserOut:
-    """The signed-in user (read with their session: one round trip)."""
+    """The signed-in user."""
+    # Read with the session, in one round trip (SIGNED_IN_WITH_ACCOUNT).
     return account_of(call.user)
