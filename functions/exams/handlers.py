@@ -30,8 +30,11 @@ from shared.errors import ValidationFailed
 from shared.event_types import ExamAnswered
 from shared.events import Event, StorageObject, on_object_finalized, subscriber
 from shared.http import SIGNED_IN, Call, HttpFunction, Response, roles, student_data
+from shared.logging import get_logger, log_fields
 from shared.uploads import read_upload
 from shared.validation import PageQuery
+
+log = get_logger("exams")
 
 exams_route = HttpFunction("exams-list", "/api/v1/exams")
 questions_route = HttpFunction("exams-questions", "/api/v1/questions")
@@ -174,6 +177,11 @@ def weak_areas(call: Call[None, WeakAreasQuery]) -> WeakAreasOut:
 def on_answered(event: Event) -> None:
     """Keep the student's per-question progress (adaptive selection reads it); idempotent."""
     data = event.data_as(ExamAnswered)
+    if not bank.valid_question_doc_id(data.question_id):
+        # Not `<exam_type>:<id>`, so no question of the bank: nothing to record, and a retry
+        # would fail the same way (acknowledge rather than retry it into the dead letters).
+        log.warning("exam.answered for no question of the bank dropped", extra=log_fields(event_id=event.id))
+        return
     history.record_answer(data.user_id, data.exam_type, data.question_id, bool(data.correct), event.occurred_at)
 
 
