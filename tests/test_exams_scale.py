@@ -15,6 +15,7 @@ from google.api_core import exceptions as gexc
 
 from functions.exams import history, imports, index, selection
 from shared import store
+from shared.events import publish
 from tests.support import Api, Stack, ops
 from tests.test_exams import SEC, docs, index_of
 from tests.test_imports import csv_bytes, fire, row, upload
@@ -75,6 +76,17 @@ def test_answer_events_keep_progress_idempotently_and_newest_wins(api: Api) -> N
     history.record_answer(user, SEC, qid, True, t0)  # an older answer arriving late
     [doc] = [d for d in docs(history.PROGRESS) if d["user_id"] == user]
     assert doc["answered"] == {"Q1": 2 * int((t0 + timedelta(minutes=5)).timestamp())}  # wrong, the newer one
+
+
+def test_an_answer_event_for_no_question_of_the_bank_is_acknowledged_and_records_nothing(
+    api: Api, drain: Callable[..., int]
+) -> None:
+    """A question id that is not `<exam_type>:<id>` no retry can mend: acknowledged at the first
+    delivery (not retried into the dead letters), nothing recorded."""
+    data = {"user_id": "u-odd", "session_id": "s", "exam_type": SEC, "question_id": "q1", "domain": "1.0"}
+    publish("exam.answered", {**data, "correct": True})
+    assert drain(subscriptions=["exams-on-answered--exam.answered"]) == 1
+    assert docs(history.PROGRESS) == []
 
 
 def test_selection_tiers_and_weights_on_plain_values() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from functions.exams import history, sessions
+from functions.exams import bank, history, sessions
 from functions.exams.models import (
     AnswerIn,
     ExamAnswerOut,
@@ -20,7 +20,10 @@ from shared import store
 from shared.event_types import ExamAnswered
 from shared.events import Event, subscriber
 from shared.http import SIGNED_IN, Call, HttpFunction, student_data
+from shared.logging import get_logger, log_fields
 from shared.validation import PageQuery
+
+log = get_logger("exams")
 
 sessions_route = HttpFunction("exams-sessions", "/api/v1/exam-sessions")
 session_route = HttpFunction("exams-sessions-item", "/api/v1/exam-sessions/{session_id}")
@@ -74,6 +77,11 @@ def weak_areas(call: Call[None, WeakAreasQuery]) -> WeakAreasOut:
 def on_answered(event: Event) -> None:
     """Keep the student's per-question progress (adaptive selection reads it); idempotent."""
     data = event.data_as(ExamAnswered)
+    if not bank.valid_question_doc_id(data.question_id):
+        # Not `<exam_type>:<id>`, so no question of the bank: nothing to record, and a retry
+        # would fail the same way (acknowledge rather than retry it into the dead letters).
+        log.warning("exam.answered for no question of the bank dropped", extra=log_fields(event_id=event.id))
+        return
     history.record_answer(data.user_id, data.exam_type, data.question_id, bool(data.correct), event.occurred_at)
 
 
