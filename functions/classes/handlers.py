@@ -71,7 +71,7 @@ def get_class(call: Call[None, None]) -> ClassOut:
     return service.get_class(call.params["class_id"], call.user)
 
 
-@class_route.patch(TEACHER_OR_ADMIN, body=ClassPatch, response=ClassOut)
+@class_route.patch(TEACHER_OR_ADMIN, body=ClassPatch, response=ClassOut, errors=(409,))
 def update_class(call: Call[ClassPatch, None]) -> ClassOut:
     """Edit name, subject, description or grade levels (the join code stays)."""
     changes = call.body.model_dump(exclude_unset=True)
@@ -104,7 +104,7 @@ def join(call: Call[JoinIn, None]) -> MembershipOut:
     return service.join_class(call.params["student_id"], call.body.class_code, call.now)
 
 
-@request_create_route.post(TEACHER, body=StudentRequestIn, response=StudentRequestOut, status=201, errors=(409,))
+@request_create_route.post(TEACHER, body=StudentRequestIn, response=StudentRequestOut, status=201, errors=(404, 409))
 def request_student(call: Call[StudentRequestIn, None]) -> StudentRequestOut:
     """Ask an admin for a student account, enrolled in one of the caller's classes."""
     body = call.body
