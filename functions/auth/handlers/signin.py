@@ -25,7 +25,9 @@ REGISTER_LIMIT = per_ip("register", default=50, window_seconds=3600)
 LOGIN_LIMIT = per_ip("login", default=300, window_seconds=900)
 
 
-@register_route.post(PUBLIC, body=RegisterIn, response=TokensOut, status=201, before=(REGISTER_LIMIT,), errors=(401, 403, 409))
+@register_route.post(
+    PUBLIC, body=RegisterIn, response=TokensOut, status=201, before=(REGISTER_LIMIT,), errors=(401, 403, 409)
+)
 def register(call: Call[RegisterIn, None]) -> TokensOut:
     """Create an account and sign it in. Only an admin may create an admin."""
     body = call.body
