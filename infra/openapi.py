@@ -9,8 +9,10 @@ Exact, and kept exact by schemathesis over this document against the test stack
 - a handler that returns a `Page` of a model that is not itself a page is documented as the page
   `{items: [model], next_cursor}`; a response declared as a union (`A | B`) as either;
 - query parameters with their own types, bounds and enums; path parameters with the id pattern;
-- the error answers each operation can give (401/403 when it needs a caller, 404 with a path
-  parameter, 400/413/422 with a body, 422 with a query, 429 with a rate limit), and `default`;
+- the error answers each operation can give: those its declaration implies (401/403 when it needs
+  a caller, 404 with a path parameter, 400/413/422 with a body, 422 with a query and 400 when it
+  pages, 429 with a rate limit), those it declares (`errors=(409, ...)`: the business rules'
+  statuses, held outside production by shared/http.py), and `default`;
 - an upload route's bodies (multipart `file` field, or the file as the body).
 """
 
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import types
 import typing
+from http import HTTPStatus
 from typing import Any
 
 from pydantic import BaseModel
@@ -53,9 +56,12 @@ _ERROR_TEXT = {
     401: "No valid access token",
     403: "The caller's role or ownership does not allow it",
     404: "No such resource",
+    409: "Conflict with the current state (already done, taken, a condition not met)",
     413: "Body too large",
+    415: "Unsupported media type",
     422: "Validation failed",
     429: "Rate limited (Retry-After)",
+    503: "A dependency is unavailable (Retry-After when it is worth retrying)",
 }
 
 
@@ -84,9 +90,16 @@ def _page_of(item: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
+
+
 def _error(status: int) -> dict[str, Any]:
     return {
-        "description": _ERROR_TEXT.get(status, "Error"),
+        "description": _ERROR_TEXT.get(status) or _phrase(status),
         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
     }
 
@@ -102,21 +115,6 @@ def _query_schema(schema: dict[str, Any]) -> dict[str, Any]:
         else:
             schema["anyOf"] = options
     return schema
-
-
-def _error_statuses(spec: FunctionSpec, method: Method) -> list[int]:
-    statuses = set()
-    if not method.access.public:
-        statuses |= {401, 403}
-    if spec.spec.param_names:
-        statuses.add(404)
-    if method.body is not None or method.raw_body:
-        statuses |= {400, 413, 422}
-    if method.query is not None:
-        statuses.add(422)
-    if method.before:
-        statuses.add(429)
-    return sorted(statuses)
 
 
 def _query_parameters(model: type[BaseModel], schema: dict[str, Any]) -> list[dict[str, Any]]:
@@ -166,6 +164,7 @@ def openapi_document(specs: dict[str, FunctionSpec]) -> dict[str, Any]:
     schemas: dict[str, Any] = {"Error": ERROR_SCHEMA, **defs.get("$defs", {})}
 
     paths: dict[str, Any] = {}
+    error_statuses: set[int] = set()
     query_schemas: set[str] = set()  # described as parameters, not as a schema
     for spec, method in pairs:
         operation: dict[str, Any] = {
@@ -203,7 +202,8 @@ def openapi_document(specs: dict[str, FunctionSpec]) -> dict[str, Any]:
                 body = _page_of(body)
             success["content"] = {"application/json": {"schema": body}}
         responses: dict[str, Any] = {str(method.status): success}
-        for status in _error_statuses(spec, method):
+        for status in spec.spec.error_statuses(method):
+            error_statuses.add(status)
             responses[str(status)] = {"$ref": f"#/components/responses/Error{status}"}
         responses["default"] = {"$ref": "#/components/responses/Error"}
         operation["responses"] = responses
@@ -217,9 +217,9 @@ def openapi_document(specs: dict[str, FunctionSpec]) -> dict[str, Any]:
         "components": {
             "schemas": dict(sorted(schemas.items())),
             "responses": {
-                **{f"Error{status}": _error(status) for status in sorted(_ERROR_TEXT)},
+                **{f"Error{status}": _error(status) for status in sorted(error_statuses)},
                 "Error": {
-                    "description": "Any other error (409 conflict, 500, 503)",
+                    "description": "Any other error (500, 503; 409 when a write lost a race after every retry)",
                     "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
                 },
             },

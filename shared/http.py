@@ -38,6 +38,7 @@ from shared.errors import (
     MethodNotAllowed,
     NotFound,
     PayloadTooLarge,
+    ServiceUnavailable,
     Unauthorized,
 )
 from shared.logging import get_logger, log_fields, request_id_var, trace_var
@@ -169,6 +170,9 @@ class Method:
     raw_body: bool = False
     before: tuple[Callable[[Call[Any, Any]], None], ...] = ()
     summary: str = ""
+    # The statuses the business rules answer beyond those the declaration implies (derived_errors):
+    # `errors=(409, 415)`. Listed per operation in docs/openapi.json, held outside production.
+    errors: tuple[int, ...] = ()
 
 
 def _client_ip(request: flask.Request) -> str:
@@ -241,6 +245,10 @@ class HttpFunction:
                 if param is not None and param not in self.param_names:
                     raise ValueError(f"{self.spec.name}: the access of {verb} names no path parameter {param!r}")
             summary = options.pop("summary", None) or (handler.__doc__ or "").strip().split("\n")[0]
+            errors = tuple(options.pop("errors", ()))
+            if not all(isinstance(s, int) and 400 <= s <= 599 and s != 405 for s in errors):
+                raise ValueError(f"{self.spec.name}: errors of {verb} must be 4xx/5xx statuses (405 is implied)")
+            options["errors"] = tuple(sorted(set(errors)))
             self.methods[verb] = Method(verb=verb, handler=handler, access=access, summary=summary, **options)
             self.spec.methods = sorted(self.methods)
             return handler
@@ -261,6 +269,47 @@ class HttpFunction:
 
     def delete(self, access: Access = SIGNED_IN, **options: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         return self._method("DELETE", access, **options)
+
+    def derived_errors(self, method: Method) -> set[int]:
+        """The error statuses a method's declaration implies: 401/403 when it needs a caller, 404
+        with a path parameter, 400/413/422 with a body, 422 with a query (and 400 for a bad cursor
+        when it pages), 429 with a `before=` rate limit."""
+        statuses: set[int] = set()
+        if not method.access.public:
+            statuses |= {401, 403}
+        if self.param_names:
+            statuses.add(404)
+        if method.body is not None or method.raw_body:
+            statuses |= {400, 413, 422}
+        if method.query is not None:
+            statuses.add(422)
+            if "cursor" in method.query.model_fields:
+                statuses.add(400)  # store.paginate refuses a cursor of another list
+        if method.before:
+            statuses.add(429)
+        return statuses
+
+    def error_statuses(self, method: Method) -> list[int]:
+        """The error statuses the method documents: derived and declared (docs/openapi.json)."""
+        return sorted(self.derived_errors(method) | set(method.errors))
+
+    def _holds(self, method: Method, status: int, code: str = "") -> None:
+        """Outside production an error answer the route neither implies nor declares is a mismatch:
+        a 500 with a log naming the route and the status (like shared/conformance.py for bodies).
+        5xx and 405 need no declaration."""
+        if settings().env == "production" or status >= 500 or status == 405:
+            return
+        if status in method.errors or status in self.derived_errors(method):
+            return
+        log.error(
+            "error status not declared by its route",
+            extra=log_fields(
+                function=self.spec.name,
+                problem=f"{method.verb} {self.path} answers {status}{f' ({code})' if code else ''}, "
+                "which its declaration neither implies nor lists in errors=",
+            ),
+        )
+        raise ApiError() from None
 
     # Serving ------------------------------------------------------------------------------------
 
@@ -327,7 +376,21 @@ class HttpFunction:
         method = self.methods.get(request.method) or (self.methods.get("GET") if request.method == "HEAD" else None)
         if method is None:
             raise MethodNotAllowed(headers={"Allow": ", ".join(self._allowed())})
-        self._check_size(request, method)
+        self._check_size(request, method)  # any route, like 405: not the declaration's story
+        try:
+            return self._serve(request, request_id, method, params)
+        except ServiceUnavailable:
+            raise  # an outage, or a write that lost its race after every retry (Contention, 409)
+        except ApiError as error:
+            self._holds(method, error.status, error.code)
+            raise
+        except gexc.InvalidArgument:
+            self._holds(method, NotFound.status, NotFound.code)
+            raise
+
+    def _serve(
+        self, request: flask.Request, request_id: str, method: Method, params: dict[str, str]
+    ) -> tuple[flask.Response, Principal | None]:
         now = store.now()
         access = method.access
         authorization = request.headers.get("Authorization")
@@ -358,8 +421,12 @@ class HttpFunction:
 
     def _answer(self, result: Any, method: Method) -> flask.Response:
         if isinstance(result, flask.Response):
+            if result.status_code >= 400:
+                self._holds(method, result.status_code)
             return result
         if isinstance(result, Response):
+            if result.status >= 400:
+                self._holds(method, result.status)
             return _json_response(result.status, self._checked(method, result.body), result.headers)
         if result is None:
             return _json_response(204, None)

@@ -48,7 +48,7 @@ def list_messages(call: Call[None, MessageListQuery]) -> store.Page:
     return service.list_messages(call.params["session_id"], call.user.user_id, call.query.limit, call.query.cursor)
 
 
-@messages_route.post(SIGNED_IN, body=MessageIn, response=MessageOut, status=202)
+@messages_route.post(SIGNED_IN, body=MessageIn, response=MessageOut, status=202, errors=(409, 429))
 def post_message(call: Call[MessageIn, None]) -> MessageOut:
     """Send a message; the tutor's reply is written asynchronously as the next message."""
     return service.post_message(call.params["session_id"], call.user.user_id, call.body.content, call.now)
@@ -60,7 +60,7 @@ def end_session(call: Call[None, None]) -> SessionOut:
     return service.end_session(call.params["session_id"], call.user.user_id, call.now)
 
 
-@token_route.post(SIGNED_IN, response=FirebaseTokenOut)
+@token_route.post(SIGNED_IN, response=FirebaseTokenOut, errors=(503,))
 def firebase_token(call: Call[None, None]) -> FirebaseTokenOut:
     """A Firebase custom token for the caller, to follow their chats live with a Firestore listener."""
     from functions.chat import live

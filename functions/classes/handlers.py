@@ -44,7 +44,7 @@ reject_route = HttpFunction("classes-requests-reject", "/api/v1/student-requests
 dashboard_route = HttpFunction("classes-dashboard", "/api/v1/teachers/{teacher_id}/dashboard")
 
 
-@create_route.post(TEACHER, body=ClassIn, response=ClassOut, status=201)
+@create_route.post(TEACHER, body=ClassIn, response=ClassOut, status=201, errors=(503,))
 def create_class(call: Call[ClassIn, None]) -> ClassOut:
     """Create a class with a unique join code."""
     body = call.body
@@ -71,7 +71,7 @@ def get_class(call: Call[None, None]) -> ClassOut:
     return service.get_class(call.params["class_id"], call.user)
 
 
-@class_route.patch(TEACHER_OR_ADMIN, body=ClassPatch, response=ClassOut)
+@class_route.patch(TEACHER_OR_ADMIN, body=ClassPatch, response=ClassOut, errors=(409,))
 def update_class(call: Call[ClassPatch, None]) -> ClassOut:
     """Edit name, subject, description or grade levels (the join code stays)."""
     changes = call.body.model_dump(exclude_unset=True)
@@ -98,13 +98,13 @@ def remove_student(call: Call[None, None]) -> Response:
     return Response(status=204)
 
 
-@join_route.post(student_self("student_id"), body=JoinIn, response=MembershipOut, status=201)
+@join_route.post(student_self("student_id"), body=JoinIn, response=MembershipOut, status=201, errors=(409,))
 def join(call: Call[JoinIn, None]) -> MembershipOut:
     """Join a class with its code (case and spaces forgiven)."""
     return service.join_class(call.params["student_id"], call.body.class_code, call.now)
 
 
-@request_create_route.post(TEACHER, body=StudentRequestIn, response=StudentRequestOut, status=201)
+@request_create_route.post(TEACHER, body=StudentRequestIn, response=StudentRequestOut, status=201, errors=(404, 409))
 def request_student(call: Call[StudentRequestIn, None]) -> StudentRequestOut:
     """Ask an admin for a student account, enrolled in one of the caller's classes."""
     body = call.body
@@ -133,13 +133,13 @@ def list_requests(call: Call[None, AdminRequestListQuery]) -> Page:
     return service.list_requests(status=q.status, limit=q.limit, cursor=q.cursor)
 
 
-@approve_route.post(ADMIN, response=StudentRequestOut)
+@approve_route.post(ADMIN, response=StudentRequestOut, errors=(409,))
 def approve(call: Call[None, None]) -> StudentRequestOut:
     """Approve: create the student's account, enrol it, mail a set-password link."""
     return service.approve_request(call.params["request_id"], call.user.user_id, call.now)
 
 
-@reject_route.post(ADMIN, body=RejectIn, response=StudentRequestOut)
+@reject_route.post(ADMIN, body=RejectIn, response=StudentRequestOut, errors=(409,))
 def reject(call: Call[RejectIn, None]) -> StudentRequestOut:
     """Reject a pending request, with an optional reason for the teacher."""
     return service.reject_request(call.params["request_id"], call.user.user_id, call.body.reason, call.now)

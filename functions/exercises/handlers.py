@@ -91,7 +91,7 @@ def exercise_submissions(call: Call[None, PageQuery]) -> store.Page:
 # Submissions -----------------------------------------------------------------------------------
 
 
-@submit_route.post(SIGNED_IN, body=SubmissionIn, response=SubmissionQueuedOut, status=202)
+@submit_route.post(SIGNED_IN, body=SubmissionIn, response=SubmissionQueuedOut, status=202, errors=(429,))
 def submit(call: Call[SubmissionIn, None]) -> SubmissionQueuedOut:
     """Submit code for grading (202; graded asynchronously). Rate-limited per user."""
     b = call.body
@@ -104,7 +104,7 @@ def read_submission(call: Call[None, None]) -> SubmissionOut:
     return submissions.get_submission(call.params["submission_id"], call.user)
 
 
-@evaluate_route.put(STAFF, body=EvaluationIn, response=SubmissionOut)
+@evaluate_route.put(STAFF, body=EvaluationIn, response=SubmissionOut, errors=(409,))
 def evaluate(call: Call[EvaluationIn, None]) -> SubmissionOut:
     """Override the score with feedback (a teacher of the author's class, an admin); `auto_score` keeps the grader's."""
     b = call.body

@@ -38,7 +38,7 @@ def _check(name: str, probe: object) -> str:
         return "unavailable"
 
 
-@ready_route.get(PUBLIC, response=HealthOut)
+@ready_route.get(PUBLIC, response=HealthOut, errors=(503,))
 def ready(call: Call[None, None]) -> Response:
     """The process can reach Firestore and Pub/Sub."""
     checks = {

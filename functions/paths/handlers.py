@@ -92,7 +92,7 @@ def user_paths(call: Call[None, PageQuery]) -> store.Page:
     return learning.list_user_paths(user_id, call.query.limit, call.query.cursor)
 
 
-@lesson_progress_route.post(SIGNED_IN, body=LessonProgressIn, response=LessonProgressOut)
+@lesson_progress_route.post(SIGNED_IN, body=LessonProgressIn, response=LessonProgressOut, errors=(409,))
 def report_progress(call: Call[LessonProgressIn, None]) -> LessonProgressOut:
     """Report watching, position or completion of a lesson; the server decides completion."""
     return learning.report_progress(call.params["lesson_id"], call.user.user_id, call.body, call.now)

@@ -38,7 +38,7 @@ def get_profile(call: Call[None, None]) -> ProfileOut:
     return service.get_profile(call.user, call.params["student_id"])
 
 
-@profile_route.patch(WRITERS, body=ProfilePatch, response=ProfileOut)
+@profile_route.patch(WRITERS, body=ProfilePatch, response=ProfileOut, errors=(409,))
 def update_profile(call: Call[ProfilePatch, None]) -> ProfileOut:
     """Change first name, last name or grade level (9 to 12)."""
     changes = call.body.model_dump(exclude_unset=True)

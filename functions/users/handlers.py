@@ -29,7 +29,7 @@ def get_user(call: Call[None, None]) -> UserOut:
     return accounts.get_user(call.params["id"])
 
 
-@item_route.patch(self_or_admin("id"), body=UserPatchIn, response=UserOut)
+@item_route.patch(self_or_admin("id"), body=UserPatchIn, response=UserOut, errors=(409,))
 def patch_user(call: Call[UserPatchIn, None]) -> UserOut:
     """Edit names, grade, time zone and bio (self or admin); the role (admin only)."""
     changes = call.body.model_dump(exclude_unset=True)
@@ -52,7 +52,7 @@ def archive_user(call: Call[None, None]) -> Response:
     return Response(status=204)
 
 
-@status_route.patch(roles("admin"), body=StatusIn, response=UserOut)
+@status_route.patch(roles("admin"), body=StatusIn, response=UserOut, errors=(409,))
 def set_status(call: Call[StatusIn, None]) -> UserOut:
     """Suspend or reactivate an account (admin)."""
     return service.set_status(
@@ -65,7 +65,7 @@ def set_status(call: Call[StatusIn, None]) -> UserOut:
     )
 
 
-@avatar_route.put(self_or_admin("id"), response=AvatarOut, raw_body=True)
+@avatar_route.put(self_or_admin("id"), response=AvatarOut, raw_body=True, errors=(409, 415))
 def put_avatar(call: Call[None, None]) -> AvatarOut:
     """Set the profile picture (self or admin): a PNG, JPEG or WebP body up to 2 MiB."""
     data = avatar.read_image_body(call.request)
@@ -74,14 +74,14 @@ def put_avatar(call: Call[None, None]) -> AvatarOut:
     )
 
 
-@avatar_route.delete(self_or_admin("id"), status=204)
+@avatar_route.delete(self_or_admin("id"), status=204, errors=(409,))
 def delete_avatar(call: Call[None, None]) -> Response:
     """Remove the profile picture (self or admin)."""
     avatar.remove_avatar(actor_id=call.user.user_id, user_id=call.params["id"], client=call.client, now=call.now)
     return Response(status=204)
 
 
-@export_route.get(self_or_admin("id"), response=ExportOut)
+@export_route.get(self_or_admin("id"), response=ExportOut, errors=(429,))
 def export_user(call: Call[None, None]) -> Response:
     """Everything the platform holds about the user, as one JSON document (self or admin)."""
     user_id = call.params["id"]

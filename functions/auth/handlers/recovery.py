@@ -37,7 +37,7 @@ def password_reset_confirm(call: Call[PasswordResetConfirmIn, None]) -> MessageO
     return MessageOut(message="Your password is changed; sign in with it.")
 
 
-@change_password_route.post(SIGNED_IN, body=ChangePasswordIn, response=PasswordChangedOut)
+@change_password_route.post(SIGNED_IN, body=ChangePasswordIn, response=PasswordChangedOut, errors=(429,))
 def change_password(call: Call[ChangePasswordIn, None]) -> PasswordChangedOut:
     """Change the password with the current one; the other sessions end."""
     revoked = recovery.change_password(

@@ -25,7 +25,9 @@ REGISTER_LIMIT = per_ip("register", default=50, window_seconds=3600)
 LOGIN_LIMIT = per_ip("login", default=300, window_seconds=900)
 
 
-@register_route.post(PUBLIC, body=RegisterIn, response=TokensOut, status=201, before=(REGISTER_LIMIT,))
+@register_route.post(
+    PUBLIC, body=RegisterIn, response=TokensOut, status=201, before=(REGISTER_LIMIT,), errors=(401, 403, 409)
+)
 def register(call: Call[RegisterIn, None]) -> TokensOut:
     """Create an account and sign it in. Only an admin may create an admin."""
     body = call.body
@@ -48,13 +50,13 @@ def register(call: Call[RegisterIn, None]) -> TokensOut:
     )
 
 
-@login_route.post(PUBLIC, body=LoginIn, response=TokensOut, before=(LOGIN_LIMIT,))
+@login_route.post(PUBLIC, body=LoginIn, response=TokensOut, before=(LOGIN_LIMIT,), errors=(401, 403))
 def login(call: Call[LoginIn, None]) -> TokensOut:
     """Sign in with email and password. Repeated failures lock the login for a growing while."""
     return service.login(email=call.body.email, password=call.body.password, client=call.client, now=call.now)
 
 
-@refresh_route.post(PUBLIC, body=RefreshIn, response=TokensOut)
+@refresh_route.post(PUBLIC, body=RefreshIn, response=TokensOut, errors=(401, 403, 409))
 def refresh(call: Call[RefreshIn, None]) -> TokensOut:
     """Trade a refresh token for a new pair; the old one is spent."""
     return rotation.refresh(refresh_token=call.body.refresh_token, client=call.client, now=call.now)

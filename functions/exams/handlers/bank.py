@@ -32,7 +32,7 @@ def list_questions(call: Call[None, QuestionListQuery]) -> store.Page:
     return bank.list_questions(q.exam_type, q.domain, q.limit, q.cursor)
 
 
-@questions_route.post(ADMIN, body=QuestionIn, response=QuestionOut, status=201)
+@questions_route.post(ADMIN, body=QuestionIn, response=QuestionOut, status=201, errors=(409,))
 def create_question(call: Call[QuestionIn, None]) -> QuestionOut:
     """Add a question (admins). A new exam type starts with its first question."""
     return bank.create_question(call.body.model_dump(), call.now)

@@ -36,7 +36,7 @@ weak_areas_route = HttpFunction("exams-weak-areas", "/api/v1/users/{user_id}/wea
 # Sessions ---------------------------------------------------------------------------------------------
 
 
-@sessions_route.post(SIGNED_IN, body=SessionIn, response=SessionOut, status=201)
+@sessions_route.post(SIGNED_IN, body=SessionIn, response=SessionOut, status=201, errors=(409,))
 def start_session(call: Call[SessionIn, None]) -> SessionOut:
     """Start a practice or exam session of random questions; no answers or explanations inside."""
     b = call.body
@@ -49,13 +49,13 @@ def read_session(call: Call[None, None]) -> SessionOut:
     return sessions.get_session(call.params["session_id"], call.user)
 
 
-@answers_route.post(SIGNED_IN, body=AnswerIn, response=PracticeAnswerOut | ExamAnswerOut)
+@answers_route.post(SIGNED_IN, body=AnswerIn, response=PracticeAnswerOut | ExamAnswerOut, errors=(409,))
 def answer(call: Call[AnswerIn, None]) -> Any:
     """Answer one question. Practice mode: the verdict and explanations; exam mode: `{recorded: true}`."""
     return sessions.answer(call.params["session_id"], call.user, call.body.question_id, call.body.answer, call.now)
 
 
-@submit_route.post(SIGNED_IN, response=ResultOut)
+@submit_route.post(SIGNED_IN, response=ResultOut, errors=(409,))
 def submit(call: Call[None, None]) -> ResultOut:
     """Score the session: total and per domain. Once."""
     return sessions.submit(call.params["session_id"], call.user, call.now)
