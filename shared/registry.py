@@ -13,6 +13,7 @@ module that declares each entry point, so a cold start imports that module alone
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import pkgutil
@@ -176,19 +177,21 @@ def entry_point_modules() -> dict[str, str]:
 
 def entry_point(target: str) -> types.FunctionType:
     """The entry point `target`, importing only the module that declares it (or, for a target
-    the generated table does not know, its whole area)."""
+    the generated table does not know or places wrongly, its whole area)."""
     if target not in _entry_points:
         area = target.split("_")[0]
         if not re.fullmatch(r"[a-z][a-z0-9]*", area):
             raise AttributeError(target)
         module = _declaring_modules().get(target)
-        try:
-            if module is not None and module.startswith(f"functions.{area}.handlers"):
+        if module is not None and module.startswith(f"functions.{area}.handlers"):
+            # A table older than the code names a module that is gone: the area below finds the target.
+            with contextlib.suppress(ModuleNotFoundError):
                 importlib.import_module(module)
-            else:
+        if target not in _entry_points:
+            try:
                 _import_area(area)
-        except ModuleNotFoundError as exc:
-            raise AttributeError(target) from exc
+            except ModuleNotFoundError as exc:
+                raise AttributeError(target) from exc
     try:
         return _entry_points[target]
     except KeyError:

@@ -63,9 +63,18 @@ def test_auth_me_loads_only_its_own_routes() -> None:
     assert not {"shared.events", "shared.event_types", "shared.registration"} & set(loaded)
 
 
-def test_an_entry_point_missing_from_the_generated_table_loads_its_whole_area() -> None:
+@pytest.mark.parametrize(
+    "table",
+    [
+        "{}",  # the target is missing
+        '{"auth_me": "functions.auth.handlers.gone"}',  # its module was renamed since
+        '{"auth_me": "functions.auth.handlers.signin"}',  # it moved to another module
+    ],
+)
+def test_a_stale_generated_table_loads_the_whole_area(table: str) -> None:
     """A stale `shared/data/entry_points.json` costs cold-start time, never a missing function."""
-    probe = PROBE.replace("import main", "import main, shared.registry as r\nr._declaring_modules = lambda: {}")
+    patch = f"import main, shared.registry as r\nr._declaring_modules = lambda: {table}"
+    probe = PROBE.replace("import main", patch)
     out = subprocess.run(
         [sys.executable, "-c", probe, "auth_me"],
         cwd=ROOT,
