@@ -284,17 +284,41 @@ def paginate(
 
     Reads `limit + 1` documents so that `next_cursor` is null on the last page.
     """
+    return paginate_union([query], collection, order, limit, cursor, to_item)
+
+
+def paginate_union(
+    queries: list[Any],
+    collection: Any,
+    order: list[tuple[str, str]],
+    limit: int,
+    cursor: str | None,
+    to_item: Callable[[Any], Any],
+) -> Page:
+    """One page of the union of `queries`, whose results are disjoint (say, the chunks of an
+    `in` filter longer than Firestore's 30 values), in one order as `paginate` gives it. Each
+    query reads `limit + 1` documents past the cursor: the page's items are among them."""
     fields = [name for name, _ in order]
     direction = order[-1][1] if order else ASCENDING
-    for name, dirn in order:
-        query = query.order_by(name, direction=dirn)
-    query = query.order_by("__name__", direction=direction)
+    if any(dirn != direction for _, dirn in order):
+        raise ValueError("paginate orders every field in one direction")
+    start: dict[str, Any] | None = None
     if cursor:
         values, doc_id = decode_cursor(cursor, fields)
         start = dict(zip(fields, values, strict=True))
         start["__name__"] = collection.document(doc_id)
-        query = query.start_after(start)
-    snapshots = list(query.limit(limit + 1).stream())
+    snapshots = []
+    for query in queries:
+        for name, dirn in order:
+            query = query.order_by(name, direction=dirn)
+        query = query.order_by("__name__", direction=direction)
+        if start is not None:
+            query = query.start_after(start)
+        snapshots += list(query.limit(limit + 1).stream())
+    if len(queries) > 1:
+        snapshots.sort(
+            key=lambda s: (*((s.to_dict() or {}).get(f) for f in fields), s.id), reverse=direction == DESCENDING
+        )
     more = len(snapshots) > limit
     snapshots = snapshots[:limit]
     next_cursor = encode_cursor(fields, snapshots[-1]) if more and snapshots else None

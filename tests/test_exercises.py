@@ -361,6 +361,30 @@ def test_submission_history_per_student_and_per_exercise(
     assert api.get(f"/api/v1/exercises/{exercise['id']}/submissions", token=student.token).status_code == 403
 
 
+def test_a_teacher_of_more_students_than_one_query_takes_sees_them_all(api: Api, school: dict[str, Person]) -> None:
+    """Firestore's `in` filter takes 30 values: a teacher with 32 students still sees every one of
+    their submissions to another teacher's exercise, newest first, page by page, and nobody else's."""
+    exercise = author(api, school["teacher"])
+    teacher = school["other_teacher"]
+    klass = new_class(api, teacher, name="Big class")
+    expected = []
+    for n in range(32):
+        learner = person(api, f"learner{n}@example.com")
+        assert join(api, learner, klass["class_code"]).status_code in (200, 201)
+        expected.append(submit(api, learner, exercise["id"], SOLUTION).json["id"])
+    submit(api, school["stranger"], exercise["id"], SOLUTION)  # not theirs
+    seen: list[str] = []
+    cursor = ""
+    while True:
+        page = api.get(f"/api/v1/exercises/{exercise['id']}/submissions?limit=10{cursor}", token=teacher.token)
+        assert page.status_code == 200, page.json
+        seen += [s["id"] for s in page.json["items"]]
+        if not page.json["next_cursor"]:
+            break
+        cursor = f"&cursor={page.json['next_cursor']}"
+    assert seen == expected[::-1]
+
+
 # Demo data ------------------------------------------------------------------------------------------
 
 

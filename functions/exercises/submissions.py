@@ -148,10 +148,17 @@ def list_exercise_submissions(exercise_id: str, principal: Principal, limit: int
     if not (principal.is_admin or exercise.get("author_id") == principal.user_id):
         if principal.role != "teacher":
             raise Forbidden("Only the exercise's author, teachers and admins see its submissions.")
-        students = _students_of(principal.user_id)[:MAX_IN_FILTER]
-        if not students:
+        students = _students_of(principal.user_id)
+        # Firestore takes at most 30 values in an `in` filter: one query per 30 students, merged.
+        queries = [
+            query.where(filter=FieldFilter("user_id", "in", students[i : i + MAX_IN_FILTER]))
+            for i in range(0, len(students), MAX_IN_FILTER)
+        ]
+        if not queries:
             return store.Page(items=[])
-        query = query.where(filter=FieldFilter("user_id", "in", students))
+        return store.paginate_union(
+            queries, collection, [NEWEST], limit, cursor, lambda s: submission_out(s.id, s.to_dict() or {})
+        )
     return store.paginate(query, collection, [NEWEST], limit, cursor, lambda s: submission_out(s.id, s.to_dict() or {}))
 
 
