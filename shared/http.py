@@ -395,14 +395,14 @@ class HttpFunction:
         access = method.access
         authorization = request.headers.get("Authorization")
         principal = None if access.public else authenticate(authorization, now, with_account=access.with_account)
-        if principal is not None and method.access.roles is not None:
-            require_role(principal, method.access.roles)
+        if principal is not None and access.roles is not None:
+            require_role(principal, access.roles)
         if principal is not None:
-            method.access.require_owner(principal, params)  # before the body is read
+            access.require_owner(principal, params)  # before the body is read
         body = self._parse_body(request, method)
         query = validate_query(method.query, request.args) if method.query else None
-        if principal is not None and method.access.student_param:
-            require_student_access(principal, params[method.access.student_param])
+        if principal is not None and access.student_param:
+            require_student_access(principal, params[access.student_param])
         call: Call[Any, Any] = Call(
             request=request,
             body=body,
