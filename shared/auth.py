@@ -27,8 +27,8 @@ from shared.errors import AccountSuspended, Forbidden, Unauthorized
 from shared.registry import expires
 from shared.userdata import field, personal
 
-Role = Literal["student", "teacher", "admin"]
-ROLES: tuple[Role, ...] = ("student", "teacher", "admin")
+Role = Literal["student", "teacher", "school_admin", "admin"]
+ROLES: tuple[Role, ...] = ("student", "teacher", "school_admin", "admin")
 AUDIENCE = "studyhall-api"
 SESSIONS = personal(expires("sessions"), field("user_id"), omit=("refresh_hash", "spent_hashes"))
 
@@ -124,6 +124,9 @@ class Principal:
     user_id: str
     role: Role
     session_id: str
+    # The school that vouches for the caller (staff of a school are verified teachers), carried on
+    # the session like the role, so shared.answers decides without a read.
+    school_id: str | None = None
     # The caller's user document, read with the session when the route's access asks for it
     # (`shared.http.SIGNED_IN_WITH_ACCOUNT`); None otherwise, or when it no longer exists.
     account: dict[str, Any] | None = dataclasses.field(default=None, compare=False, repr=False)
@@ -177,7 +180,13 @@ def authenticate(authorization: str | None, now: datetime, *, with_account: bool
     role = session.get("role", claims.get("role"))
     if role not in ROLES:
         raise Unauthorized("The access token is invalid.")
-    return Principal(user_id=claims["sub"], role=role, session_id=str(claims["sid"]), account=account)
+    return Principal(
+        user_id=claims["sub"],
+        role=role,
+        session_id=str(claims["sid"]),
+        school_id=session.get("school_id"),
+        account=account,
+    )
 
 
 def require_role(principal: Principal, roles: Iterable[str]) -> None:

@@ -31,7 +31,7 @@ from functions.exams.models import (
     SessionOut,
     SessionQuestionOut,
 )
-from shared import store, userdata
+from shared import answers, store, userdata
 from shared.auth import Principal, new_id
 from shared.collections import EXAM_SESSIONS, QUESTIONS
 from shared.errors import Conflict, NotFound, ValidationFailed
@@ -279,6 +279,8 @@ def answer(session_id: str, principal: Principal, question_id: str, letter: str,
         )
         staged = None
         if data["mode"] == "practice":
+            # From this answer on the key is the student's (shared.answers), wherever it shows.
+            answers.grant_keys_in(txn, data["user_id"], [question_id], now)
             # exam.answered commits with the answer (shared.events.publish_in).
             answered = _answered_event(session_id, data, question_id, question["domain"], correct)
             staged = publish_in(txn, "exam.answered", answered, occurred_at=now, event_id=event_id)
@@ -331,6 +333,7 @@ def submit(session_id: str, principal: Principal | None, now: datetime) -> Resul
             raise Conflict("The session is submitted already.")
         result = score(data["questions"], data.get("answers") or {})
         txn.update(ref, {"status": "submitted", "submitted_at": now, "score": result["score"], "result": result})
+        answers.grant_keys_in(txn, data["user_id"], [str(q["id"]) for q in data["questions"]], now)
         data["result"] = result
         # The events commit with the result: a crash before the publish loses none of them.
         return data, _stage_completion(txn, session_id, data, now, event_id)
