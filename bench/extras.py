@@ -8,10 +8,12 @@ Run through `make bench`, or alone with the emulators up: `.venv/bin/python -m b
 from __future__ import annotations
 
 import io
+import json
 import os
 import random
 import statistics
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -113,7 +115,11 @@ def cold_rows(api: Any) -> list[str]:
 
 
 def export_rows(api: Any) -> list[str]:
+    """The export's cost as a user's history grows. The body streams after the headers, so the
+    reads are metered around the service's stream (the route adds one read, the caller's session)."""
+    from functions.users import export
     from shared import store
+    from shared.audit import Client
 
     rows = [
         "| user's history | documents exported | latency (ms) | response bytes | Firestore reads / writes |",
@@ -126,14 +132,78 @@ def export_rows(api: Any) -> list[str]:
         for _ in range(logins - current + 1 if logins else 0):
             api.login("export-bench@example.com")
         caller = api.admin(f"export-admin-{logins}@example.com")  # the export is limited per caller
+        meter = store.start_metering()
         started = time.perf_counter()
-        response = api.get(f"/api/v1/users/{uid}/export", token=caller["access_token"])
+        chunks = export.export_user(
+            actor_id=caller["user"]["id"], user_id=uid, client=Client("127.0.0.1", "bench"), now=datetime.now(UTC)
+        )
+        body = "".join(chunks)
         elapsed = (time.perf_counter() - started) * 1000
-        assert response.status_code == 200, response.json
-        documents = sum(len(v) for v in response.json["collections"].values())
-        ops = response.headers["X-Firestore-Ops"]
-        rows.append(f"| {logins} logins | {documents} | {elapsed:.0f} | {len(response.get_data())} | {ops} |")
+        documents = sum(len(v) for v in json.loads(body)["collections"].values())
+        rows.append(f"| {logins} logins | {documents} | {elapsed:.0f} | {len(body)} | {meter.header()} |")
     return rows
+
+
+# A fresh interpreter, as a new instance of users-export: its resident memory once loaded and
+# warmed by a small export, then its peak while it streams a large one to a reader.
+EXPORT_MEMORY_PROBE = r"""
+import json, resource, sys, time
+import functions_framework
+app = functions_framework.create_app(target="users_export", source="main.py")
+client = app.test_client()
+big, small = sys.argv[1:3]
+def rss_mb():
+    return int(open("/proc/self/statm").read().split()[1]) * resource.getpagesize() / 2**20
+def export(token, uid):
+    response = client.get(f"/api/v1/users/{uid}/export", headers={"Authorization": "Bearer " + token},
+                          buffered=False)
+    size = sum(len(chunk) for chunk in response.response)
+    return response.status_code, size
+token_s, uid_s = small.split(":")
+export(token_s, uid_s)
+baseline = rss_mb()
+token_b, uid_b = big.split(":")
+started = time.perf_counter()
+status, size = export(token_b, uid_b)
+print(json.dumps({"status": status, "bytes": size, "seconds": time.perf_counter() - started,
+                  "baseline_mb": baseline, "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def export_memory_rows(api: Any, documents: int = 50_000) -> list[str]:
+    """A user with `documents` documents (progress items of ~300 bytes), exported by a fresh
+    users-export process: its peak resident memory above its own baseline."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from shared import store
+
+    user = api.register("export-heavy@example.com")
+    uid = user["user"]["id"]
+    col = store.db().collection("progress_items")
+
+    def write(start: int) -> None:
+        batch = store.db().batch()
+        for i in range(start, min(start + 500, documents)):
+            item = {"user_id": uid, "kind": "topic", "topic": f"topic-{i}", "xp": i, "note": "x" * 200}
+            batch.set(col.document(f"{uid}_bench-{i:06d}"), item)
+        batch.commit()
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(write, range(0, documents, 500)))
+    small = api.register("export-light@example.com")
+    run = fresh_process(
+        EXPORT_MEMORY_PROBE,
+        f"{user['access_token']}:{uid}",
+        f"{small['access_token']}:{small['user']['id']}",
+        env={"STUDYHALL_LOG_LEVEL": "WARNING"},
+    )
+    assert run["status"] == 200, run
+    return [
+        "| documents | response bytes | seconds | baseline RSS (MiB) | peak RSS (MiB) | above baseline (MiB) |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: |",
+        f"| {documents} | {run['bytes']} | {run['seconds']:.1f} | {run['baseline_mb']:.0f} | "
+        f"{run['peak_mb']:.0f} | {run['peak_mb'] - run['baseline_mb']:.0f} |",
+    ]
 
 
 def main() -> None:
@@ -146,6 +216,10 @@ def main() -> None:
     print("\n".join(avatar_rows(api)))
     print("\n### Data export as a user's history grows (each login: a session and an audit entry)\n")
     print("\n".join(export_rows(api)))
+    print(
+        "\n### Data export of 50,000 documents, streamed (fresh users-export process; bound: 64 MiB above baseline)\n"
+    )
+    print("\n".join(export_memory_rows(api)))
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ import json
 import re
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, TypeVar
@@ -129,6 +129,18 @@ class Response:
 
     status: int = 200
     body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Streamed:
+    """A 200 whose JSON body is sent while it is made, so memory stays bounded whatever its size
+    (the data export). The route's declared response model describes the whole body; the
+    producer builds each part from that model. Firestore operations made while streaming are
+    counted into the request's meter and logged when the stream ends (the `X-Firestore-Ops`
+    header, sent before the body, counts only those made before it)."""
+
+    chunks: Iterable[str]
     headers: dict[str, str] = field(default_factory=dict)
 
 
@@ -420,6 +432,9 @@ class HttpFunction:
         return self._answer(result, method), principal
 
     def _answer(self, result: Any, method: Method) -> flask.Response:
+        if isinstance(result, Streamed):
+            body = self._streamed(result.chunks, store.current_meter())
+            return flask.Response(body, status=200, mimetype="application/json", headers=result.headers)
         if isinstance(result, flask.Response):
             if result.status_code >= 400:
                 self._holds(method, result.status_code)
@@ -431,6 +446,28 @@ class HttpFunction:
         if result is None:
             return _json_response(204, None)
         return _json_response(method.status, self._checked(method, result))
+
+    def _streamed(self, chunks: Iterable[str], meter: store.OpMeter | None) -> Iterator[bytes]:
+        """The chunks as bytes, counted into the request's meter (the server iterates the body
+        after `handle` returns); a failure mid-stream is logged, and the cut body is not JSON."""
+        if meter is not None:
+            store.resume_metering(meter)
+        try:
+            for chunk in chunks:
+                yield chunk.encode()
+        except Exception:
+            log.exception("streamed response failed", extra=log_fields(function=self.spec.name))
+            raise
+        finally:
+            if meter is not None:
+                log.info(
+                    "streamed response ended",
+                    extra=log_fields(
+                        function=self.spec.name,
+                        firestore_reads=meter.reads,
+                        firestore_writes=meter.writes + meter.deletes,
+                    ),
+                )
 
     def _checked(self, method: Method, result: Any) -> Any:
         """The JSON body of `result`; outside production, held to the declared response model."""

@@ -55,6 +55,11 @@ def start_metering() -> OpMeter:
     return meter
 
 
+def resume_metering(meter: OpMeter) -> None:
+    """Count into `meter` again (a streamed body is made after its request's handler returned)."""
+    _meter.set(meter)
+
+
 def current_meter() -> OpMeter | None:
     return _meter.get()
 
@@ -270,6 +275,20 @@ def decode_cursor(cursor: str, fields: list[str]) -> tuple[list[Any], str]:
         return values, doc_id
     except (ValueError, KeyError, TypeError, binascii.Error, json.JSONDecodeError) as exc:
         raise BadRequest("The cursor is not valid for this list.") from exc
+
+
+def stream_in_pages(query: Any, page_size: int = 500) -> Iterator[Any]:
+    """Every document of `query`, in document-id order, a page at a time: no more than one page
+    is held, and no single server stream stays open for the whole result (a long export).
+    Reads: one per document, plus one for the empty page after a last page that was full."""
+    ordered = query.order_by("__name__")
+    last = None
+    while True:
+        page = list((ordered.start_after(last) if last is not None else ordered).limit(page_size).stream())
+        yield from page
+        if len(page) < page_size:
+            return
+        last = page[-1]
 
 
 def paginate(

@@ -6,7 +6,7 @@ from functions.users import avatar, export, service
 from functions.users.models import AvatarOut, ExportOut, StatusIn, UserPatchIn, UsersPage, UsersQuery
 from shared import accounts, store
 from shared.accounts import UserOut
-from shared.http import Call, HttpFunction, Response, roles, self_or_admin
+from shared.http import Call, HttpFunction, Response, Streamed, roles, self_or_admin
 
 list_route = HttpFunction("users-list", "/api/v1/users")
 item_route = HttpFunction("users-item", "/api/v1/users/{id}")
@@ -82,9 +82,9 @@ def delete_avatar(call: Call[None, None]) -> Response:
 
 
 @export_route.get(self_or_admin("id"), response=ExportOut, errors=(429,))
-def export_user(call: Call[None, None]) -> Response:
+def export_user(call: Call[None, None]) -> Streamed:
     """Everything the platform holds about the user, as one JSON document (self or admin)."""
     user_id = call.params["id"]
-    document = export.export_user(actor_id=call.user.user_id, user_id=user_id, client=call.client, now=call.now)
+    chunks = export.export_user(actor_id=call.user.user_id, user_id=user_id, client=call.client, now=call.now)
     disposition = f'attachment; filename="studyhall-export-{user_id}.json"'
-    return Response(status=200, body=document, headers={"Content-Disposition": disposition})
+    return Streamed(chunks, headers={"Content-Disposition": disposition})
