@@ -20,7 +20,7 @@ from typing import Any
 from google.cloud.firestore_v1.base_query import BaseFilter, FieldFilter, Or
 
 from functions.users.models import ExportedDocument, ExportOut
-from shared import audit, store
+from shared import answers, audit, store
 from shared.audit import Client
 from shared.collections import USERS
 from shared.errors import NotFound
@@ -83,27 +83,33 @@ def _found(declaration: Declaration, user_id: str, email: str) -> list[Any]:
     return found
 
 
-def _exported(declaration: Declaration, snapshot: Any, *, subcollections: bool = True) -> ExportedDocument:
+def _exported(
+    declaration: Declaration, snapshot: Any, owner: answers.Viewer, *, subcollections: bool = True
+) -> ExportedDocument:
     subs: dict[str, list[ExportedDocument]] = {}
     if subcollections:
         for name in declaration.subcollections:
             children = sorted(snapshot.reference.collection(name).stream(), key=lambda s: s.id)
-            subs[name] = [_exported(declaration, child, subcollections=False) for child in children]
+            subs[name] = [_exported(declaration, child, owner, subcollections=False) for child in children]
+    # No answer key the user has not earned (shared.answers), whoever downloads the export.
+    earned = answers.earned_only(owner, declaration.collection, snapshot.to_dict() or {})
     return ExportedDocument(
         id=None if declaration.hide_id else snapshot.id,
-        data=plain(without(snapshot.to_dict() or {}, declaration.omit)),
+        data=plain(without(earned, declaration.omit)),
         subcollections=subs,
     )
 
 
-def collect(user_id: str, email: str, declarations: Iterable[Declaration]) -> dict[str, list[ExportedDocument]]:
+def collect(
+    owner: answers.Viewer, email: str, declarations: Iterable[Declaration]
+) -> dict[str, list[ExportedDocument]]:
     """Every document of the declared collections that names the user, by collection."""
     collections: dict[str, list[ExportedDocument]] = {}
     for declaration in declarations:
         if not declaration.personal:
             continue
-        found = {snapshot.id: snapshot for snapshot in _found(declaration, user_id, email)}
-        collections[declaration.collection] = [_exported(declaration, found[key]) for key in sorted(found)]
+        found = {snapshot.id: snapshot for snapshot in _found(declaration, owner.user_id, email)}
+        collections[declaration.collection] = [_exported(declaration, found[key], owner) for key in sorted(found)]
     return collections
 
 
@@ -114,7 +120,9 @@ def export_user(*, actor_id: str, user_id: str, client: Client, now: datetime) -
     user = store.db().collection(USERS).document(user_id).get().to_dict()
     if user is None:
         raise NotFound("No such user.")
-    collections = collect(user_id, user["email"], manifest())
+    # The keys in it are those the user has earned, as their own role and school decide.
+    owner = answers.Viewer(user_id=user_id, role=str(user.get("role") or "student"), school_id=user.get("school_id"))
+    collections = collect(owner, user["email"], manifest())
     audit.record(
         "user.exported",
         actor_id=actor_id,
