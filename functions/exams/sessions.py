@@ -337,7 +337,10 @@ def submit(session_id: str, principal: Principal | None, now: datetime) -> Resul
             raise Conflict("The session is submitted already.")
         result = score(data["questions"], data.get("answers") or {})
         txn.update(ref, {"status": "submitted", "submitted_at": now, "score": result["score"], "result": result})
-        answers.grant_keys_in(txn, data["user_id"], [str(q["id"]) for q in data["questions"]], now)
+        # The keys are the student's now; a practice answer granted its question's already.
+        granted = set(data.get("answers") or {}) if data["mode"] == "practice" else set()
+        ungranted = [str(q["id"]) for q in data["questions"] if str(q["id"]) not in granted]
+        answers.grant_keys_in(txn, data["user_id"], ungranted, now)
         data["result"] = result
         # The events commit with the result: a crash before the publish loses none of them.
         return data, _stage_completion(txn, session_id, data, now, event_id)
