@@ -13,8 +13,9 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from shared.answers import HIDDEN_RESULT_FIELDS
-from tests.support import Api, put_in_school
+from shared.answers import HIDDEN_RESULT_FIELDS, Viewer, earned_only
+from shared.collections import EXAM_SESSIONS, EXERCISES, SUBMISSIONS
+from tests.support import Api, ops, put_in_school
 from tests.test_classes import Person, person
 from tests.test_exams import SEC, admin, bank  # noqa: F401 (fixtures)
 from tests.test_exercises import ADD, GRADE, author, submit
@@ -48,6 +49,66 @@ def exported_sessions(api: Api, who: Person) -> dict[str, dict[str, Any]]:
 def keyed(session: dict[str, Any]) -> set[str]:
     """The questions of an exported session that carry their key."""
     return {q["id"] for q in session["questions"] if "correct_answer" in q}
+
+
+# The rule on plain values -------------------------------------------------------------------------------
+
+STUDENT = Viewer(user_id="u1", role="student")
+
+
+def stored_session(mode: str, status: str) -> dict[str, Any]:
+    return {
+        "user_id": "u1",
+        "mode": mode,
+        "status": status,
+        "questions": [
+            {"id": "q1", "domain": "1.1", "correct_answer": "A"},
+            {"id": "q2", "domain": "1.1", "correct_answer": "B"},
+        ],
+        "answers": {"q1": {"answer": "A", "correct": True}},
+        "correct": 1,
+    }
+
+
+def test_earned_only_shapes_each_stored_document_by_the_rule() -> None:
+    running = earned_only(STUDENT, EXAM_SESSIONS, stored_session("exam", "in_progress"))
+    assert [q.get("correct_answer") for q in running["questions"]] == [None, None]
+    assert running["answers"] == {"q1": {"answer": "A"}} and "correct" not in running
+    practice = earned_only(STUDENT, EXAM_SESSIONS, stored_session("practice", "in_progress"))
+    assert [q.get("correct_answer") for q in practice["questions"]] == ["A", None] and practice["correct"] == 1
+    submitted = earned_only(STUDENT, EXAM_SESSIONS, stored_session("exam", "submitted"))
+    assert [q.get("correct_answer") for q in submitted["questions"]] == ["A", "B"]
+    someone_else = earned_only(Viewer(user_id="u2", role="student"), EXAM_SESSIONS, stored_session("exam", "submitted"))
+    assert [q.get("correct_answer") for q in someone_else["questions"]] == [None, None]
+    verified = Viewer(user_id="t1", role="teacher", school_id="s1")
+    assert (
+        len(
+            [
+                q
+                for q in earned_only(verified, EXAM_SESSIONS, stored_session("exam", "in_progress"))["questions"]
+                if "correct_answer" in q
+            ]
+        )
+        == 2
+    )
+
+    result = {"name": "secret", "hidden": True, "passed": True, "verdict": "accepted", "time_ms": 3}
+    assert earned_only(STUDENT, SUBMISSIONS, {"results": [result]})["results"] == [
+        {"name": "secret", "hidden": True, "passed": True, "verdict": "accepted"}
+    ]
+    exercise = {
+        "author_id": "t1",
+        "author_school_id": "s1",
+        "solution": "x",
+        "tests": [
+            {"name": "a", "code": "c", "expected_output": "1"},
+            {"name": "b", "code": "c", "stdin": "", "expected_output": "2", "hidden": True},
+        ],
+    }
+    assert earned_only(STUDENT, EXERCISES, exercise)["tests"][1] == {"name": "b", "hidden": True}
+    assert "solution" not in earned_only(Viewer(user_id="t2", role="teacher", school_id="s2"), EXERCISES, exercise)
+    assert earned_only(Viewer(user_id="t3", role="teacher", school_id="s1"), EXERCISES, exercise) == exercise
+    assert earned_only(STUDENT, "users", {"role": "student"}) == {"role": "student"}
 
 
 # The export ----------------------------------------------------------------------------------------
@@ -103,6 +164,7 @@ def test_a_self_registered_teacher_reads_no_bank_key_and_a_verified_one_does(
     teacher = person(api, "self-made@example.com", "teacher")
     refused = api.get(f"/api/v1/questions/{question_id}", token=teacher.token)
     assert refused.status_code == 403 and refused.json["error"]["code"] == "forbidden"
+    assert ops(refused) == {"reads": 1, "writes": 0, "deletes": 0}  # the session only: refused before the read
     assert "correct_answer" not in refused.get_data(as_text=True)
     listed = api.get(f"/api/v1/questions?exam_type={SEC}", token=teacher.token)
     assert listed.status_code == 403
@@ -112,6 +174,7 @@ def test_a_self_registered_teacher_reads_no_bank_key_and_a_verified_one_does(
     put_in_school(teacher.id, "school-1")  # a school takes them in: now a verified teacher
     read = api.get(f"/api/v1/questions/{question_id}", token=teacher.token)
     assert read.status_code == 200 and read.json["correct_answer"] == "A"
+    assert ops(read) == {"reads": 2, "writes": 0, "deletes": 0}  # the school came with the session: no read
     assert api.get(f"/api/v1/questions?exam_type={SEC}", token=teacher.token).json["items"]
 
     put_in_school(teacher.id, None)  # removed: not verified any more
