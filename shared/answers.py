@@ -28,7 +28,8 @@ from typing import Any
 
 from google.cloud.firestore_v1.base_query import FieldFilter
 
-from shared.collections import EXAM_SESSIONS
+from shared.collections import EXAM_SESSIONS, EXERCISES, SUBMISSIONS
+from shared.errors import Forbidden
 from shared.userdata import field, personal
 
 # Staff roles a school can vouch for.
@@ -70,6 +71,13 @@ def is_verified_teacher(role: str, school_id: str | None) -> bool:
 
 def sees_every_question_key(viewer: Viewer) -> bool:
     return viewer.is_admin or viewer.is_verified_teacher
+
+
+def require_every_question_key(viewer: Viewer) -> None:
+    """The question bank shows every key: admins and verified teachers read it; anyone else
+    (a student, a self-registered teacher no school vouches for) is refused (403)."""
+    if not sees_every_question_key(viewer):
+        raise Forbidden("Only admins and verified teachers of a school read the question bank.")
 
 
 def session_keys_shown(viewer: Viewer, session: Mapping[str, Any]) -> frozenset[str]:
@@ -151,10 +159,73 @@ def may_see_exercise_key(viewer: Viewer, *, author_id: str, author_school_id: st
     return viewer.is_verified_teacher and author_school_id is not None and viewer.school_id == author_school_id
 
 
+# What an exercise's key is made of: its solution, and these fields of a hidden test.
+HIDDEN_TEST_KEY_FIELDS = ("stdin", "code", "expected_output")
 HIDDEN_RESULT_FIELDS = ("name", "hidden", "passed", "verdict")
+
+
+def exercise_key_holder(viewer: Viewer, exercise: Mapping[str, Any]) -> bool:
+    """`may_see_exercise_key` for a stored exercise (its `author_id` and `author_school_id`)."""
+    return may_see_exercise_key(
+        viewer, author_id=str(exercise.get("author_id") or ""), author_school_id=exercise.get("author_school_id")
+    )
+
+
+def exercise_shown(viewer: Viewer, exercise: Mapping[str, Any]) -> dict[str, Any]:
+    """A stored exercise as `viewer` may see it: without its solution and its hidden tests'
+    stdin, code and expected output unless they hold its key."""
+    if exercise_key_holder(viewer, exercise):
+        return dict(exercise)
+    shown = {k: v for k, v in exercise.items() if k != "solution"}
+    shown["tests"] = [
+        {k: v for k, v in t.items() if k not in HIDDEN_TEST_KEY_FIELDS} if t.get("hidden") else dict(t)
+        for t in exercise.get("tests") or []
+    ]
+    return shown
 
 
 def hidden_result(result: Mapping[str, Any]) -> dict[str, Any]:
     """What anyone but the exercise's key holders sees of a hidden test's result: its name and
     outcome, never its output, error or time."""
     return {"name": result["name"], "hidden": True, "passed": bool(result["passed"]), "verdict": result["verdict"]}
+
+
+def results_shown(results: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """A submission's results as everyone sees them, key holders included: a hidden test's result
+    is `hidden_result` (the grader keeps no output of it, and its time tells nothing a key holder
+    needs: they read the test itself on the exercise)."""
+    return [hidden_result(r) if r.get("hidden") else dict(r) for r in results]
+
+
+# Whole stored documents (the export) ---------------------------------------------------------
+
+
+def _session_earned(viewer: Viewer, session: Mapping[str, Any]) -> dict[str, Any]:
+    """A stored exam session with the keys `viewer` has not earned taken out: a question's
+    `correct_answer`, an answer's `correct`, and the running `correct` count while any answered
+    question's key is still unearned (it would tell which answers were right)."""
+    shown = session_keys_shown(viewer, session)
+    out = dict(session)
+    out["questions"] = [
+        dict(q) if str(q.get("id")) in shown else {k: v for k, v in q.items() if k != "correct_answer"}
+        for q in session.get("questions") or []
+    ]
+    given: Mapping[str, Any] = session.get("answers") or {}
+    out["answers"] = {
+        qid: dict(a) if qid in shown else {k: v for k, v in a.items() if k != "correct"} for qid, a in given.items()
+    }
+    if any(qid not in shown for qid in given):
+        out.pop("correct", None)
+    return out
+
+
+def earned_only(viewer: Viewer, collection: str, document: Mapping[str, Any]) -> dict[str, Any]:
+    """A stored document of `collection` holding no key `viewer` has not earned: what the export
+    (or any place that shows whole documents) hands out. Collections that hold no key pass as is."""
+    if collection == EXAM_SESSIONS:
+        return _session_earned(viewer, document)
+    if collection == SUBMISSIONS:
+        return {**document, "results": results_shown(document.get("results") or [])}
+    if collection == EXERCISES:
+        return exercise_shown(viewer, document)
+    return dict(document)

@@ -155,6 +155,15 @@ class Api:
         return self.login(email)
 
 
+def put_in_school(user_id: str, school_id: str | None) -> None:
+    """Make a user a member of a school (None: of none) as the schools area will: the school on
+    their user document and on each of their sessions, which is where a request reads it."""
+    db = store.db()
+    db.collection("users").document(user_id).update({"school_id": school_id})
+    for session in db.collection("sessions").where(filter=store.eq("user_id", user_id)).stream():
+        session.reference.update({"school_id": school_id})
+
+
 class PushEndpoint:
     """A real HTTP server in front of the gateway, and a push subscription from the Pub/Sub
     emulator to one event function through it: delivery exactly as in production."""

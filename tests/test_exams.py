@@ -15,7 +15,7 @@ from google.cloud import pubsub_v1  # type: ignore[attr-defined]
 
 from functions.exams import history
 from shared import store
-from tests.support import Api, Stack, fields, ops
+from tests.support import Api, Stack, fields, ops, put_in_school
 from tests.test_imports import csv_bytes, fire, row, upload
 
 SEC = "security-plus"
@@ -105,7 +105,9 @@ def events(stack: Any) -> dict[str, Events]:
 
 
 def test_question_crud_keeps_exam_counts(api: Api, admin: str) -> None:
-    teacher = api.register("teacher@example.com", role="teacher")["access_token"]
+    registered = api.register("teacher@example.com", role="teacher")
+    put_in_school(registered["user"]["id"], "school-1")  # a verified teacher reads the bank's keys
+    teacher = registered["access_token"]
     student = api.register("student@example.com")["access_token"]
 
     created = api.post("/api/v1/questions", new_question("Q1"), token=admin)
@@ -120,7 +122,7 @@ def test_question_crud_keeps_exam_counts(api: Api, admin: str) -> None:
     assert exam["question_count"] == 2
     assert exam["domains"] == [{"domain": "1.1", "count": 1}, {"domain": "2.1", "count": 1}]
 
-    # Teachers read; students never see the bank.
+    # Verified teachers read; students never see the bank.
     read = api.get(f"/api/v1/questions/{SEC}:Q1", token=teacher)
     assert read.status_code == 200 and read.json["explanations"]["B"] == "Yes."
     assert ops(read) == {"reads": 2, "writes": 0, "deletes": 0}
@@ -212,9 +214,9 @@ def test_practice_session_end_to_end(api: Api, bank: dict[str, str], admin: str,
         "correct_answer": "A",
         "explanations": {"A": "Why A", "B": "Why B", "C": "Why C", "D": "Why D"},
     }
-    # session, outbox entry of exam.answered; its delete once published (the domain stats follow
-    # from that event: user_stats is their one store)
-    assert ops(right) == {"reads": 3, "writes": 2, "deletes": 1}
+    # session, the key's grant (shared.answers), outbox entry of exam.answered; its delete once
+    # published (the domain stats follow from that event: user_stats is their one store)
+    assert ops(right) == {"reads": 3, "writes": 3, "deletes": 1}
     wrong = api.post(f"{url}/answers", {"question_id": second, "answer": "C"}, token=token)
     assert wrong.json["correct"] is False and wrong.json["correct_answer"] == "A"
 
@@ -244,7 +246,8 @@ def test_practice_session_end_to_end(api: Api, bank: dict[str, str], admin: str,
     assert submitted.status_code == 200, submitted.json
     assert submitted.json["correct"] == 1 and submitted.json["total"] == 5 and submitted.json["score"] == 20
     assert sum(d["total"] for d in submitted.json["domains"]) == 5
-    assert ops(submitted) == {"reads": 2, "writes": 2, "deletes": 1}  # session, exam.completed in the outbox
+    # session, the grants of the 3 questions not answered (shared.answers), exam.completed in the outbox
+    assert ops(submitted) == {"reads": 2, "writes": 2 + 3, "deletes": 1}
     assert api.post(f"{url}/submit", token=token).status_code == 409
     after = api.post(f"{url}/answers", {"question_id": ids[4], "answer": "A"}, token=token)
     assert after.status_code == 409
@@ -289,8 +292,9 @@ def test_exam_mode_reveals_nothing_until_submit(
     submitted = api.post(f"{url}/submit", token=token)
     assert submitted.status_code == 200
     assert (submitted.json["correct"], submitted.json["total"], submitted.json["score"]) == (1, 4, 25)
-    # session, and the outbox entries of 2 exam.answered and exam.completed, deleted once sent
-    assert ops(submitted) == {"reads": 2, "writes": 1 + 3, "deletes": 3}
+    # session, the 4 questions' grants (shared.answers), and the outbox entries of 2 exam.answered
+    # and exam.completed, deleted once sent
+    assert ops(submitted) == {"reads": 2, "writes": 1 + 4 + 3, "deletes": 3}
     view = api.get(url, token=token).json
     assert {q["id"]: q["correct"] for q in view["questions"]}[ids[1]] is False
     # Weak areas follow from exam.completed (user_stats, the one domain store): the exam's 4

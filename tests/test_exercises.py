@@ -174,13 +174,7 @@ def test_accepted_submission_with_results_and_one_graded_event(
     assert body["score"] == body["auto_score"] == 100 and body["tests_passed"] == body["tests_total"] == 3
     assert body["results"][0]["stdout"] == "5\n" and body["results"][0]["expected_output"] == "5\n"
     assert body["results"][0]["error"] is None
-    assert body["results"][2] == {
-        "name": "secret",
-        "passed": True,
-        "verdict": "accepted",
-        "time_ms": body["results"][2]["time_ms"],
-        "hidden": True,
-    }
+    assert body["results"][2] == {"name": "secret", "passed": True, "verdict": "accepted", "hidden": True}
     assert body["evaluated_by"] is None and body["graded_at"]
 
     # A redelivered submission.created grades nothing again and republishes the same result.

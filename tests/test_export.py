@@ -328,11 +328,12 @@ def test_the_export_streams_in_flat_memory_whatever_the_history(api: Api) -> Non
     uid = alice["user"]["id"]
 
     def peak_with(documents: int) -> tuple[int, int]:
-        writer = store.db().bulk_writer()
-        for i in range(documents):
-            ref = store.db().collection("progress_items").document(f"{uid}_bulk-{i:06d}")
-            writer.set(ref, {"user_id": uid, "kind": "topic", "topic": f"t{i}", "xp": i, "note": "x" * 200})
-        writer.close()
+        for start in range(0, documents, 500):
+            batch = store.db().batch()
+            for i in range(start, min(start + 500, documents)):
+                ref = store.db().collection("progress_items").document(f"{uid}_bulk-{start}-{i:06d}")
+                batch.set(ref, {"user_id": uid, "kind": "topic", "topic": f"t{i}", "xp": i, "note": "x" * 200})
+            batch.commit()
         tracemalloc.start()
         size = sum(len(c) for c in export.export_user(actor_id=uid, user_id=uid, client=CLIENT, now=datetime.now(UTC)))
         peak = tracemalloc.get_traced_memory()[1]

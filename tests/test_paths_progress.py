@@ -244,13 +244,14 @@ def test_concurrent_completions_publish_once(
 
 
 def test_credit_watched_rules() -> None:
-    t0 = store.now()
-    assert learning.credit_watched(0, 100, 100, None, t0) == 5  # a first report earns only the grace
-    assert learning.credit_watched(5, 100, 100, t0, t0 + timedelta(seconds=20)) == 50  # 2x the 20 s + 5
+    t0 = store.now()  # the moment the learner started the video
+    assert learning.credit_watched(0, 100, 100, t0, t0) == 5  # a first report earns only the grace
+    assert learning.credit_watched(5, 100, 100, t0, t0 + timedelta(seconds=20)) == 45  # 2x the 20 s + 5, in all
+    assert learning.credit_watched(45, 100, 100, t0, t0 + timedelta(seconds=20)) == 45  # a repeat earns nothing
     assert learning.credit_watched(50, 30, 100, t0, t0 + timedelta(seconds=20)) == 50  # never shrinks
     assert learning.credit_watched(50, 80, 100, t0, t0 + timedelta(hours=1)) == 80  # the claim, not more
     assert learning.credit_watched(50, 900, 100, t0, t0 + timedelta(hours=1)) == 100  # capped at the duration
-    assert learning.credit_watched(5, 100, 100, t0, t0 - timedelta(seconds=30)) == 10  # clock skew: grace only
+    assert learning.credit_watched(5, 100, 100, t0, t0 - timedelta(seconds=30)) == 5  # clock skew: the grace only
 
 
 def test_a_video_completes_at_90_percent_of_watched_time_and_cannot_be_scrubbed(
@@ -275,14 +276,14 @@ def test_a_video_completes_at_90_percent_of_watched_time_and_cannot_be_scrubbed(
     def at(seconds: int, **body: Any) -> Any:
         return learning.report_progress(video, user_id, LessonProgressIn(**body), t0 + timedelta(seconds=seconds))
 
-    assert at(20, watched_seconds=100).watched_seconds == 50
-    assert at(30, watched_seconds=20).watched_seconds == 50  # watched time only grows
+    assert at(20, watched_seconds=100).watched_seconds == 45  # 2 x 20 s since the start + 5
+    assert at(30, watched_seconds=20).watched_seconds == 45  # watched time only grows
     with pytest.raises(Conflict):
         at(31, completed=True)
     almost = at(50, watched_seconds=89)
     assert almost.watched_seconds == 89 and almost.completed is False
     done = at(51, watched_seconds=100)
-    assert done.watched_seconds == 96 and done.completed is True and done.path_percent == 25
+    assert done.watched_seconds == 100 and done.completed is True and done.path_percent == 25
     assert at(5000, watched_seconds=9000).watched_seconds == 100  # never past the duration
     assert len(completions.pull()) == 1
 

@@ -20,7 +20,7 @@ from google.cloud.firestore_v1.transforms import DELETE_FIELD
 
 from functions.exams import index
 from functions.exams.models import DomainCountOut, ExamTypeOut, QuestionOut
-from shared import store, userdata
+from shared import answers, store, userdata
 from shared.auth import new_id
 from shared.collections import EXAM_TYPES, QUESTIONS
 from shared.errors import Conflict, NotFound
@@ -122,7 +122,9 @@ def forget_chunk(writer: Any, exam_type: str, before: dict[str, Any] | None) -> 
 # Questions ------------------------------------------------------------------------------------
 
 
-def question_out(doc_id: str, data: dict[str, Any]) -> QuestionOut:
+def question_out(doc_id: str, data: dict[str, Any], viewer: answers.Viewer) -> QuestionOut:
+    """A bank question with its key: for admins and verified teachers only (shared.answers)."""
+    answers.require_every_question_key(viewer)
     return QuestionOut(id=doc_id, **{k: data.get(k) for k in QuestionOut.model_fields if k != "id"})
 
 
@@ -147,7 +149,7 @@ def question_fields(
     }
 
 
-def create_question(fields: dict[str, Any], now: datetime) -> QuestionOut:
+def create_question(fields: dict[str, Any], now: datetime, viewer: answers.Viewer) -> QuestionOut:
     """`fields`: exam_type, question_id (None: generated), domain, text, options, explanations, answer."""
     question_id = fields.get("question_id") or f"Q-{new_id()[:12].upper()}"
     doc = {
@@ -172,17 +174,18 @@ def create_question(fields: dict[str, Any], now: datetime) -> QuestionOut:
         delta.write(txn)
 
     store.run_transaction(work)
-    return question_out(ref.id, doc)
+    return question_out(ref.id, doc, viewer)
 
 
-def get_question(doc_id: str) -> QuestionOut:
+def get_question(doc_id: str, viewer: answers.Viewer) -> QuestionOut:
+    answers.require_every_question_key(viewer)  # before the read: a refusal tells nothing of the bank
     snapshot = question_ref(doc_id).get()
     if not snapshot.exists:
         raise NotFound("No such question.")
-    return question_out(snapshot.id, snapshot.to_dict())
+    return question_out(snapshot.id, snapshot.to_dict(), viewer)
 
 
-def update_question(doc_id: str, changes: dict[str, Any], now: datetime) -> QuestionOut:
+def update_question(doc_id: str, changes: dict[str, Any], now: datetime, viewer: answers.Viewer) -> QuestionOut:
     ref = question_ref(doc_id)
 
     def work(txn: store.Transaction) -> dict[str, Any]:
@@ -204,7 +207,7 @@ def update_question(doc_id: str, changes: dict[str, Any], now: datetime) -> Ques
             delta.write(txn, current)
         return after
 
-    return question_out(doc_id, store.run_transaction(work))
+    return question_out(doc_id, store.run_transaction(work), viewer)
 
 
 def delete_question(doc_id: str, now: datetime) -> None:
@@ -228,14 +231,17 @@ def delete_question(doc_id: str, now: datetime) -> None:
     store.run_transaction(work)
 
 
-def list_questions(exam_type: str | None, domain: str | None, limit: int, cursor: str | None) -> store.Page:
+def list_questions(
+    exam_type: str | None, domain: str | None, limit: int, cursor: str | None, viewer: answers.Viewer
+) -> store.Page:
+    answers.require_every_question_key(viewer)  # an empty page too
     collection = col(QUESTIONS)
     query = collection
     if exam_type:
         query = query.where(filter=FieldFilter("exam_type", "==", exam_type))
     if domain:
         query = query.where(filter=FieldFilter("domain", "==", domain))
-    return store.paginate(query, collection, [], limit, cursor, lambda s: question_out(s.id, s.to_dict()))
+    return store.paginate(query, collection, [], limit, cursor, lambda s: question_out(s.id, s.to_dict(), viewer))
 
 
 def rebuild_index(exam_type: str) -> int:

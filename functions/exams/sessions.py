@@ -116,8 +116,9 @@ def _fetch(exam_type: str, ids: list[str]) -> dict[str, dict[str, Any]]:
 
 
 def start_session(
-    user_id: str, exam_type: str, count: int, domains: list[str] | None, mode: str, now: datetime
+    viewer: answers.Viewer, exam_type: str, count: int, domains: list[str] | None, mode: str, now: datetime
 ) -> SessionOut:
+    user_id = viewer.user_id
     shard_paths = [ref._document_path for ref in index.shard_refs(exam_type)]
     extra = [] if mode == "exam" else [r._document_path for r in history.progress_refs(user_id, exam_type)]
     if extra:
@@ -166,21 +167,23 @@ def start_session(
     batch.create(bank.col(TEXTS).document(session_id), {"user_id": user_id, "questions_json": json.dumps(texts)})
     history.mark_served(batch, user_id, exam_type, chosen, now)
     batch.commit()  # round trip 3
-    return session_out(session_id, doc, texts)
+    return session_out(session_id, doc, texts, viewer)
 
 
 # Reading -----------------------------------------------------------------------------------------
 
 
-def session_out(session_id: str, data: dict[str, Any], texts: list[dict[str, Any]]) -> SessionOut:
-    submitted = data["status"] == "submitted"
-    practice = data["mode"] == "practice"
-    answers: dict[str, Any] = data.get("answers") or {}
+def session_out(
+    session_id: str, data: dict[str, Any], texts: list[dict[str, Any]], viewer: answers.Viewer
+) -> SessionOut:
+    # The keys `viewer` has earned in this session (shared.answers), and nothing else.
+    keys = answers.session_keys_shown(viewer, data)
+    given_answers: dict[str, Any] = data.get("answers") or {}
     text_of = {t["id"]: t for t in texts}
     questions = []
     for q in data["questions"]:
-        given: dict[str, Any] | None = answers.get(q["id"])
-        reveal = given is not None and (practice or submitted)
+        given: dict[str, Any] | None = given_answers.get(q["id"])
+        reveal = q["id"] in keys
         text = text_of.get(q["id"]) or q  # sessions started before the split kept texts inline
         questions.append(
             SessionQuestionOut(
@@ -190,7 +193,7 @@ def session_out(session_id: str, data: dict[str, Any], texts: list[dict[str, Any
                 options=text["options"],
                 answer=given["answer"] if given else None,
                 correct=given["correct"] if (reveal and given) else None,
-                correct_answer=q["correct_answer"] if (reveal or submitted) else None,
+                correct_answer=q["correct_answer"] if reveal else None,
             )
         )
     return SessionOut(
@@ -218,13 +221,14 @@ def _owned_session(snapshot: Any, principal: Principal, *, admin_may: bool) -> d
 
 
 def get_session(session_id: str, principal: Principal) -> SessionOut:
+    """The caller's session (an admin may read any), with the keys shared.answers lets them see."""
     ref = _session_ref(session_id)
     snapshots = {s.reference.path: s for s in store.db().get_all([ref, bank.col(TEXTS).document(session_id)])}
     data = _owned_session(snapshots[ref.path], principal, admin_may=True)
     texts_snapshot = snapshots.get(f"{TEXTS}/{session_id}")
     stored = (texts_snapshot.to_dict() or {}) if texts_snapshot is not None and texts_snapshot.exists else {}
     texts = json.loads(stored["questions_json"]) if "questions_json" in stored else []
-    return session_out(session_id, data, texts)
+    return session_out(session_id, data, texts, answers.Viewer.of(principal))
 
 
 # Answers and submit ----------------------------------------------------------------------------
@@ -333,7 +337,10 @@ def submit(session_id: str, principal: Principal | None, now: datetime) -> Resul
             raise Conflict("The session is submitted already.")
         result = score(data["questions"], data.get("answers") or {})
         txn.update(ref, {"status": "submitted", "submitted_at": now, "score": result["score"], "result": result})
-        answers.grant_keys_in(txn, data["user_id"], [str(q["id"]) for q in data["questions"]], now)
+        # The keys are the student's now; a practice answer granted its question's already.
+        granted = set(data.get("answers") or {}) if data["mode"] == "practice" else set()
+        ungranted = [str(q["id"]) for q in data["questions"] if str(q["id"]) not in granted]
+        answers.grant_keys_in(txn, data["user_id"], ungranted, now)
         data["result"] = result
         # The events commit with the result: a crash before the publish loses none of them.
         return data, _stage_completion(txn, session_id, data, now, event_id)

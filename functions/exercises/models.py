@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field, StringConstraints, field_validator, model_serializer
 
+from shared.answers import HIDDEN_RESULT_FIELDS
 from shared.validation import Out, PageQuery, Payload
 
 MAX_CODE_BYTES = 64 * 1024
@@ -137,13 +138,13 @@ class SubmissionQueuedOut(Out):
 
 
 class TestResultOut(Out):
-    """A hidden test's result shows only its name and outcome; a visible one also its output,
-    the expected output and the error (null when it passed)."""
+    """A hidden test's result shows only its name and outcome (shared.answers.hidden_result); a
+    visible one also its time, output, the expected output and the error (null when it passed)."""
 
     name: str
     passed: bool
     verdict: Verdict
-    time_ms: int
+    time_ms: int | None = None
     hidden: bool = False
     stdout: str | None = None
     expected_output: str | None = None
@@ -153,8 +154,7 @@ class TestResultOut(Out):
     def _hide(self, handler: Any) -> dict[str, Any]:
         data: dict[str, Any] = handler(self)
         if self.hidden:
-            for key in ("stdout", "expected_output", "error"):
-                data.pop(key, None)
+            return {k: data[k] for k in HIDDEN_RESULT_FIELDS}
         return data
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from functions.exercises import judge
 from functions.exercises.models import ExerciseOut, TestCaseOut
-from shared import store
+from shared import answers, store
 from shared.auth import Principal, new_id
 from shared.collections import EXERCISES
 from shared.errors import Forbidden, NotFound, ValidationFailed
@@ -35,13 +35,9 @@ def exercise_ref(exercise_id: str) -> Any:
     return store.db().collection(EXERCISES).document(exercise_id)
 
 
-def sees_everything(viewer: Principal) -> bool:
-    """Teachers and admins see solutions and hidden tests; students never do."""
-    return viewer.role in ("teacher", "admin")
-
-
 def exercise_out(exercise_id: str, data: dict[str, Any], viewer: Principal) -> ExerciseOut:
-    full = sees_everything(viewer)
+    # The solution and hidden tests: its author, verified teachers of its school, admins.
+    full = answers.exercise_key_holder(answers.Viewer.of(viewer), data)
     tests = []
     for test in data.get("tests", []):
         shown = full or not test.get("hidden")
@@ -95,7 +91,14 @@ def check_solution(fields: dict[str, Any]) -> None:
 def create_exercise(fields: dict[str, Any], author: Principal, now: datetime) -> ExerciseOut:
     check_solution(fields)
     exercise_id = new_id()
-    data = {**fields, "author_id": author.user_id, "created_at": now, "updated_at": now}
+    # The school that vouched for the author when they wrote it: its verified teachers hold the key.
+    data = {
+        **fields,
+        "author_id": author.user_id,
+        "author_school_id": author.school_id,
+        "created_at": now,
+        "updated_at": now,
+    }
     exercise_ref(exercise_id).create(data)
     return exercise_out(exercise_id, data, author)
 
@@ -121,7 +124,15 @@ def update_exercise(exercise_id: str, fields: dict[str, Any], principal: Princip
     """Replace the exercise (PUT): the author and creation time stay."""
     ref, before = _owned(exercise_id, principal)
     check_solution(fields)
-    data = {**fields, "author_id": before["author_id"], "created_at": before["created_at"], "updated_at": now}
+    # The author's edit moves the exercise to their school of now; an admin's keeps it where it is.
+    school_id = principal.school_id if principal.user_id == before["author_id"] else before.get("author_school_id")
+    data = {
+        **fields,
+        "author_id": before["author_id"],
+        "author_school_id": school_id,
+        "created_at": before["created_at"],
+        "updated_at": now,
+    }
     ref.set(data)
     return exercise_out(exercise_id, data, principal)
 

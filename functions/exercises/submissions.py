@@ -17,7 +17,7 @@ from google.cloud.firestore_v1.base_query import FieldFilter
 
 from functions.exercises.models import SubmissionOut, SubmissionQueuedOut
 from functions.exercises.service import exercise_ref
-from shared import store
+from shared import answers, store
 from shared.access import teaches
 from shared.auth import Principal, new_id
 from shared.collections import MEMBERSHIPS, SUBMISSIONS
@@ -55,8 +55,8 @@ def submission_ref(submission_id: str) -> Any:
 
 
 def submission_out(submission_id: str, data: dict[str, Any]) -> SubmissionOut:
-    fields = {k: data[k] for k in SubmissionOut.model_fields if k != "id" and k in data}
-    return SubmissionOut(id=submission_id, **fields)
+    fields = {k: data[k] for k in SubmissionOut.model_fields if k not in ("id", "results") and k in data}
+    return SubmissionOut(id=submission_id, results=answers.results_shown(data.get("results") or []), **fields)
 
 
 def create_submission(user_id: str, exercise_id: str, code: str, now: datetime) -> SubmissionQueuedOut:

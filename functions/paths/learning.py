@@ -5,7 +5,8 @@ Firestore layout:
   path_enrollments/{path_id}_{user_id}   path_id, user_id, enrolled (false once left: the
       progress stays for a return), enrolled_at, left_at, updated_at, and the learner's state
       of every lesson they touched: lessons {<lesson_id>: {completed, completed_at,
-      watched_seconds, position_seconds, reported_at}}. One document per learner and path, so
+      watched_seconds, position_seconds, started_at (the first report: the video's start),
+      reported_at}}. One document per learner and path, so
       `GET /paths/{id}` reads the path and this document in one batch.
 """
 
@@ -44,9 +45,10 @@ ENROLLMENTS = PATH_ENROLLMENTS
 LESSON_COMPLETED = published("lesson.completed")
 
 # Video: a lesson completes once 90% of it has been watched. The client reports its running
-# total of seconds played; the server credits growth of at most MAX_PLAYBACK_RATE times the
-# wall-clock time since the previous report (plus a little grace for clocks and network), so
-# scrubbing to the end, or one report claiming the whole video, credits almost nothing.
+# total of seconds played; the server credits, in all, at most MAX_PLAYBACK_RATE times the
+# wall-clock time since the learner started the video plus one grace (clocks and network), so
+# scrubbing to the end, one report claiming the whole video, or a burst of reports (a grace
+# each, were it per report) credits almost nothing.
 VIDEO_COMPLETE_SHARE = 0.9
 MAX_PLAYBACK_RATE = 2.0
 REPORT_GRACE_SECONDS = 5
@@ -114,14 +116,13 @@ def _state_fields(state: dict[str, Any] | None) -> dict[str, Any]:
     }
 
 
-def credit_watched(watched: int, claimed: int, duration: int, last_report_at: datetime | None, now: datetime) -> int:
-    """The watched seconds to keep: never less than before, never more than the duration, and
-    grown by at most what the wall clock allows since the previous report."""
-    if claimed <= watched:
-        return min(watched, duration)
-    elapsed = max(0.0, (now - last_report_at).total_seconds()) if last_report_at else 0.0
+def credit_watched(watched: int, claimed: int, duration: int, started_at: datetime, now: datetime) -> int:
+    """The watched seconds to keep: never less than before, never more than the duration, and in
+    all never more than the wall clock allows since the learner started the video (a bound on
+    the total, not per report, so neither the number of reports nor their speed adds to it)."""
+    elapsed = max(0.0, (now - started_at).total_seconds())
     allowed = int(MAX_PLAYBACK_RATE * elapsed) + REPORT_GRACE_SECONDS
-    return min(duration, watched + min(claimed - watched, allowed))
+    return max(watched, min(duration, claimed, allowed))
 
 
 def video_done(watched: int, duration: int) -> bool:
@@ -346,9 +347,12 @@ def report_progress(lesson_id: str, user_id: str, report: LessonProgressIn, now:
             "position_seconds": int(before.get("position_seconds") or 0),
             "reported_at": before.get("reported_at"),
         }
+        if kind == "video":
+            # The first report starts the clock; states from before it was kept start at their last report.
+            state["started_at"] = before.get("started_at") or before.get("reported_at") or now
         if report.watched_seconds is not None:
             state["watched_seconds"] = credit_watched(
-                state["watched_seconds"], report.watched_seconds, duration, state["reported_at"], now
+                state["watched_seconds"], report.watched_seconds, duration, state["started_at"], now
             )
             state["reported_at"] = now
         if report.position_seconds is not None:

@@ -27,7 +27,7 @@ from google.cloud.firestore_v1.base_query import BaseFilter, FieldFilter, Or
 from pydantic import BaseModel
 
 from functions.users.models import ExportedDocument, ExportOut
-from shared import audit, store
+from shared import answers, audit, store
 from shared.audit import Client
 from shared.collections import USERS
 from shared.errors import NotFound
@@ -113,12 +113,18 @@ def _open(document: BaseModel, suffix: str) -> str:
     return text[: -len(suffix)]
 
 
-def _exported(declaration: Declaration, snapshot: Any) -> Iterator[str]:
+def _data(declaration: Declaration, snapshot: Any, owner: answers.Viewer) -> dict[str, Any]:
+    """A stored document's exported fields: no answer key the user has not earned (shared.answers,
+    judged for the user the export is about, whoever downloads it), nothing the declaration omits."""
+    earned = answers.earned_only(owner, declaration.collection, snapshot.to_dict() or {})
+    return dict(plain(without(earned, declaration.omit)))
+
+
+def _exported(declaration: Declaration, snapshot: Any, owner: answers.Viewer) -> Iterator[str]:
     """One document as JSON parts: its fields, then each subcollection's documents as they are
     read, a page at a time."""
     document = ExportedDocument(
-        id=None if declaration.hide_id else snapshot.id,
-        data=plain(without(snapshot.to_dict() or {}, declaration.omit)),
+        id=None if declaration.hide_id else snapshot.id, data=_data(declaration, snapshot, owner)
     )
     if not declaration.subcollections:
         yield document.model_dump_json()
@@ -127,13 +133,13 @@ def _exported(declaration: Declaration, snapshot: Any) -> Iterator[str]:
     for i, name in enumerate(declaration.subcollections):
         yield ("," if i else "") + json.dumps(name) + ":["
         for j, child in enumerate(store.stream_in_pages(snapshot.reference.collection(name))):
-            part = ExportedDocument(id=child.id, data=plain(without(child.to_dict() or {}, declaration.omit)))
+            part = ExportedDocument(id=child.id, data=_data(declaration, child, owner))
             yield ("," if j else "") + part.model_dump_json()
         yield "]"
     yield "}}"
 
 
-def stream_collections(user_id: str, email: str, declarations: Iterable[Declaration]) -> Iterator[str]:
+def stream_collections(owner: answers.Viewer, email: str, declarations: Iterable[Declaration]) -> Iterator[str]:
     """The JSON object `{<collection>: [document, ...], ...}` of every declared collection that
     names the user, in parts, as the documents are read."""
     yield "{"
@@ -143,10 +149,10 @@ def stream_collections(user_id: str, email: str, declarations: Iterable[Declarat
             continue
         yield ("" if first else ",") + json.dumps(declaration.collection) + ":["
         first = False
-        for j, snapshot in enumerate(_documents(declaration, user_id, email)):
+        for j, snapshot in enumerate(_documents(declaration, owner.user_id, email)):
             if j:
                 yield ","
-            yield from _exported(declaration, snapshot)
+            yield from _exported(declaration, snapshot, owner)
         yield "]"
     yield "}"
 
@@ -174,5 +180,7 @@ def export_user(*, actor_id: str, user_id: str, client: Client, now: datetime) -
     if user is None:
         raise NotFound("No such user.")
     audit.record("user.exported", actor_id=actor_id, target_id=user_id, client=client, at=now)
+    # The keys in it are those the user has earned, as their own role and school decide.
+    owner = answers.Viewer(user_id=user_id, role=str(user.get("role") or "student"), school_id=user.get("school_id"))
     head = _open(ExportOut(user_id=user_id, generated_at=now, collections={}), "{}}")
-    return _chunked(itertools.chain([head], stream_collections(user_id, user["email"], manifest()), ["}"]))
+    return _chunked(itertools.chain([head], stream_collections(owner, user["email"], manifest()), ["}"]))

@@ -16,7 +16,7 @@ from functions.exams.models import (
     WeakAreasOut,
     WeakAreasQuery,
 )
-from shared import store
+from shared import answers, store
 from shared.event_types import ExamAnswered
 from shared.events import Event, subscriber
 from shared.http import SIGNED_IN, Call, HttpFunction, student_data
@@ -38,9 +38,10 @@ weak_areas_route = HttpFunction("exams-weak-areas", "/api/v1/users/{user_id}/wea
 
 @sessions_route.post(SIGNED_IN, body=SessionIn, response=SessionOut, status=201, errors=(409,))
 def start_session(call: Call[SessionIn, None]) -> SessionOut:
-    """Start a practice or exam session of random questions; no answers or explanations inside."""
+    """Start a practice or exam session of random questions; a student gets no answers or explanations."""
     b = call.body
-    return sessions.start_session(call.user.user_id, b.exam_type, b.question_count, b.domains, b.mode, call.now)
+    viewer = answers.Viewer.of(call.user)
+    return sessions.start_session(viewer, b.exam_type, b.question_count, b.domains, b.mode, call.now)
 
 
 @session_route.get(SIGNED_IN, response=SessionOut)
