@@ -5,6 +5,7 @@ from __future__ import annotations
 from functions.exams import bank
 from functions.exams.models import ExamTypeOut, QuestionIn, QuestionListQuery, QuestionOut, QuestionPatch
 from shared import store
+from shared.auth import STAFF_ROLES
 from shared.http import SIGNED_IN, Call, HttpFunction, Response, roles
 from shared.validation import PageQuery
 
@@ -12,7 +13,7 @@ exams_route = HttpFunction("exams-list", "/api/v1/exams")
 questions_route = HttpFunction("exams-questions", "/api/v1/questions")
 question_route = HttpFunction("exams-questions-item", "/api/v1/questions/{question_id}")
 
-STAFF = roles("admin", "teacher")
+STAFF = roles("admin", *STAFF_ROLES)
 ADMIN = roles("admin")
 
 

@@ -1,0 +1,297 @@
+"""Schools and verified teachers (API.md): invitations by mail, registering or accepting with the
+token, members re-roled and removed, the school on the user object and on every live session,
+a school admin's reach, and school analytics from aggregates."""
+
+from __future__ import annotations
+
+import json
+import re
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from typing import Any
+
+from werkzeug.test import Client
+
+from shared import store
+from shared.answers import Viewer
+from shared.auth import authenticate
+from tests.support import Api, Stack, fields, ops
+from tests.test_exams import new_question
+
+SCHOOLS = "/api/v1/schools"
+
+
+def create_school(api: Api, admin: str, name: str = "Lincoln High") -> str:
+    created = api.post(SCHOOLS, {"name": name}, token=admin)
+    assert created.status_code == 201, created.json
+    assert set(created.json) >= {"id", "name", "created_at"} and created.json["name"] == name
+    return str(created.json["id"])
+
+
+def invite(api: Api, token: str, school_id: str, email: str, role: str) -> tuple[dict[str, Any], str]:
+    """Invite `email`; returns the answer and the token read from the queued mail."""
+    answer = api.post(f"{SCHOOLS}/{school_id}/invitations", {"email": email, "role": role}, token=token)
+    assert answer.status_code == 201, answer.json
+    return dict(answer.json), mailed_token(email)
+
+
+def mailed_token(email: str) -> str:
+    """The token of the newest invitation mail to `email`, from its link."""
+    mails = [fields(m) for m in store.db().collection("mail").stream() if fields(m)["to"] == [email.lower()]]
+    links = [re.search(r"/join\?invitation=([A-Za-z0-9_.\-]+)", m["message"]["text"]) for m in mails]
+    tokens = [link.group(1) for link in links if link is not None]
+    assert tokens, f"no invitation mail to {email}"
+    return tokens[-1]
+
+
+def stored(collection: str) -> list[dict[str, Any]]:
+    return [fields(d) for d in store.db().collection(collection).stream()]
+
+
+def school_doc(school_id: str) -> dict[str, Any]:
+    return fields(store.db().collection("schools").document(school_id).get())
+
+
+def viewer_of(access_token: str) -> Viewer:
+    """Who the answer rule sees behind this access token on its next request (its session)."""
+    return Viewer.of(authenticate(f"Bearer {access_token}", store.now()))
+
+
+def register_body(email: str, token: str | None = None, **extra: Any) -> dict[str, Any]:
+    body = {"email": email, "password": "correct horse battery staple", "first_name": "Ty", "last_name": "Lee"}
+    return {**body, **({"invitation_token": token} if token else {}), **extra}
+
+
+def test_invite_mail_register_verified_reads_keys_then_removed(api: Api) -> None:
+    """End to end over HTTP: invite -> mail -> register with the token -> verified -> reads a
+    question's key; removed -> not verified on the very next request of the same token."""
+    admin = api.admin()["access_token"]
+    school_id = create_school(api, admin)
+    assert api.post("/api/v1/questions", new_question("Q1"), token=admin).status_code == 201
+
+    # The admin invites the school admin, who invites a teacher.
+    invitation, token = invite(api, admin, school_id, "Principal@Example.com", "school_admin")
+    assert invitation["email"] == "principal@example.com" and invitation["role"] == "school_admin"
+    assert invitation["expires_at"] > invitation["created_at"]
+    [mail] = [fields(m) for m in store.db().collection("mail").stream()]
+    assert mail["message"]["subject"] == "Join Lincoln High on Studyhall"
+    assert "http://localhost:5173/join?invitation=" in mail["message"]["text"]
+    # Stored only as a hash: the secret is in the mail, nowhere in the database.
+    [saved] = stored("school_invitations")
+    assert token.split(".", 1)[1] not in json.dumps(saved, default=str)
+    assert token not in json.dumps(invitation)
+
+    principal = api.post("/api/v1/auth/register", register_body("principal@example.com", token))
+    assert principal.status_code == 201, principal.json
+    assert principal.json["user"]["role"] == "school_admin"
+    assert principal.json["user"]["school_id"] == school_id and principal.json["user"]["teacher_verified"] is True
+    sa = principal.json["access_token"]
+
+    _, teacher_token = invite(api, sa, school_id, "tess@example.com", "teacher")
+    registered = api.post("/api/v1/auth/register", register_body("tess@example.com", teacher_token, role="teacher"))
+    assert registered.status_code == 201, registered.json
+    teacher = registered.json
+    tt, tid = teacher["access_token"], teacher["user"]["id"]
+    me = api.get("/api/v1/auth/me", token=tt).json
+    assert (me["role"], me["school_id"], me["teacher_verified"]) == ("teacher", school_id, True)
+    assert viewer_of(tt).is_verified_teacher
+    question = api.get("/api/v1/questions/security-plus:Q1", token=tt)
+    assert question.status_code == 200 and question.json["correct_answer"] == "B"
+
+    members = api.get(f"{SCHOOLS}/{school_id}/members", token=sa)
+    assert members.status_code == 200
+    assert {(m["email"], m["role"], m["teacher_verified"]) for m in members.json["items"]} == {
+        ("principal@example.com", "school_admin", True),
+        ("tess@example.com", "teacher", True),
+    }
+    teachers = api.get(f"{SCHOOLS}/{school_id}/members?role=teacher", token=sa).json["items"]
+    assert [m["id"] for m in teachers] == [tid]
+    assert school_doc(school_id)["counts"] == {"student": 0, "teacher": 1, "school_admin": 1}
+    # The pending list no longer holds the two used invitations.
+    assert api.get(f"{SCHOOLS}/{school_id}/invitations", token=sa).json["items"] == []
+
+    # Removed: the same access token is no longer a verified teacher's, at once.
+    assert api.delete(f"{SCHOOLS}/{school_id}/members/{tid}", token=sa).status_code == 204
+    assert not viewer_of(tt).is_verified_teacher
+    me = api.get("/api/v1/auth/me", token=tt).json
+    assert (me["role"], me["school_id"], me["teacher_verified"]) == ("teacher", None, False)
+    assert api.get(f"{SCHOOLS}/{school_id}/members", token=sa).json["items"][0]["email"] == "principal@example.com"
+    assert school_doc(school_id)["counts"] == {"student": 0, "teacher": 0, "school_admin": 1}
+    # A fresh login knows it too.
+    assert api.login("tess@example.com")["user"]["teacher_verified"] is False
+    again = api.delete(f"{SCHOOLS}/{school_id}/members/{tid}", token=sa)
+    assert again.status_code == 404 and again.json["error"]["code"] == "not_found"
+
+
+def test_used_expired_forged_withdrawn_or_wrong_email_invitations_are_422_and_change_nothing(api: Api) -> None:
+    admin = api.admin()["access_token"]
+    school_id = create_school(api, admin)
+    _, used = invite(api, admin, school_id, "used@example.com", "teacher")
+    assert api.post("/api/v1/auth/register", register_body("used@example.com", used)).status_code == 201
+    _, expired = invite(api, admin, school_id, "late@example.com", "teacher")
+    late_id = expired.split(".", 1)[0]
+    store.db().collection("school_invitations").document(late_id).update(
+        {"expires_at": store.now() - timedelta(seconds=1)}
+    )
+    withdrawn_answer, withdrawn = invite(api, admin, school_id, "gone@example.com", "student")
+    assert api.delete(f"{SCHOOLS}/{school_id}/invitations/{withdrawn_answer['id']}", token=admin).status_code == 204
+    _, mine = invite(api, admin, school_id, "mine@example.com", "teacher")
+    forged = f"{mine.split('.', 1)[0]}.{'x' * 43}"
+    before = (stored("users"), stored("school_invitations"), school_doc(school_id)["counts"])
+
+    attempts = [
+        ("again@example.com", used),  # used, even by another address
+        ("used@example.com", used),  # used (and that email is taken)
+        ("late@example.com", expired),
+        ("gone@example.com", withdrawn),
+        ("mine@example.com", forged),
+        ("mine@example.com", "nothing-like-a-token"),
+        ("other@example.com", mine),  # the right token, the wrong email
+    ]
+    for email, token in attempts:
+        answer = api.post("/api/v1/auth/register", register_body(email, token))
+        assert answer.status_code == 422, (email, answer.json)
+        assert answer.json["error"]["code"] == "validation_error"
+        assert answer.json["error"]["details"][0]["field"] == "invitation_token"
+    # Signed in, the same tokens are refused the same way by accept.
+    other = api.register("other@example.com", role="teacher")["access_token"]
+    for token in (used, expired, withdrawn, forged, mine):
+        answer = api.post(f"{SCHOOLS}/invitations/accept", {"token": token}, token=other)
+        assert answer.status_code == 422, answer.json
+        assert answer.json["error"]["details"][0]["field"] == "token"
+    assert [u for u in stored("users") if u["email"] != "other@example.com"] == before[0]
+    assert stored("school_invitations") == before[1] and school_doc(school_id)["counts"] == before[2]
+    assert api.get("/api/v1/auth/me", token=other).json["school_id"] is None
+
+
+def test_a_school_admin_runs_their_school_and_nothing_else(api: Api) -> None:
+    admin = api.admin()["access_token"]
+    mine, theirs = create_school(api, admin, "Mine"), create_school(api, admin, "Theirs")
+    _, token = invite(api, admin, mine, "sa@example.com", "school_admin")
+    sa = api.post("/api/v1/auth/register", register_body("sa@example.com", token)).json
+    sat, said = sa["access_token"], sa["user"]["id"]
+    _, token = invite(api, admin, theirs, "far@example.com", "teacher")
+    far = api.post("/api/v1/auth/register", register_body("far@example.com", token)).json["user"]["id"]
+    student = api.register("stu@example.com")
+
+    assert api.patch(f"{SCHOOLS}/{mine}", {"name": "Mine, renamed"}, token=sat).json["name"] == "Mine, renamed"
+    refused = [
+        api.get(f"{SCHOOLS}/{theirs}", token=sat),
+        api.patch(f"{SCHOOLS}/{theirs}", {"name": "Taken"}, token=sat),
+        api.post(f"{SCHOOLS}/{theirs}/invitations", {"email": "x@example.com", "role": "teacher"}, token=sat),
+        api.get(f"{SCHOOLS}/{theirs}/members", token=sat),
+        api.patch(f"{SCHOOLS}/{theirs}/members/{far}", {"role": "student"}, token=sat),
+        api.delete(f"{SCHOOLS}/{theirs}/members/{far}", token=sat),
+        api.get(f"/api/v1/analytics/schools/{theirs}", token=sat),
+        # Never a platform admin's powers.
+        api.get(SCHOOLS, token=sat),
+        api.post(SCHOOLS, {"name": "Another"}, token=sat),
+        api.get("/api/v1/users", token=sat),
+        api.patch(f"/api/v1/users/{student['user']['id']}/status", {"status": "suspended"}, token=sat),
+        api.post("/api/v1/auth/register", register_body("boss@example.com", role="admin"), token=sat),
+        # A teacher or student of the school does not run it.
+        api.get(f"{SCHOOLS}/{theirs}", token=api.login("far@example.com")["access_token"]),
+        api.get(f"{SCHOOLS}/{mine}", token=student["access_token"]),
+    ]
+    assert [r.status_code for r in refused] == [403] * len(refused), [r.json for r in refused]
+    # Inviting or making an admin is not a school's to give: 422, nothing written.
+    mails = len(stored("mail"))
+    as_admin = api.post(f"{SCHOOLS}/{mine}/invitations", {"email": "boss@example.com", "role": "admin"}, token=sat)
+    assert as_admin.status_code == 422 and as_admin.json["error"]["details"][0]["field"] == "role"
+    re_role = api.patch(f"{SCHOOLS}/{mine}/members/{said}", {"role": "admin"}, token=sat)
+    assert re_role.status_code == 422
+    assert len(stored("mail")) == mails and len(stored("school_invitations")) == 2
+    # A member of another school, or nobody's, is not in this school: 404.
+    assert api.patch(f"{SCHOOLS}/{mine}/members/{far}", {"role": "student"}, token=sat).status_code == 404
+    # The school admin teaches too: their own class, of their school.
+    klass = api.post("/api/v1/teachers/classes", {"name": "Civics", "subject": "civics"}, token=sat)
+    assert klass.status_code == 201 and klass.json["school_id"] == mine
+    assert school_doc(mine)["class_count"] == 1
+    # Admins run every school; an unknown one is a 404.
+    assert api.get(f"{SCHOOLS}/{theirs}", token=admin).status_code == 200
+    assert api.get(f"{SCHOOLS}/nope", token=admin).status_code == 404
+
+
+def test_re_role_reaches_every_live_session_at_once(api: Api) -> None:
+    admin = api.admin()["access_token"]
+    school_id = create_school(api, admin)
+    _, token = invite(api, admin, school_id, "tess@example.com", "teacher")
+    first = api.post("/api/v1/auth/register", register_body("tess@example.com", token)).json
+    second = api.login("tess@example.com")
+    refreshed = api.post("/api/v1/auth/refresh", {"refresh_token": second["refresh_token"]})
+    assert refreshed.status_code == 200 and refreshed.json["user"]["school_id"] == school_id
+    tokens = [first["access_token"], second["access_token"], refreshed.json["access_token"]]
+    assert all(viewer_of(t).school_id == school_id for t in tokens)
+    klass = {"name": "Algebra", "subject": "math"}
+    assert api.post("/api/v1/teachers/classes", klass, token=tokens[0]).status_code == 201
+
+    changed = api.patch(f"{SCHOOLS}/{school_id}/members/{first['user']['id']}", {"role": "student"}, token=admin)
+    assert changed.status_code == 200 and changed.json["role"] == "student"
+    assert changed.json["teacher_verified"] is False
+    for access in tokens:
+        assert api.post("/api/v1/teachers/classes", klass, token=access).status_code == 403
+        assert viewer_of(access).role == "student"
+    assert school_doc(school_id)["counts"] == {"student": 1, "teacher": 0, "school_admin": 0}
+    unchanged = api.patch(f"{SCHOOLS}/{school_id}/members/{first['user']['id']}", {}, token=admin)
+    assert unchanged.status_code == 200 and unchanged.json["role"] == "student"
+
+
+def test_two_accepts_of_one_invitation_one_wins(api: Api) -> None:
+    admin = api.admin()["access_token"]
+    school_id = create_school(api, admin)
+    access = api.register("tess@example.com", role="teacher")["access_token"]
+    _, token = invite(api, admin, school_id, "tess@example.com", "teacher")
+
+    def accept(_: int) -> Any:
+        return Client(api.gateway).post(
+            f"{SCHOOLS}/invitations/accept",
+            data=json.dumps({"token": token}),
+            content_type="application/json",
+            headers={"Authorization": f"Bearer {access}"},
+        )
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        statuses = sorted(r.status_code for r in pool.map(accept, range(4)))
+    assert statuses.count(200) == 1 and set(statuses) <= {200, 409, 422}, statuses
+    assert school_doc(school_id)["counts"]["teacher"] == 1
+    [invitation] = stored("school_invitations")
+    assert invitation["status"] == "accepted"
+    assert api.get("/api/v1/auth/me", token=access).json["teacher_verified"] is True
+
+
+def test_school_analytics_from_aggregates_within_budget(api: Api, stack: Stack) -> None:
+    admin = api.admin()["access_token"]
+    school_id = create_school(api, admin)
+    assert api.post("/api/v1/questions", new_question("Q1"), token=admin).status_code == 201
+    _, token = invite(api, admin, school_id, "sa@example.com", "school_admin")
+    sa = api.post("/api/v1/auth/register", register_body("sa@example.com", token)).json["access_token"]
+    learners = []
+    for i in range(3):
+        _, token = invite(api, sa, school_id, f"kid{i}@example.com", "student")
+        learners.append(api.post("/api/v1/auth/register", register_body(f"kid{i}@example.com", token)).json)
+    outsider = api.register("out@example.com")
+    klass = api.post("/api/v1/teachers/classes", {"name": "Sec+", "subject": "security"}, token=sa)
+    assert klass.status_code == 201
+    for person, answer in ((learners[0], "B"), (learners[1], "A"), (outsider, "B")):
+        started = api.post(
+            "/api/v1/exam-sessions",
+            {"exam_type": "security-plus", "question_count": 1, "mode": "practice"},
+            token=person["access_token"],
+        )
+        assert started.status_code == 201, started.json
+        body = {"question_id": started.json["questions"][0]["id"], "answer": answer}
+        posted = api.post(f"/api/v1/exam-sessions/{started.json['id']}/answers", body, token=person["access_token"])
+        assert posted.status_code == 200
+    stack.drain()
+    stack.drain()  # a redelivery of the same events counts nothing twice
+
+    seen = api.get(f"/api/v1/analytics/schools/{school_id}", token=sa)
+    assert seen.status_code == 200, seen.json
+    got = seen.json
+    assert (got["students"], got["teachers"], got["school_admins"], got["classes"]) == (3, 0, 1, 1)
+    # The outsider's answer is not the school's.
+    assert (got["questions_answered"], got["questions_correct"], got["accuracy"]) == (2, 1, 0.5)
+    # The budget: the session, the school, and at most 8 shards; nothing grows with members.
+    assert ops(seen)["reads"] <= 10 and ops(seen)["writes"] == 0
+    assert api.get(f"/api/v1/analytics/schools/{school_id}", token=admin).status_code == 200
+    assert api.get("/api/v1/analytics/schools/nope", token=admin).status_code == 404
