@@ -32,9 +32,13 @@ from shared.password_mail import queue_mail
 from shared.registry import expires
 from shared.userdata import field, personal
 
-# The invited address is the invitee's; the hash of the secret is never exported.
+# The invitee's (by address, then by who accepted) and the inviter's; never the secret's hash.
 INVITATIONS = personal(
-    expires("school_invitations"), field("email", email=True), field("accepted_by"), omit=("token_hash",)
+    expires("school_invitations"),
+    field("email", email=True),
+    field("accepted_by"),
+    field("invited_by"),
+    omit=("token_hash",),
 )
 
 # The roles a school gives (an invitation's, a re-role's). Never `admin`: that is the platform's.

@@ -295,3 +295,24 @@ def test_school_analytics_from_aggregates_within_budget(api: Api, stack: Stack) 
     assert ops(seen)["reads"] <= 10 and ops(seen)["writes"] == 0
     assert api.get(f"/api/v1/analytics/schools/{school_id}", token=admin).status_code == 200
     assert api.get("/api/v1/analytics/schools/nope", token=admin).status_code == 404
+
+
+def test_demo_school_makes_the_demo_teacher_verified(api: Api) -> None:
+    from infra.local import demo_classes, demo_schools, seed
+
+    for account in seed.DEMO_ACCOUNTS:
+        seed.ensure_account(account)
+    first = demo_schools.load()
+    assert demo_schools.load() == first  # idempotent
+    demo_classes.load()
+    school_id = demo_schools.demo_school_id()
+    assert school_id is not None and len(stored("schools")) == 1
+    teacher = api.login("teacher@studyhall.dev", seed.DEMO_PASSWORD)
+    assert (teacher["user"]["school_id"], teacher["user"]["teacher_verified"]) == (school_id, True)
+    assert viewer_of(teacher["access_token"]).is_verified_teacher
+    student = api.login("student@studyhall.dev", seed.DEMO_PASSWORD)["user"]
+    assert (student["school_id"], student["teacher_verified"]) == (school_id, False)
+    [klass] = stored("classes")
+    assert klass["school_id"] == school_id
+    assert school_doc(school_id)["counts"] == {"student": 1, "teacher": 1, "school_admin": 0}
+    assert school_doc(school_id)["class_count"] == 1
