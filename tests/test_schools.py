@@ -232,6 +232,11 @@ def test_re_role_reaches_every_live_session_at_once(api: Api) -> None:
         assert api.post("/api/v1/teachers/classes", klass, token=access).status_code == 403
         assert viewer_of(access).role == "student"
     assert school_doc(school_id)["counts"] == {"student": 1, "teacher": 0, "school_admin": 0}
+    # A member's role is the school's: the users route refuses to change it behind its counts.
+    behind = api.patch(f"/api/v1/users/{first['user']['id']}", {"role": "admin"}, token=admin)
+    assert behind.status_code == 409 and api.get("/api/v1/auth/me", token=tokens[0]).json["role"] == "student"
+    listed = api.get("/api/v1/users?role=student", token=admin).json["items"]
+    assert [u["email"] for u in listed] == ["tess@example.com"]
     unchanged = api.patch(f"{SCHOOLS}/{school_id}/members/{first['user']['id']}", {}, token=admin)
     assert unchanged.status_code == 200 and unchanged.json["role"] == "student"
 
@@ -316,3 +321,44 @@ def test_demo_school_makes_the_demo_teacher_verified(api: Api) -> None:
     assert klass["school_id"] == school_id
     assert school_doc(school_id)["counts"] == {"student": 1, "teacher": 1, "school_admin": 0}
     assert school_doc(school_id)["class_count"] == 1
+
+
+def test_firestore_budgets_of_the_school_routes(api: Api) -> None:
+    """docs/schools.md's budgets: nothing here grows with the school's size, only with the
+    page asked for and the member's own live sessions."""
+    admin = api.admin()["access_token"]
+    created = api.post(SCHOOLS, {"name": "Budget High"}, token=admin)
+    school_id = created.json["id"]
+    assert ops(created) == {"reads": 1, "writes": 2, "deletes": 0}
+    assert ops(api.get(f"{SCHOOLS}/{school_id}", token=admin))["reads"] == 2
+    renamed = api.patch(f"{SCHOOLS}/{school_id}", {"name": "Budget Academy"}, token=admin)
+    assert ops(renamed) == {"reads": 2, "writes": 2, "deletes": 0}
+    invited = api.post(f"{SCHOOLS}/{school_id}/invitations", {"email": "t@example.com", "role": "teacher"}, token=admin)
+    assert ops(invited) == {"reads": 2, "writes": 3, "deletes": 0}
+    registered = api.post("/api/v1/auth/register", register_body("t@example.com", mailed_token("t@example.com")))
+    plain = api.post("/api/v1/auth/register", register_body("p@example.com"))
+    # The invitation adds one read (itself) and two writes (it, the school's counts) to a registration.
+    assert ops(registered)["reads"] == ops(plain)["reads"] + 1
+    assert ops(registered)["writes"] == ops(plain)["writes"] + 2
+    teacher_id = registered.json["user"]["id"]
+    api.login("t@example.com")  # a second live session
+    members = api.get(f"{SCHOOLS}/{school_id}/members?limit=5", token=admin)
+    assert ops(members)["reads"] == 2  # the session, one member (the query reads at least one)
+    _, token = invite(api, admin, school_id, "p@example.com", "student")
+    accepted = api.post(f"{SCHOOLS}/invitations/accept", {"token": token}, token=plain.json["access_token"])
+    # Reads: session, user, invitation, the user's one live session; writes: invitation, user,
+    # school counts, that session, audit.
+    assert ops(accepted) == {"reads": 4, "writes": 5, "deletes": 0}
+    re_roled = api.patch(f"{SCHOOLS}/{school_id}/members/{teacher_id}", {"role": "school_admin"}, token=admin)
+    # Reads: session, user, the member's two live sessions; writes: user, counts, 2 sessions, audit.
+    assert ops(re_roled) == {"reads": 4, "writes": 5, "deletes": 0}
+    removed = api.delete(f"{SCHOOLS}/{school_id}/members/{teacher_id}", token=admin)
+    assert ops(removed) == {"reads": 4, "writes": 5, "deletes": 0}
+    pending = api.get(f"{SCHOOLS}/{school_id}/invitations", token=admin)
+    assert ops(pending)["reads"] == 2 and pending.json["items"] == []
+    _, _ = invite(api, admin, school_id, "later@example.com", "teacher")
+    [open_one] = api.get(f"{SCHOOLS}/{school_id}/invitations", token=admin).json["items"]
+    withdrawn = api.delete(f"{SCHOOLS}/{school_id}/invitations/{open_one['id']}", token=admin)
+    assert ops(withdrawn) == {"reads": 2, "writes": 1, "deletes": 1}
+    analytics = api.get(f"/api/v1/analytics/schools/{school_id}", token=admin)
+    assert ops(analytics) == {"reads": 3, "writes": 0, "deletes": 0}  # session, school, an empty shard query

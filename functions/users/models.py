@@ -14,7 +14,7 @@ Role = Literal["student", "teacher", "admin"]
 
 
 class UsersQuery(PageQuery):
-    role: Role | None = None
+    role: Literal["student", "teacher", "school_admin", "admin"] | None = None
     status: Literal["active", "suspended", "archived"] | None = None
 
 
