@@ -53,6 +53,29 @@ class Invitation:
     role: str
 
 
+def audit_school(
+    writer: Any,
+    action: str,
+    school_id: str,
+    *,
+    actor_id: str,
+    client: Client,
+    now: datetime,
+    target_id: str | None = None,
+    **details: Any,
+) -> None:
+    """The audit entry of a school's event (`school.*`), in `writer`'s commit: one write."""
+    audit.record(
+        action,
+        actor_id=actor_id,
+        target_id=target_id,
+        client=client,
+        details={"school_id": school_id, **details},
+        at=now,
+        writer=writer,
+    )
+
+
 def _refused(token_field: str, message: str) -> ValidationFailed:
     # One status for a used, expired, forged or wrong-email token: 422 on the token's field.
     return ValidationFailed("This invitation cannot be used.", details=[{"field": token_field, "message": message}])
@@ -84,14 +107,15 @@ def create_invitation(
     batch = store.db().batch()
     batch.create(store.db().collection(INVITATIONS).document(invitation_id), doc)
     queue_mail(batch, email, link, "school_invitation", ttl, school=school_name)
-    audit.record(
+    audit_school(
+        batch,
         "school.invited",
+        school_id,
         actor_id=invited_by,
-        target_id=None,
         client=client,
-        details={"school_id": school_id, "invitation_id": invitation_id, "role": role},
-        at=now,
-        writer=batch,
+        now=now,
+        invitation_id=invitation_id,
+        role=role,
     )
     batch.commit()
     return invitation_id, doc

@@ -14,7 +14,7 @@ from typing import Any
 from google.cloud.firestore_v1.base_query import FieldFilter
 
 from functions.schools.models import InvitationOut, SchoolOut
-from shared import audit, store
+from shared import store
 from shared.accounts import UserOut, user_out
 from shared.audit import Client
 from shared.auth import new_id
@@ -23,6 +23,7 @@ from shared.errors import NotFound, ValidationFailed
 from shared.registry import composite_index
 from shared.schools import (
     INVITATIONS,
+    audit_school,
     change_membership,
     create_invitation,
     read_invitation,
@@ -43,18 +44,12 @@ def _schools() -> Any:
 
 
 def school_out(school_id: str, data: dict[str, Any]) -> SchoolOut:
-    return SchoolOut(id=school_id, name=data["name"], created_at=data["created_at"], updated_at=data.get("updated_at"))
+    return SchoolOut(id=school_id, **{k: data[k] for k in SchoolOut.model_fields if k != "id" and k in data})
 
 
 def invitation_out(invitation_id: str, data: dict[str, Any]) -> InvitationOut:
-    return InvitationOut(
-        id=invitation_id,
-        school_id=data["school_id"],
-        email=data["email"],
-        role=data["role"],
-        created_at=data["created_at"],
-        expires_at=data["expires_at"],
-    )
+    # The model names what is shown: never the token's hash.
+    return InvitationOut(id=invitation_id, **{k: data[k] for k in InvitationOut.model_fields if k != "id"})
 
 
 def _read_school(school_id: str) -> dict[str, Any]:
@@ -80,14 +75,13 @@ def create_school(*, name: str, actor_id: str, client: Client, now: datetime) ->
     }
     batch = store.db().batch()
     batch.create(_schools().document(school_id), data)
-    audit.record(
+    audit_school(
+        batch,
         "school.created",
+        school_id,
         actor_id=actor_id,
-        target_id=None,
         client=client,
-        details={"school_id": school_id},
-        at=now,
-        writer=batch,
+        now=now,
     )
     batch.commit()
     return school_out(school_id, data)
@@ -112,14 +106,13 @@ def rename_school(school_id: str, *, name: str, actor_id: str, client: Client, n
             raise NotFound("No such school.")
         if data["name"] != name:
             txn.update(ref, {"name": name, "updated_at": now})
-            audit.record(
+            audit_school(
+                txn,
                 "school.renamed",
+                school_id,
                 actor_id=actor_id,
-                target_id=None,
                 client=client,
-                details={"school_id": school_id},
-                at=now,
-                writer=txn,
+                now=now,
             )
             data.update(name=name, updated_at=now)
         return dict(data)
@@ -167,14 +160,14 @@ def withdraw_invitation(school_id: str, invitation_id: str, *, actor_id: str, cl
         if data is None or data.get("school_id") != school_id or data.get("status") != "pending":
             raise NotFound("No such pending invitation.")
         txn.delete(ref)
-        audit.record(
+        audit_school(
+            txn,
             "school.invitation_withdrawn",
+            school_id,
             actor_id=actor_id,
-            target_id=None,
             client=client,
-            details={"school_id": school_id, "invitation_id": invitation_id},
-            at=now,
-            writer=txn,
+            now=now,
+            invitation_id=invitation_id,
         )
 
     store.run_transaction(apply)
@@ -201,14 +194,16 @@ def accept_invitation(*, user_id: str, token: str, client: Client, now: datetime
         changes = change_membership(
             txn, user_id, user, school_id=invitation.school_id, role=invitation.role, sessions=sessions, now=now
         )
-        audit.record(
+        audit_school(
+            txn,
             "school.joined",
+            invitation.school_id,
             actor_id=user_id,
-            target_id=user_id,
             client=client,
-            details={"school_id": invitation.school_id, "role": invitation.role, "invitation_id": invitation.id},
-            at=now,
-            writer=txn,
+            now=now,
+            target_id=user_id,
+            role=invitation.role,
+            invitation_id=invitation.id,
         )
         return {**user, **changes}
 
@@ -266,14 +261,15 @@ def _change_member(
         changes = change_membership(
             txn, user_id, user, school_id=None if remove else school_id, role=new_role, sessions=sessions, now=now
         )
-        audit.record(
+        audit_school(
+            txn,
             "school.member_removed" if remove else "school.member_role_changed",
+            school_id,
             actor_id=actor_id,
-            target_id=user_id,
             client=client,
-            details={"school_id": school_id, "from": old_role, "to": new_role},
-            at=now,
-            writer=txn,
+            now=now,
+            target_id=user_id,
+            **{"from": old_role, "to": new_role},  # as user.role_changed
         )
         return {**user, **changes}
 
