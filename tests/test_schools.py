@@ -6,16 +6,22 @@ from __future__ import annotations
 
 import json
 import re
+import threading
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+import pytest
+import requests
+from werkzeug.serving import make_server
 from werkzeug.test import Client
 
 from shared import store
 from shared.answers import Viewer
 from shared.auth import authenticate
-from tests.support import Api, Stack, fields, ops
+from tests.support import PASSWORD, Api, Stack, fields, ops
 from tests.test_exams import new_question
 
 SCHOOLS = "/api/v1/schools"
@@ -58,69 +64,100 @@ def viewer_of(access_token: str) -> Viewer:
 
 
 def register_body(email: str, token: str | None = None, **extra: Any) -> dict[str, Any]:
-    body = {"email": email, "password": "correct horse battery staple", "first_name": "Ty", "last_name": "Lee"}
+    body = {"email": email, "password": PASSWORD, "first_name": "Ty", "last_name": "Lee"}
     return {**body, **({"invitation_token": token} if token else {}), **extra}
 
 
-def test_invite_mail_register_verified_reads_keys_then_removed(api: Api) -> None:
+@pytest.fixture
+def http(stack: Stack) -> Iterator[Http]:
+    """The gateway behind a real HTTP server on an ephemeral port, as `make dev` serves it."""
+    server = make_server("127.0.0.1", 0, stack.gateway, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        with requests.Session() as session:
+            yield Http(f"http://127.0.0.1:{server.server_port}", session)
+    finally:
+        server.shutdown()
+
+
+@dataclass
+class Http:
+    base: str
+    session: requests.Session
+
+    def __call__(self, method: str, path: str, token: str | None = None, body: Any = None) -> requests.Response:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return self.session.request(method, self.base + path, json=body, headers=headers, timeout=30)
+
+
+def test_invite_mail_register_verified_reads_keys_then_removed(api: Api, http: Http) -> None:
     """End to end over HTTP: invite -> mail -> register with the token -> verified -> reads a
     question's key; removed -> not verified on the very next request of the same token."""
     admin = api.admin()["access_token"]
     school_id = create_school(api, admin)
-    assert api.post("/api/v1/questions", new_question("Q1"), token=admin).status_code == 201
+    assert http("POST", "/api/v1/questions", admin, new_question("Q1")).status_code == 201
 
     # The admin invites the school admin, who invites a teacher.
-    invitation, token = invite(api, admin, school_id, "Principal@Example.com", "school_admin")
+    answer = http(
+        "POST", f"{SCHOOLS}/{school_id}/invitations", admin, {"email": "Principal@Example.com", "role": "school_admin"}
+    )
+    assert answer.status_code == 201, answer.text
+    invitation, token = answer.json(), mailed_token("principal@example.com")
     assert invitation["email"] == "principal@example.com" and invitation["role"] == "school_admin"
     assert invitation["expires_at"] > invitation["created_at"]
     [mail] = [fields(m) for m in store.db().collection("mail").stream()]
     assert mail["message"]["subject"] == "Join Lincoln High on Studyhall"
     assert "http://localhost:5173/join?invitation=" in mail["message"]["text"]
-    # Stored only as a hash: the secret is in the mail, nowhere in the database.
+    # Stored only as a hash: the secret is in the mail, nowhere in the database or the answer.
     [saved] = stored("school_invitations")
     assert token.split(".", 1)[1] not in json.dumps(saved, default=str)
-    assert token not in json.dumps(invitation)
+    assert token.split(".", 1)[1] not in answer.text
 
-    principal = api.post("/api/v1/auth/register", register_body("principal@example.com", token))
-    assert principal.status_code == 201, principal.json
-    assert principal.json["user"]["role"] == "school_admin"
-    assert principal.json["user"]["school_id"] == school_id and principal.json["user"]["teacher_verified"] is True
-    sa = principal.json["access_token"]
+    principal = http("POST", "/api/v1/auth/register", body=register_body("principal@example.com", token))
+    assert principal.status_code == 201, principal.text
+    user = principal.json()["user"]
+    assert (user["role"], user["school_id"], user["teacher_verified"]) == ("school_admin", school_id, True)
+    sa = principal.json()["access_token"]
 
-    _, teacher_token = invite(api, sa, school_id, "tess@example.com", "teacher")
-    registered = api.post("/api/v1/auth/register", register_body("tess@example.com", teacher_token, role="teacher"))
-    assert registered.status_code == 201, registered.json
-    teacher = registered.json
-    tt, tid = teacher["access_token"], teacher["user"]["id"]
-    me = api.get("/api/v1/auth/me", token=tt).json
+    invited = http("POST", f"{SCHOOLS}/{school_id}/invitations", sa, {"email": "tess@example.com", "role": "teacher"})
+    assert invited.status_code == 201
+    body = register_body("tess@example.com", mailed_token("tess@example.com"), role="teacher")
+    registered = http("POST", "/api/v1/auth/register", body=body)
+    assert registered.status_code == 201, registered.text
+    tt, tid = registered.json()["access_token"], registered.json()["user"]["id"]
+    me = http("GET", "/api/v1/auth/me", tt).json()
     assert (me["role"], me["school_id"], me["teacher_verified"]) == ("teacher", school_id, True)
     assert viewer_of(tt).is_verified_teacher
-    question = api.get("/api/v1/questions/security-plus:Q1", token=tt)
-    assert question.status_code == 200 and question.json["correct_answer"] == "B"
+    question = http("GET", "/api/v1/questions/security-plus:Q1", tt)
+    assert question.status_code == 200 and question.json()["correct_answer"] == "B"
 
-    members = api.get(f"{SCHOOLS}/{school_id}/members", token=sa)
+    members = http("GET", f"{SCHOOLS}/{school_id}/members", sa)
     assert members.status_code == 200
-    assert {(m["email"], m["role"], m["teacher_verified"]) for m in members.json["items"]} == {
+    assert {(m["email"], m["role"], m["teacher_verified"]) for m in members.json()["items"]} == {
         ("principal@example.com", "school_admin", True),
         ("tess@example.com", "teacher", True),
     }
-    teachers = api.get(f"{SCHOOLS}/{school_id}/members?role=teacher", token=sa).json["items"]
+    teachers = http("GET", f"{SCHOOLS}/{school_id}/members?role=teacher", sa).json()["items"]
     assert [m["id"] for m in teachers] == [tid]
     assert school_doc(school_id)["counts"] == {"student": 0, "teacher": 1, "school_admin": 1}
     # The pending list no longer holds the two used invitations.
-    assert api.get(f"{SCHOOLS}/{school_id}/invitations", token=sa).json["items"] == []
+    assert http("GET", f"{SCHOOLS}/{school_id}/invitations", sa).json()["items"] == []
 
     # Removed: the same access token is no longer a verified teacher's, at once.
-    assert api.delete(f"{SCHOOLS}/{school_id}/members/{tid}", token=sa).status_code == 204
+    assert http("DELETE", f"{SCHOOLS}/{school_id}/members/{tid}", sa).status_code == 204
     assert not viewer_of(tt).is_verified_teacher
-    me = api.get("/api/v1/auth/me", token=tt).json
+    me = http("GET", "/api/v1/auth/me", tt).json()
     assert (me["role"], me["school_id"], me["teacher_verified"]) == ("teacher", None, False)
-    assert api.get(f"{SCHOOLS}/{school_id}/members", token=sa).json["items"][0]["email"] == "principal@example.com"
+    assert [m["email"] for m in http("GET", f"{SCHOOLS}/{school_id}/members", sa).json()["items"]] == [
+        "principal@example.com"
+    ]
     assert school_doc(school_id)["counts"] == {"student": 0, "teacher": 0, "school_admin": 1}
     # A fresh login knows it too.
-    assert api.login("tess@example.com")["user"]["teacher_verified"] is False
-    again = api.delete(f"{SCHOOLS}/{school_id}/members/{tid}", token=sa)
-    assert again.status_code == 404 and again.json["error"]["code"] == "not_found"
+    login = http("POST", "/api/v1/auth/login", body={"email": "tess@example.com", "password": PASSWORD})
+    assert login.json()["user"]["teacher_verified"] is False
+    again = http("DELETE", f"{SCHOOLS}/{school_id}/members/{tid}", sa)
+    assert again.status_code == 404 and again.json()["error"]["code"] == "not_found"
 
 
 def test_used_expired_forged_withdrawn_or_wrong_email_invitations_are_422_and_change_nothing(api: Api) -> None:
