@@ -35,7 +35,7 @@ def record_class(
     domains: dict[str, dict[str, int]],
 ) -> None:
     """Add a member's event to the class aggregate."""
-    _record_members(txn, CLASS_STATS, {"class_id": class_id}, shard, counters, domains)
+    _record_members(txn, CLASS_STATS, "class_id", class_id, shard, counters, domains)
 
 
 def record_school(
@@ -46,21 +46,23 @@ def record_school(
     domains: dict[str, dict[str, int]],
 ) -> None:
     """Add a member's event to the school aggregate (the school the learner is in when it counts)."""
-    _record_members(txn, SCHOOL_STATS, {"school_id": school_id}, shard, counters, domains)
+    _record_members(txn, SCHOOL_STATS, "school_id", school_id, shard, counters, domains)
 
 
 def _record_members(
     txn: store.Transaction,
     collection: str,
-    key: dict[str, str],
+    key_field: str,
+    key: str,
     shard: int,
     counters: dict[str, float],
     domains: dict[str, dict[str, int]],
 ) -> None:
-    update: dict[str, Any] = {**key, **_increments(counters)}
+    """One shard of a group's aggregate (a class's, a school's): counters and per-domain counts."""
+    update: dict[str, Any] = {key_field: key, **_increments(counters)}
     if domains:
         update["domains"] = {name: _increments(dict(add)) for name, add in domains.items()}
-    txn.set(shard_ref(collection, next(iter(key.values())), shard), update, merge=True)
+    txn.set(shard_ref(collection, key, shard), update, merge=True)
 
 
 def record_exercise(txn: store.Transaction, exercise_id: str, shard: int, counters: dict[str, float]) -> None:

@@ -175,7 +175,7 @@ def register(
         # user.registered commits with the account: no crash can lose it (shared.events.publish_in).
         staged[:] = [create_account(txn, user_id, user, now, event_id=event_id)]
         txn.create(store.db().collection(SESSIONS).document(session_id), session)
-        if invitation is not None:
+        if invitation is not None:  # writes only, after create_account's read
             spend_invitation(txn, invitation, user_id, now)
             count_members(txn, invitation.school_id, {invitation.role: 1}, now)
         audit.record(
