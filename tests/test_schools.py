@@ -373,7 +373,7 @@ def test_firestore_budgets_of_the_school_routes(api: Api) -> None:
     renamed = api.patch(f"{SCHOOLS}/{school_id}", {"name": "Budget Academy"}, token=admin)
     assert ops(renamed) == {"reads": 2, "writes": 2, "deletes": 0}
     invited = api.post(f"{SCHOOLS}/{school_id}/invitations", {"email": "t@example.com", "role": "teacher"}, token=admin)
-    assert ops(invited) == {"reads": 2, "writes": 3, "deletes": 0}
+    assert ops(invited) == {"reads": 2, "writes": 5, "deletes": 0}  # 2 rate counters, invitation, mail, audit
     registered = api.post("/api/v1/auth/register", register_body("t@example.com", mailed_token("t@example.com")))
     plain = api.post("/api/v1/auth/register", register_body("p@example.com"))
     # The invitation adds one read (itself) and two writes (it, the school's counts) to a registration.
@@ -401,3 +401,16 @@ def test_firestore_budgets_of_the_school_routes(api: Api) -> None:
     assert ops(withdrawn) == {"reads": 2, "writes": 1, "deletes": 1}
     analytics = api.get(f"/api/v1/analytics/schools/{school_id}", token=admin)
     assert ops(analytics) == {"reads": 3, "writes": 0, "deletes": 0}  # session, school, an empty shard query
+
+
+def test_invitation_mails_to_one_address_are_limited(api: Api) -> None:
+    admin = api.admin()["access_token"]
+    school_id = create_school(api, admin)
+    path, body = f"{SCHOOLS}/{school_id}/invitations", {"email": "flood@example.com", "role": "student"}
+    assert [api.post(path, body, token=admin).status_code for _ in range(3)] == [201] * 3
+    refused = api.post(path, body, token=admin)
+    assert refused.status_code == 429 and refused.json["error"]["code"] == "rate_limited"
+    assert int(refused.headers["Retry-After"]) > 0
+    assert len(stored("school_invitations")) == 3 and len(stored("mail")) == 3
+    # Another address is not held back.
+    assert api.post(path, {"email": "next@example.com", "role": "student"}, token=admin).status_code == 201

@@ -59,7 +59,7 @@ def rename_school(call: Call[SchoolIn, None]) -> SchoolOut:
     )
 
 
-@invitations_route.post(SCHOOL_ADMIN, body=InvitationIn, response=InvitationOut, status=201)
+@invitations_route.post(SCHOOL_ADMIN, body=InvitationIn, response=InvitationOut, status=201, errors=(429,))
 def invite(call: Call[InvitationIn, None]) -> InvitationOut:
     """Invite someone by mail as a student, teacher or school admin (single-use link, 7 days)."""
     return service.invite(

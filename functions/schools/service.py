@@ -20,6 +20,7 @@ from shared.audit import Client
 from shared.auth import new_id
 from shared.collections import SCHOOLS, USERS
 from shared.errors import NotFound, ValidationFailed
+from shared.ratelimit import Limit, hit
 from shared.registry import composite_index
 from shared.schools import (
     INVITATIONS,
@@ -30,6 +31,10 @@ from shared.schools import (
     read_live_sessions,
     spend_invitation,
 )
+
+# A mailbox is not to be flooded (as reset mails), nor the mail quota spent by one school.
+INVITES_PER_ADDRESS = Limit(name="school-invite-mail", max_hits=3, window_seconds=3600)
+INVITES_PER_SCHOOL = Limit(name="school-invites", max_hits=500, window_seconds=3600)
 
 SCHOOL_ORDER = [("created_at", store.DESCENDING)]
 MEMBER_ORDER = [("created_at", store.DESCENDING)]
@@ -124,9 +129,12 @@ def rename_school(school_id: str, *, name: str, actor_id: str, client: Client, n
 
 
 def invite(school_id: str, *, email: str, role: str, actor_id: str, client: Client, now: datetime) -> InvitationOut:
-    """Invite `email` into the school as `role`: 1 read (the school), 3 writes (invitation,
-    mail, audit). The token travels only in the mail."""
+    """Invite `email` into the school as `role`: 1 read (the school), 5 writes (two rate
+    counters, invitation, mail, audit). The token travels only in the mail. 429 past 3 mails to
+    one address or 500 invitations of one school in an hour (nothing else written)."""
     school = _read_school(school_id)
+    hit(INVITES_PER_ADDRESS, f"{school_id}:{email}", now)
+    hit(INVITES_PER_SCHOOL, school_id, now)
     invitation_id, data = create_invitation(
         school_id=school_id,
         school_name=school["name"],
