@@ -91,7 +91,7 @@ class Http:
         return self.session.request(method, self.base + path, json=body, headers=headers, timeout=30)
 
 
-def test_invite_mail_register_verified_reads_keys_then_removed(api: Api, http: Http) -> None:
+def test_invite_mail_register_verified_reads_keys_then_removed(api: Api, http: Http, stack: Stack) -> None:
     """End to end over HTTP: invite -> mail -> register with the token -> verified -> reads a
     question's key; removed -> not verified on the very next request of the same token."""
     admin = api.admin()["access_token"]
@@ -126,6 +126,10 @@ def test_invite_mail_register_verified_reads_keys_then_removed(api: Api, http: H
     registered = http("POST", "/api/v1/auth/register", body=body)
     assert registered.status_code == 201, registered.text
     tt, tid = registered.json()["access_token"], registered.json()["user"]["id"]
+    # The invitation came by mail to this address: the account is verified, no second mail.
+    assert registered.json()["user"]["email_verified"] is True
+    stack.drain()
+    assert len([m for m in stored("mail") if m["to"] == ["tess@example.com"]]) == 1
     me = http("GET", "/api/v1/auth/me", tt).json()
     assert (me["role"], me["school_id"], me["teacher_verified"]) == ("teacher", school_id, True)
     assert viewer_of(tt).is_verified_teacher

@@ -170,7 +170,8 @@ def register(
     def create(txn: store.Transaction) -> None:
         invitation = read_invitation(txn, invitation_token, email, now) if invitation_token else None
         if invitation is not None:
-            user.update(role=invitation.role, school_id=invitation.school_id)
+            # The token came by mail to this very address: it is verified, no second mail.
+            user.update(role=invitation.role, school_id=invitation.school_id, email_verified=True)
             session.update(role=invitation.role, school_id=invitation.school_id)
         # user.registered commits with the account: no crash can lose it (shared.events.publish_in).
         staged[:] = [create_account(txn, user_id, user, now, event_id=event_id)]
