@@ -418,3 +418,42 @@ def test_invitation_mails_to_one_address_are_limited(api: Api) -> None:
     assert len(stored("school_invitations")) == 3 and len(stored("mail")) == 3
     # Another address is not held back.
     assert api.post(path, {"email": "next@example.com", "role": "student"}, token=admin).status_code == 201
+
+
+def test_concurrent_re_roles_and_a_removal_keep_the_counts_exact(api: Api) -> None:
+    admin = api.admin()["access_token"]
+    school_id = create_school(api, admin)
+    members = []
+    for name in ("ana", "ben"):
+        _, token = invite(api, admin, school_id, f"{name}@example.com", "teacher")
+        members.append(
+            api.post("/api/v1/auth/register", register_body(f"{name}@example.com", token)).json["user"]["id"]
+        )
+    requests_: list[tuple[str, str, dict[str, str] | None]] = [
+        ("PATCH", members[0], {"role": r}) for r in ("student", "school_admin", "teacher", "student")
+    ]
+    requests_ += [("PATCH", members[1], {"role": "school_admin"}), ("DELETE", members[1], None)]
+
+    def send(request: tuple[str, str, dict[str, str] | None]) -> int:
+        method, user_id, body = request
+        client = Client(api.gateway)
+        path = f"{SCHOOLS}/{school_id}/members/{user_id}"
+        headers = {"Authorization": f"Bearer {admin}"}
+        if body is None:
+            return client.open(path, method=method, headers=headers).status_code
+        return client.open(path, method=method, headers=headers, json=body).status_code
+
+    with ThreadPoolExecutor(max_workers=len(requests_)) as pool:
+        statuses = list(pool.map(send, requests_))
+    assert set(statuses) <= {200, 204, 404, 409}, statuses
+    roles: dict[str, int] = {"student": 0, "teacher": 0, "school_admin": 0}
+    for user in stored("users"):
+        if user.get("school_id") == school_id:
+            roles[user["role"]] += 1
+    assert school_doc(school_id)["counts"] == roles
+    assert sum(roles.values()) == (1 if statuses[-1] == 204 else 2)
+    # Each member's session holds what their account holds, whichever change committed last.
+    accounts = {u_id: fields(store.db().collection("users").document(u_id).get()) for u_id in members}
+    for session in [s for s in stored("sessions") if s["user_id"] in accounts]:
+        account = accounts[session["user_id"]]
+        assert (session["role"], session["school_id"]) == (account["role"], account["school_id"])
