@@ -22,7 +22,7 @@ from pydantic import AfterValidator, Field, StringConstraints
 from shared import audit, store
 from shared.answers import is_verified_teacher
 from shared.audit import Client
-from shared.auth import SESSIONS, Principal
+from shared.auth import SESSIONS, Principal, Role
 from shared.collections import MEMBERSHIPS, USERS
 from shared.errors import Conflict, NotFound
 from shared.userdata import field, personal
@@ -55,7 +55,7 @@ class UserOut(Out):
     email: str
     first_name: str
     last_name: str
-    role: Literal["student", "teacher", "school_admin", "admin"]
+    role: Role
     status: Literal["active", "suspended", "archived"]
     grade_level: int | None = None
     # The school the user belongs to (shared/schools.py); staff of a school are verified teachers.
