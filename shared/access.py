@@ -32,7 +32,7 @@ def require_student_access(principal: Principal, student_id: str) -> None:
     """The student, an admin, or one of the student's teachers (a teacher pays one read)."""
     if principal.is_self_or_admin(student_id):
         return
-    if principal.role == "teacher" and teaches(principal.user_id, student_id):
+    if principal.is_staff and teaches(principal.user_id, student_id):
         return
     raise Forbidden("You may only see your own learning data or your students'.")
 

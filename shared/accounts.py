@@ -20,8 +20,9 @@ from google.cloud.firestore_v1.base_query import FieldFilter
 from pydantic import AfterValidator, Field, StringConstraints
 
 from shared import audit, store
+from shared.answers import is_verified_teacher
 from shared.audit import Client
-from shared.auth import SESSIONS, Principal
+from shared.auth import SESSIONS, Principal, Role
 from shared.collections import MEMBERSHIPS, USERS
 from shared.errors import Conflict, NotFound
 from shared.userdata import field, personal
@@ -54,9 +55,12 @@ class UserOut(Out):
     email: str
     first_name: str
     last_name: str
-    role: Literal["student", "teacher", "admin"]
+    role: Role
     status: Literal["active", "suspended", "archived"]
     grade_level: int | None = None
+    # The school the user belongs to (shared/schools.py); staff of a school are verified teachers.
+    school_id: str | None = None
+    teacher_verified: bool = False
     timezone: str = "UTC"
     created_at: datetime
     last_login_at: datetime | None = None
@@ -67,7 +71,9 @@ class UserOut(Out):
 
 def user_out(user_id: str, data: dict[str, Any]) -> UserOut:
     # A field the document lacks (an account older than it) takes the model's default.
-    return UserOut(id=user_id, **{k: data[k] for k in UserOut.model_fields if k != "id" and k in data})
+    stored = {k: data[k] for k in UserOut.model_fields if k not in ("id", "teacher_verified") and k in data}
+    verified = is_verified_teacher(str(data.get("role")), data.get("school_id"))
+    return UserOut(id=user_id, **stored, teacher_verified=verified)
 
 
 def new_user(
@@ -80,8 +86,10 @@ def new_user(
     password_hash: str | None,
     now: datetime,
     timezone: str = "UTC",
+    school_id: str | None = None,
 ) -> dict[str, Any]:
-    """A user document. `password_hash` None: the account must set a password before login."""
+    """A user document. `password_hash` None: the account must set a password before login.
+    `school_id`: the school it joins (shared/schools.py), None for none."""
     return {
         "email": email,
         "first_name": first_name,
@@ -95,6 +103,7 @@ def new_user(
         "updated_at": now,
         "last_login_at": None,
         "email_verified": False,
+        "school_id": school_id,
     }
 
 

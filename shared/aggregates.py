@@ -16,6 +16,7 @@ from shared.userdata import not_personal
 SHARDS = 8
 CLASS_STATS = not_personal("class_stats", "sums over a class's members, not one user's")
 EXERCISE_STATS = not_personal("exercise_stats", "sums over an exercise's submitters, not one user's")
+SCHOOL_STATS = not_personal("school_stats", "sums over a school's members, not one user's")
 
 
 def shard_ref(collection: str, key: str, shard: int) -> Any:
@@ -34,10 +35,34 @@ def record_class(
     domains: dict[str, dict[str, int]],
 ) -> None:
     """Add a member's event to the class aggregate."""
-    update: dict[str, Any] = {"class_id": class_id, **_increments(counters)}
+    _record_members(txn, CLASS_STATS, "class_id", class_id, shard, counters, domains)
+
+
+def record_school(
+    txn: store.Transaction,
+    school_id: str,
+    shard: int,
+    counters: dict[str, float],
+    domains: dict[str, dict[str, int]],
+) -> None:
+    """Add a member's event to the school aggregate (the school the learner is in when it counts)."""
+    _record_members(txn, SCHOOL_STATS, "school_id", school_id, shard, counters, domains)
+
+
+def _record_members(
+    txn: store.Transaction,
+    collection: str,
+    key_field: str,
+    key: str,
+    shard: int,
+    counters: dict[str, float],
+    domains: dict[str, dict[str, int]],
+) -> None:
+    """One shard of a group's aggregate (a class's, a school's): counters and per-domain counts."""
+    update: dict[str, Any] = {key_field: key, **_increments(counters)}
     if domains:
-        update["domains"] = {key: _increments(dict(add)) for key, add in domains.items()}
-    txn.set(shard_ref(CLASS_STATS, class_id, shard), update, merge=True)
+        update["domains"] = {name: _increments(dict(add)) for name, add in domains.items()}
+    txn.set(shard_ref(collection, key, shard), update, merge=True)
 
 
 def record_exercise(txn: store.Transaction, exercise_id: str, shard: int, counters: dict[str, float]) -> None:

@@ -28,12 +28,10 @@ from typing import Any
 
 from google.cloud.firestore_v1.base_query import FieldFilter
 
+from shared.auth import STAFF_ROLES  # the staff roles a school can vouch for
 from shared.collections import EXAM_SESSIONS, EXERCISES, SUBMISSIONS
 from shared.errors import Forbidden
 from shared.userdata import field, personal
-
-# Staff roles a school can vouch for.
-STAFF_ROLES = frozenset({"teacher", "school_admin"})
 
 # One document per (user, question) whose key the user has earned; id "<user id>_<question id>".
 ANSWER_GRANTS = personal("answer_grants", field("user_id"))

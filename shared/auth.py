@@ -29,6 +29,9 @@ from shared.userdata import field, personal
 
 Role = Literal["student", "teacher", "school_admin", "admin"]
 ROLES: tuple[Role, ...] = ("student", "teacher", "school_admin", "admin")
+# Who teaches: a teacher, or a school admin (a teacher who also runs their school). Staff a
+# school vouches for are verified teachers (shared.answers).
+STAFF_ROLES: frozenset[str] = frozenset({"teacher", "school_admin"})
 AUDIENCE = "studyhall-api"
 SESSIONS = personal(expires("sessions"), field("user_id"), omit=("refresh_hash", "spent_hashes"))
 
@@ -134,6 +137,15 @@ class Principal:
     @property
     def is_admin(self) -> bool:
         return self.role == "admin"
+
+    @property
+    def is_staff(self) -> bool:
+        """A teacher or a school admin: who has a teacher's powers over their own things."""
+        return self.role in STAFF_ROLES
+
+    def runs_school(self, school_id: str) -> bool:
+        """An admin, or a school admin of this school (from the session: no read)."""
+        return self.is_admin or (self.role == "school_admin" and self.school_id == school_id)
 
     def is_self_or_admin(self, user_id: str) -> bool:
         return self.user_id == user_id or self.is_admin

@@ -21,3 +21,5 @@ PATHS = personal("paths", field("author_id"))  # learning paths, modules and les
 CHAT_SESSIONS = personal("chat_sessions", field("user_id"), subcollections=("messages",))
 # a learner's enrolment and lesson progress per path (paths)
 PATH_ENROLLMENTS = personal("path_enrollments", field("user_id"))
+# schools and their member counts; members are the users whose `school_id` names it (schools)
+SCHOOLS = not_personal("schools", "a school and its counts; its members are users with its school_id")

@@ -29,7 +29,7 @@ from pydantic import BaseModel
 from shared import conformance, store
 from shared.access import require_student_access
 from shared.audit import Client
-from shared.auth import Principal, authenticate, require_role
+from shared.auth import STAFF_ROLES, Principal, authenticate, require_role
 from shared.config import settings
 from shared.errors import (
     ApiError,
@@ -72,6 +72,8 @@ class Access:
     refusal: str = "You may only act on your own account."
     # Read the caller's user document with the session, in one round trip (Principal.account).
     with_account: bool = False
+    # Only about the school this path parameter names: its school admins or an admin (no read).
+    school_param: str | None = None
 
     def describe(self) -> str:
         if self.public:
@@ -82,11 +84,15 @@ class Access:
         if self.owner_param:
             admitted = self.roles is None or "admin" in self.roles
             who += f"; the {self.owner} {{{self.owner_param}}} themself" + (" or an admin" if admitted else "")
+        if self.school_param:
+            who += f"; a school admin of the school {{{self.school_param}}}, or an admin"
         return who
 
     def require_owner(self, principal: Principal, params: dict[str, str]) -> None:
         if self.owner_param and not principal.is_self_or_admin(params[self.owner_param]):
             raise Forbidden(self.refusal)
+        if self.school_param and not principal.runs_school(params[self.school_param]):
+            raise Forbidden("You may only run your own school.")
 
 
 PUBLIC = Access(public=True)
@@ -108,10 +114,16 @@ def self_or_admin(param: str) -> Access:
     return Access(owner_param=param)
 
 
+def school_admin_or_admin(param: str) -> Access:
+    """A school's own business: its school admins (their session's school is `param`) or an admin."""
+    return Access(roles=frozenset({"school_admin", "admin"}), school_param=param)
+
+
 def teacher_self_or_admin(param: str) -> Access:
-    """A teacher's own classes, requests and dashboard: the teacher named by `param`, or an admin."""
+    """A teacher's own classes, requests and dashboard: the teacher named by `param` (a teacher
+    or a school admin), or an admin."""
     return Access(
-        roles=frozenset({"teacher", "admin"}),
+        roles=frozenset({*STAFF_ROLES, "admin"}),
         owner_param=param,
         owner="teacher",
         refusal="You may only see your own classes.",
@@ -253,7 +265,7 @@ class HttpFunction:
         def decorate(handler: Callable[..., Any]) -> Callable[..., Any]:
             if verb in self.methods:
                 raise ValueError(f"{self.spec.name} declares {verb} twice")
-            for param in (access.student_param, access.owner_param):
+            for param in (access.student_param, access.owner_param, access.school_param):
                 if param is not None and param not in self.param_names:
                     raise ValueError(f"{self.spec.name}: the access of {verb} names no path parameter {param!r}")
             summary = options.pop("summary", None) or (handler.__doc__ or "").strip().split("\n")[0]

@@ -7,6 +7,7 @@ confirm route.
 
 from __future__ import annotations
 
+import html
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -34,19 +35,35 @@ _MAILS: dict[str, tuple[str, str, str, str]] = {
         "set your password",
         "Your teacher asked for this account for you; ask them if you did not expect it.",
     ),
+    # shared/schools.py: a school's invitation, accepted at sign-up or once signed in.
+    "school_invitation": (
+        "Join {school} on Studyhall",
+        "/join",
+        "join {school}",
+        "It is meant for this address only; if you did not expect it, ignore this mail.",
+    ),
 }
 
 
-def _reset_mail(email: str, link: str, purpose: str, ttl: timedelta) -> dict[str, Any]:
-    """A `mail` document in the shape of the Firebase "Trigger Email" extension."""
+def _reset_mail(email: str, link: str, purpose: str, ttl: timedelta, **names: str) -> dict[str, Any]:
+    """A `mail` document in the shape of the Firebase "Trigger Email" extension. `names` fill
+    the purpose's placeholders (`school`), escaped in the HTML part."""
     subject, _, action, closing = _MAILS[purpose]
     hours = max(1, int(ttl.total_seconds() // 3600))
-    expiry = f"The link works once and expires in {hours} hour{'s' if hours != 1 else ''}."
-    text = f"Hello,\n\nOpen this link to {action}:\n{link}\n\n{expiry} {closing}\n\nStudyhall"
-    html = (
-        f'<p>Hello,</p><p><a href="{link}">Open this link to {action}</a>.</p><p>{expiry} {closing}</p><p>Studyhall</p>'
+    span = f"{hours // 24} days" if hours >= 48 else f"{hours} hour{'s' if hours != 1 else ''}"
+    expiry = f"The link works once and expires in {span}."
+    text = f"Hello,\n\nOpen this link to {action.format(**names)}:\n{link}\n\n{expiry} {closing}\n\nStudyhall"
+    html_action = action.format(**{k: html.escape(v) for k, v in names.items()})
+    html_body = (
+        f'<p>Hello,</p><p><a href="{html.escape(link)}">Open this link to {html_action}</a>.</p>'
+        f"<p>{expiry} {closing}</p><p>Studyhall</p>"
     )
-    return {"to": [email], "message": {"subject": subject, "text": text, "html": html}}
+    return {"to": [email], "message": {"subject": subject.format(**names), "text": text, "html": html_body}}
+
+
+def queue_mail(writer: Any, email: str, link: str, purpose: str, ttl: timedelta, **names: str) -> None:
+    """Add the `mail` document of `purpose` to `writer` (a batch or a transaction): one write."""
+    writer.create(store.db().collection(MAIL).document(new_id()), _reset_mail(email, link, purpose, ttl, **names))
 
 
 def create_password_reset(user_id: str, email: str, now: datetime, *, purpose: str = "reset") -> str:
@@ -57,7 +74,7 @@ def create_password_reset(user_id: str, email: str, now: datetime, *, purpose: s
     `invitation_ttl_seconds`). Two writes, no read. Returns the token for internal use only:
     never put it in an HTTP response or a log.
     """
-    if purpose not in _MAILS:
+    if purpose not in ("reset", "welcome"):
         raise ValueError(f"unknown password mail purpose {purpose!r}")
     cfg = settings()
     ttl = timedelta(seconds=cfg.password_reset_ttl_seconds if purpose == "reset" else cfg.invitation_ttl_seconds)
@@ -76,6 +93,6 @@ def create_password_reset(user_id: str, email: str, now: datetime, *, purpose: s
             "used_at": None,
         },
     )
-    batch.create(client_db.collection(MAIL).document(new_id()), _reset_mail(email, link, purpose, ttl))
+    queue_mail(batch, email, link, purpose, ttl)
     batch.commit()
     return token

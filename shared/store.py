@@ -171,22 +171,30 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
+# A read inside a transaction that waited too long for a lock (ABORTED "Transaction lock
+# timeout") is not retried by the client, which retries only an aborted commit: run it again.
+READ_ABORT_ATTEMPTS = 3
+
+
 def run_transaction(work: Callable[[firestore.Transaction], T], *, max_attempts: int = 5) -> T:
     """Run `work(transaction)` in a Firestore transaction, retried on contention."""
-    transaction = db().transaction(max_attempts=max_attempts)
 
     @firestore.transactional
     def body(txn: firestore.Transaction) -> T:
         return work(txn)
 
-    try:
-        result: T = body(transaction)
-        return result
-    except ValueError as exc:
-        # The client gives up on contention with a bare ValueError: a lost race is a 409, not a 500.
-        if isinstance(exc.__cause__, gexc.Aborted):
-            raise Contention(headers={"Retry-After": "1"}) from exc
-        raise
+    for _ in range(READ_ABORT_ATTEMPTS):
+        try:
+            result: T = body(db().transaction(max_attempts=max_attempts))
+            return result
+        except gexc.Aborted:
+            continue
+        except ValueError as exc:
+            # The client gives up on contention with a bare ValueError: a lost race is a 409, not a 500.
+            if isinstance(exc.__cause__, gexc.Aborted):
+                raise Contention(headers={"Retry-After": "1"}) from exc
+            raise
+    raise Contention(headers={"Retry-After": "1"})
 
 
 # Optimistic writes ---------------------------------------------------------------------------

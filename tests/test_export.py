@@ -56,6 +56,10 @@ def mentions(ref: Any, data: dict[str, Any], needles: tuple[str, ...]) -> bool:
     return any(needle in text for needle in needles)
 
 
+def tess_mails() -> list[Any]:
+    return [m for m in store.db().collection("mail").stream() if fields(m)["to"] == ["tess@example.com"]]
+
+
 def walk_through_the_api(api: Api, stack: Stack, drain: Callable[..., int]) -> dict[str, dict[str, Any]]:
     """A student, a teacher and an admin use most of the API."""
     admin = api.admin()
@@ -88,6 +92,21 @@ def walk_through_the_api(api: Api, stack: Stack, drain: Callable[..., int]) -> d
         token=st,
     )
     assert changed.status_code == 200
+    # Schools: the teacher accepts an invitation (their class is then the school's); the student
+    # has one pending.
+    school = api.post("/api/v1/schools", {"name": "Lincoln High"}, token=admin["access_token"])
+    assert school.status_code == 201
+    for email, role in (("tess@example.com", "teacher"), ("sam@example.com", "student")):
+        invited = api.post(
+            f"/api/v1/schools/{school.json['id']}/invitations",
+            {"email": email, "role": role},
+            token=admin["access_token"],
+        )
+        assert invited.status_code == 201
+    links = [re.search(r"/join\?invitation=([A-Za-z0-9_.\-]+)", fields(m)["message"]["text"]) for m in tess_mails()]
+    [link] = [found for found in links if found is not None]
+    accepted = api.post("/api/v1/schools/invitations/accept", {"token": link.group(1)}, token=teacher["access_token"])
+    assert accepted.status_code == 200 and accepted.json["teacher_verified"] is True
     # Classes: a class, a join, a request the admin approves.
     klass = api.post("/api/v1/teachers/classes", {"name": "Sec", "subject": "security"}, token=teacher["access_token"])
     assert klass.status_code == 201

@@ -160,7 +160,7 @@ def test_the_openapi_document_shows_each_owner_guard() -> None:
         for verb, operation in item.items()
     }
     own = "signed-in; the user {id} themself or an admin"
-    teacher = "roles: admin, teacher; the teacher {teacher_id} themself or an admin"
+    teacher = "roles: admin, school_admin, teacher; the teacher {teacher_id} themself or an admin"
     assert {
         key: access[key]
         for key in [

@@ -77,3 +77,16 @@ class ExerciseAnalyticsOut(Out):
 class ClassAnalyticsOut(LearningTotalsOut):
     class_id: str
     weakest_domains: list[DomainStatOut]
+
+
+class SchoolAnalyticsOut(LearningTotalsOut):
+    """A school: its member counts and active classes (kept on the school), and its members'
+    learning summed while they belong to it (`school_stats`)."""
+
+    school_id: str
+    name: str
+    classes: int
+    students: int
+    teachers: int
+    school_admins: int
+    weakest_domains: list[DomainStatOut]

@@ -17,14 +17,17 @@ from functions.analytics.models import (
     DomainStatOut,
     ExamTypeStatOut,
     ExerciseAnalyticsOut,
+    SchoolAnalyticsOut,
     StudentAnalyticsOut,
     TopicStatOut,
 )
 from shared import stats as progress
 from shared import store
 from shared.access import require_class_teacher
-from shared.aggregates import CLASS_STATS, EXERCISE_STATS
+from shared.aggregates import CLASS_STATS, EXERCISE_STATS, SCHOOL_STATS
 from shared.auth import Principal
+from shared.collections import SCHOOLS
+from shared.errors import NotFound
 from shared.stats import ratio
 
 RECENT_DAYS = 30
@@ -160,6 +163,26 @@ def get_student_analytics(principal: Principal, student_id: str, now: datetime) 
 
 def get_exercise_analytics(exercise_id: str) -> ExerciseAnalyticsOut:
     return exercise_analytics(exercise_id)
+
+
+def get_school_analytics(school_id: str) -> SchoolAnalyticsOut:
+    """The school document (its counts) and its summed shards: 1 read plus one query of at most
+    SHARDS reads, whatever the school's size. Who may ask is the route's (its school admins, admins)."""
+    school = store.db().collection(SCHOOLS).document(school_id).get().to_dict()
+    if school is None:
+        raise NotFound("No such school.")
+    counts = school.get("counts") or {}
+    totals = _sum_shards(SCHOOL_STATS, school_id)
+    return SchoolAnalyticsOut(
+        school_id=school_id,
+        name=school["name"],
+        classes=int(school.get("class_count", 0)),
+        students=int(counts.get("student", 0)),
+        teachers=int(counts.get("teacher", 0)),
+        school_admins=int(counts.get("school_admin", 0)),
+        **learning_totals(totals),
+        weakest_domains=weakest_domains(totals["domains"]),
+    )
 
 
 def get_class_analytics(principal: Principal, class_id: str) -> ClassAnalyticsOut:

@@ -25,6 +25,8 @@ class RegisterIn(Payload):
     role: Literal["student", "teacher", "admin"] = "student"
     grade_level: GradeLevel | None = None
     timezone: TimeZone = "UTC"
+    # A school's invitation (shared/schools.py): the account gets its role and school.
+    invitation_token: Annotated[str, StringConstraints(min_length=1, max_length=512)] | None = None
 
 
 class LoginIn(Payload):

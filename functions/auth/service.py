@@ -50,6 +50,7 @@ from shared.events import StagedEvent
 from shared.logging import get_logger, log_fields
 from shared.passwords import password_problem
 from shared.registration import create_account
+from shared.schools import count_members, read_invitation, spend_invitation
 
 log = get_logger("auth")
 
@@ -97,13 +98,17 @@ def check_password(password: str, email: str) -> None:
         raise ValidationFailed("The password is not acceptable.", details=[{"field": "password", "message": problem}])
 
 
-def _new_session(user_id: str, role: str, client: Client, now: datetime) -> tuple[str, str, dict[str, Any]]:
-    """A session document and the refresh token that opens it (returned once, stored hashed)."""
+def _new_session(
+    user_id: str, role: str, client: Client, now: datetime, *, school_id: str | None = None
+) -> tuple[str, str, dict[str, Any]]:
+    """A session document and the refresh token that opens it (returned once, stored hashed).
+    It carries the role and the school (shared.auth.Principal): a refresh keeps both."""
     session_id = new_id()
     secret = new_secret()
-    doc = {
+    doc: dict[str, Any] = {
         "user_id": user_id,
         "role": role,
+        "school_id": school_id,
         "user_status": "active",
         "created_at": now,
         "last_used_at": now,
@@ -138,9 +143,12 @@ def register(
     now: datetime,
     created_by: str | None = None,
     timezone: str = "UTC",
+    invitation_token: str | None = None,
 ) -> TokensOut:
     """Create the account and its first session, in one transaction. `created_by`: the admin
-    who creates an admin account (audited as `user.created_by_admin`)."""
+    who creates an admin account (audited as `user.created_by_admin`). `invitation_token`: a
+    school's invitation to this email (shared/schools.py), spent in the same transaction; the
+    account gets its role and school (422 and nothing written when it cannot be used)."""
     check_password(password, email)
     password_hash = hash_password(password)  # outside the transaction: retries stay cheap
     user_id = new_id()
@@ -160,15 +168,23 @@ def register(
     staged: list[StagedEvent] = []
 
     def create(txn: store.Transaction) -> None:
+        invitation = read_invitation(txn, invitation_token, email, now) if invitation_token else None
+        if invitation is not None:
+            # The token came by mail to this very address: it is verified, no second mail.
+            user.update(role=invitation.role, school_id=invitation.school_id, email_verified=True)
+            session.update(role=invitation.role, school_id=invitation.school_id)
         # user.registered commits with the account: no crash can lose it (shared.events.publish_in).
         staged[:] = [create_account(txn, user_id, user, now, event_id=event_id)]
         txn.create(store.db().collection(SESSIONS).document(session_id), session)
+        if invitation is not None:  # writes only, after create_account's read
+            spend_invitation(txn, invitation, user_id, now)
+            count_members(txn, invitation.school_id, {invitation.role: 1}, now)
         audit.record(
             "user.created_by_admin" if created_by else "auth.register",
             actor_id=created_by or user_id,
             target_id=user_id,
             client=client,
-            details={"role": role, "session_id": session_id},
+            details={"role": user["role"], "session_id": session_id, "school_id": user["school_id"]},
             at=now,
             writer=txn,
         )
@@ -186,7 +202,7 @@ def register(
                 raise
             time.sleep(0.2 * (attempt + 1) + random.random() * 0.2)
     staged[0].send()
-    log.info("user registered", extra=log_fields(user_id=user_id, role=role))
+    log.info("user registered", extra=log_fields(user_id=user_id, role=user["role"]))
     return _tokens(user_id, user, session_id, refresh_token, now)
 
 
@@ -235,7 +251,9 @@ def login(*, email: str, password: str, client: Client, now: datetime) -> Tokens
             at=now,
         )
         raise AccountSuspended()
-    session_id, refresh_token, session = _new_session(user_id, user["role"], client, now)
+    session_id, refresh_token, session = _new_session(
+        user_id, user["role"], client, now, school_id=user.get("school_id")
+    )
     user["last_login_at"] = now
     batch = store.db().batch()
     batch.create(store.db().collection(SESSIONS).document(session_id), session)

@@ -22,12 +22,13 @@ from functions.classes.models import (
     StudentRequestOut,
     StudentRequestPage,
 )
+from shared.auth import STAFF_ROLES
 from shared.http import Call, HttpFunction, Response, roles, student_self, teacher_self_or_admin
 from shared.store import Page
 from shared.validation import PageQuery
 
-TEACHER = roles("teacher")
-TEACHER_OR_ADMIN = roles("teacher", "admin")
+TEACHER = roles(*STAFF_ROLES)
+TEACHER_OR_ADMIN = roles(*STAFF_ROLES, "admin")
 ADMIN = roles("admin")
 
 create_route = HttpFunction("classes-create", "/api/v1/teachers/classes")
@@ -55,6 +56,7 @@ def create_class(call: Call[ClassIn, None]) -> ClassOut:
         description=body.description,
         grade_levels=body.grade_levels,
         now=call.now,
+        school_id=call.user.school_id,
     )
 
 

@@ -63,6 +63,8 @@ class ClassPatch(Payload):
 class ClassOut(Out):
     id: str
     teacher_id: str
+    # The school of the teacher when the class was made (shared/schools.py), if any.
+    school_id: str | None = None
     name: str
     subject: str
     description: str = ""

@@ -34,7 +34,7 @@ from functions.classes.models import (
 from shared import accounts, password_mail, store
 from shared.access import require_class_teacher
 from shared.auth import Principal, new_id
-from shared.collections import CLASSES, MEMBERSHIPS, USER_STATS, USERS
+from shared.collections import CLASSES, MEMBERSHIPS, SCHOOLS, USER_STATS, USERS
 from shared.emails import email_key
 from shared.errors import Conflict, NotFound, ServiceUnavailable
 from shared.event_types import ClassMembershipChanged
@@ -109,15 +109,24 @@ def class_out(class_id: str, data: dict[str, Any]) -> ClassOut:
 
 
 def create_class(
-    *, teacher_id: str, name: str, subject: str, description: str, grade_levels: list[int], now: datetime
+    *,
+    teacher_id: str,
+    name: str,
+    subject: str,
+    description: str,
+    grade_levels: list[int],
+    now: datetime,
+    school_id: str | None = None,
 ) -> ClassOut:
     """A class with a fresh join code. `class_codes/{code}` and the class are *created* in one
     atomic batch (a write-only transaction): if the code exists the whole batch fails with
     AlreadyExists and nothing is written, so of two classes drawing the same code only one
-    commits; the other draws again. No read, so no contention either."""
+    commits; the other draws again. No read, so no contention either. A teacher of a school
+    makes a class of that school (`school_id`), counted on the school in the same batch."""
     class_id = new_id()
     data: dict[str, Any] = {
         "teacher_id": teacher_id,
+        "school_id": school_id,
         "name": name,
         "subject": subject,
         "description": description,
@@ -134,6 +143,8 @@ def create_class(
         claim = {"class_id": class_id, "teacher_id": teacher_id, "created_at": now}
         batch.create(_col(CLASS_CODES).document(code), claim)
         batch.create(_col(CLASSES).document(class_id), {**data, "class_code": code})
+        if school_id:
+            batch.update(_col(SCHOOLS).document(school_id), {"class_count": store.Increment(1)})
         try:
             batch.commit()
         except gexc.AlreadyExists:
@@ -188,6 +199,8 @@ def archive_class(class_id: str, principal: Principal, now: datetime) -> None:
         if data.get("status") == "archived":
             return
         txn.update(ref, {"status": "archived", "archived_at": now, "updated_at": now})
+        if data.get("school_id"):  # the school counts its active classes
+            txn.update(_col(SCHOOLS).document(data["school_id"]), {"class_count": store.Increment(-1)})
 
     store.run_transaction(archive)
     log.info("class archived", extra=log_fields(class_id=class_id))

@@ -16,12 +16,13 @@ from functions.exercises.models import (
 )
 from functions.exercises.submissions import SUBMISSION_CREATED
 from shared import store
+from shared.auth import STAFF_ROLES
 from shared.event_types import SubmissionCreated
 from shared.events import Event, subscriber
 from shared.http import SIGNED_IN, Call, HttpFunction, Response, roles, student_data
 from shared.validation import PageQuery
 
-STAFF = roles("teacher", "admin")
+STAFF = roles(*STAFF_ROLES, "admin")
 # Routes that run the sandbox (a solution is checked against its tests on create and update)
 # ship the interpreter: fetched from PyPI into the deploy's copy of the source.
 SANDBOX_PREPARE = "python functions/exercises/sandbox/assets.py --dest .wasm && sed -i '/^\\.wasm\\/$/d' .gitignore"

@@ -107,7 +107,7 @@ def create_submission(user_id: str, exercise_id: str, code: str, now: datetime) 
 def _may_see(principal: Principal, author_id: str) -> bool:
     if principal.is_self_or_admin(author_id):
         return True
-    return principal.role == "teacher" and teaches(principal.user_id, author_id)
+    return principal.is_staff and teaches(principal.user_id, author_id)
 
 
 def get_submission(submission_id: str, principal: Principal) -> SubmissionOut:
@@ -146,7 +146,7 @@ def list_exercise_submissions(exercise_id: str, principal: Principal, limit: int
     collection = store.db().collection(SUBMISSIONS)
     query = collection.where(filter=store.eq("exercise_id", exercise_id))
     if not (principal.is_admin or exercise.get("author_id") == principal.user_id):
-        if principal.role != "teacher":
+        if not principal.is_staff:
             raise Forbidden("Only the exercise's author, teachers and admins see its submissions.")
         students = _students_of(principal.user_id)
         # Firestore takes at most 30 values in an `in` filter: one query per 30 students, merged.

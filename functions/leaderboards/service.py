@@ -138,7 +138,7 @@ def require_board_access(principal: Principal, board: Board) -> None:
     if board.kind != "class" or principal.is_admin:
         return
     db = store.db()
-    if principal.role == "teacher":
+    if principal.is_staff:
         if class_of_teacher(principal, board.key) is not None:
             return
     else:

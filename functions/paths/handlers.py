@@ -20,6 +20,7 @@ from functions.paths.models import (
     UserPathPage,
 )
 from shared import store
+from shared.auth import STAFF_ROLES
 from shared.event_types import ExamCompleted, SubmissionGraded
 from shared.events import Event, subscriber
 from shared.http import SIGNED_IN, Call, HttpFunction, Response, roles, student_data
@@ -29,7 +30,7 @@ from shared.validation import PageQuery
 log = get_logger("paths")
 M = TypeVar("M", bound=BaseModel)
 
-AUTHORS = roles("admin", "teacher")
+AUTHORS = roles("admin", *STAFF_ROLES)
 
 paths_route = HttpFunction("paths-collection", "/api/v1/paths")
 path_route = HttpFunction("paths-item", "/api/v1/paths/{path_id}")

@@ -293,6 +293,8 @@ def apply_event(consumer: str, event: Event, user_id: str, contribute: Contribut
         shard = _shard(event)
         for class_id in stats["class_ids"]:
             aggregates.record_class(txn, class_id, shard, contribution.counters(), contribution.domains)
+        if user.get("school_id"):
+            aggregates.record_school(txn, user["school_id"], shard, contribution.counters(), contribution.domains)
         if contribution.exam_type and contribution.exam_type not in known_exam_types:
             register_scope(txn, f"exam:{contribution.exam_type}")
         return True

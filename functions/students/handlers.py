@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from functions.students import service
 from functions.students.models import InterestCatalogue, InterestsIn, InterestsOut, ProfileOut, ProfilePatch
+from shared.auth import STAFF_ROLES
 from shared.http import PUBLIC, SIGNED_IN, Call, HttpFunction, roles
 
 interests_route = HttpFunction("students-interests-catalogue", "/api/v1/interests")
 student_interests_route = HttpFunction("students-interests", "/api/v1/students/{student_id}/interests")
 profile_route = HttpFunction("students-profile", "/api/v1/students/{student_id}")
 
-READERS = roles("student", "teacher", "admin")
+READERS = roles("student", *STAFF_ROLES, "admin")
 WRITERS = roles("student", "admin")
 
 

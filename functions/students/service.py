@@ -100,7 +100,7 @@ def require_reader(principal: Principal, student_id: str, memberships: list[dict
     Everyone else gets the same 403 whether or not the student exists."""
     if principal.is_self_or_admin(student_id):
         return
-    if principal.role == "teacher" and _teaches(principal.user_id, student_id, memberships):
+    if principal.is_staff and _teaches(principal.user_id, student_id, memberships):
         return
     raise Forbidden("You may only see your own profile or those of your students.")
 

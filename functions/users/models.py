@@ -8,13 +8,14 @@ from typing import Annotated, Any, Literal
 from pydantic import StringConstraints
 
 from shared.accounts import GradeLevel, Name, TimeZone, UserOut
+from shared.auth import Role as AnyRole
 from shared.validation import Out, Page, PageQuery, Payload
 
 Role = Literal["student", "teacher", "admin"]
 
 
 class UsersQuery(PageQuery):
-    role: Role | None = None
+    role: AnyRole | None = None
     status: Literal["active", "suspended", "archived"] | None = None
 
 

@@ -7,6 +7,7 @@ every authenticated request reads its session (not the user): the change bites a
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -53,11 +54,23 @@ def update_user(*, actor: Principal, user_id: str, changes: dict[str, Any], clie
             raise Forbidden("Only an admin changes a role.")
         if actor.user_id == user_id:
             raise Conflict("An admin cannot change their own role; ask another admin.")
-    data, delta = edit_account(user_id, changes, actor_id=actor.user_id, client=client, now=now)
+    data, delta = edit_account(
+        user_id, changes, actor_id=actor.user_id, client=client, now=now, check=_role_outside_school(changes)
+    )
     new_role = delta.get("role")
     if new_role is not None:
         update_sessions(user_id, {"role": new_role})
     return user_out(user_id, data)
+
+
+def _role_outside_school(changes: dict[str, Any]) -> Callable[[dict[str, Any]], None]:
+    """A school member's role is the school's to change (its members route keeps its counts)."""
+
+    def check(stored: dict[str, Any]) -> None:
+        if changes.get("role") not in (None, stored.get("role")) and stored.get("school_id"):
+            raise Conflict("This user belongs to a school: change their role there, or remove them first.")
+
+    return check
 
 
 def set_status(

@@ -29,7 +29,10 @@ def load() -> str:
     if existing:
         class_id, code = existing[0].id, (existing[0].to_dict() or {})["class_code"]
     else:
-        created = classes.create_class(teacher_id=teacher_id, grade_levels=[10, 11], now=now, **DEMO_CLASS)
+        school_id = teacher[1].get("school_id")  # the demo school's (infra/local/demo_schools.py)
+        created = classes.create_class(
+            teacher_id=teacher_id, grade_levels=[10, 11], now=now, school_id=school_id, **DEMO_CLASS
+        )
         class_id, code = created.id, created.class_code
     member = store.db().collection(MEMBERSHIPS).document(classes.membership_id(class_id, student_id)).get()
     if not member.exists:

@@ -9,7 +9,7 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from infra.local import demo_classes, demo_exams, demo_exercises, demo_paths
+from infra.local import demo_classes, demo_exams, demo_exercises, demo_paths, demo_schools
 from shared import accounts, store
 from shared.auth import hash_password, new_id
 from shared.registration import create_account
@@ -36,6 +36,7 @@ DEMO_ACCOUNTS: list[dict[str, Any]] = [
 # Areas add their own demo loaders here, run in this order after the accounts: name -> loader
 # (returns a one-line summary).
 EXTRA_LOADERS: dict[str, Callable[[], str]] = {
+    "school": demo_schools.load,  # before the class, which is the school's
     "classes": demo_classes.load,
     "question bank": demo_exams.load,
     "coding exercises": demo_exercises.load,

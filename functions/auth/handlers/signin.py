@@ -29,7 +29,8 @@ LOGIN_LIMIT = per_ip("login", default=300, window_seconds=900)
     PUBLIC, body=RegisterIn, response=TokensOut, status=201, before=(REGISTER_LIMIT,), errors=(401, 403, 409)
 )
 def register(call: Call[RegisterIn, None]) -> TokensOut:
-    """Create an account and sign it in. Only an admin may create an admin."""
+    """Create an account and sign it in. Only an admin may create an admin; with an invitation,
+    the account gets the invitation's role and school."""
     body = call.body
     created_by = None
     if body.role == "admin":
@@ -47,6 +48,7 @@ def register(call: Call[RegisterIn, None]) -> TokensOut:
         client=call.client,
         now=call.now,
         created_by=created_by,
+        invitation_token=body.invitation_token,
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from functions.exams import bank
 from functions.exams.models import ExamTypeOut, QuestionIn, QuestionListQuery, QuestionOut, QuestionPatch
 from shared import answers, store
+from shared.auth import STAFF_ROLES
 from shared.http import SIGNED_IN, Call, HttpFunction, Response, roles
 from shared.validation import PageQuery
 
@@ -13,7 +14,7 @@ questions_route = HttpFunction("exams-questions", "/api/v1/questions")
 question_route = HttpFunction("exams-questions-item", "/api/v1/questions/{question_id}")
 
 # Staff reach the bank; shared.answers then admits admins and verified teachers only (403).
-STAFF = roles("admin", "teacher", "school_admin")
+STAFF = roles("admin", *STAFF_ROLES)
 ADMIN = roles("admin")
 
 

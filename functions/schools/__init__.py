@@ -1,0 +1,1 @@
+"""Schools: schools and their school admins, invitations by mail, members re-roled and removed."""
