@@ -18,13 +18,19 @@ from functions.chat.retrieval import CONTENT
 from shared import store
 from shared.config import settings
 from tests import test_chat_tutor as tutor_tests
-from tests.chat_support import replies_of
+from tests.chat_support import earn, replies_of
 from tests.test_chat_tutor import ask, reply_to, start_exam
 
 # The tutor tests' fixtures: an admin, a student, a small course.
 admin, student, content = tutor_tests.admin, tutor_tests.student, tutor_tests.content
 
-LOCAL_MARK = "Here is what the course material says"
+LOCAL_MARK = "Sources: [1]"  # the content answer's last part
+
+
+@pytest.fixture(autouse=True)
+def earned(student: dict[str, Any], content: dict[str, str]) -> None:
+    """The student has answered the hashing question in practice: the tutor may explain it."""
+    earn(student["user"]["id"], [content["hashing"]])
 
 
 class FakeModel:
@@ -192,7 +198,7 @@ def test_during_an_exam_a_model_that_names_an_option_is_overruled(
     fake_model.text = "The correct answer is B, hashing."
     token = student["access_token"]
     start_exam(api, token, 2)
-    session_id, message = ask(api, token, "Which technique verifies the integrity of a downloaded file?")
+    session_id, message = ask(api, token, "How does DNS resolve names? Which option is correct?")
     drain()
     reply = reply_to(api, token, session_id, message["id"])
     assert "correct answer is B" not in reply["content"] and "exam in progress" in reply["content"]

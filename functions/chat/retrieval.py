@@ -15,6 +15,7 @@ Exercises are read through a projection: their tests and solution never leave Fi
 
 from __future__ import annotations
 
+import math
 import re
 import sqlite3
 import threading
@@ -34,15 +35,23 @@ EXERCISE_FIELDS = ["title", "description", "topic", "difficulty", "hints", "upda
 # A write whose `updated_at` is older than its commit (a long import) is still seen by a
 # refresh that looks this far behind the previous one.
 REFRESH_OVERLAP = timedelta(minutes=2)
+CANDIDATES = 40  # passages BM25 picks for the finer score
+MAX_WORDS = 16  # of a query: a pasted paragraph is cut here
 
-# Words too common to say what a question is about.
+# Words too common to say what a question is about, and the filler of a learner's question
+# ("I keep getting ... in my ..., why?"): they neither find a passage nor count against one.
 STOPWORDS = frozenset(
     " ".join(
         (
             "a an and are as at be but by can could do does did for from had has have how i if in into is",
             "it its me my no not of on or so than that the their them then there these they this to was",
             "what when where which who why will with would you your yes please explain tell about again",
-            "more some any just like want know need help",
+            "more some any just like want know need help keep keeps getting get gets got im i'm ive dont",
+            "doesnt isnt cant wont mean means meaning difference between vs versus thing things one ones",
+            "should shall use used using work works working happen happens really still also here",
+            "example examples question questions answer answers understand confused stuck way ways",
+            "give show tell me mine we us our am being been very much many lot make makes made",
+            "something anything everything right wrong correct option options choice",
         )
     ).split()
 )
@@ -191,6 +200,8 @@ class Index:
         self.passages: dict[str, Passage] = {}
         self.by_document: dict[tuple[str, str], list[str]] = {}
         self.lock = threading.Lock()
+        self._df: dict[str, int] = {}
+        self._df_size = 0
 
     def __len__(self) -> int:
         return len(self.passages)
@@ -239,6 +250,7 @@ class Index:
         index.db = sqlite3.connect(":memory:", check_same_thread=False)
         index.db.deserialize(image)
         index.passages, index.by_document, index.lock = {}, {}, threading.Lock()
+        index._df, index._df_size = {}, 0
         for row in index.db.execute(f"SELECT {', '.join(PASSAGE_FIELDS)} FROM kept"):
             p = Passage(**dict(zip(PASSAGE_FIELDS, row, strict=True)))
             index.passages[p.key] = p
@@ -249,18 +261,59 @@ class Index:
     def get(self, kind: str, source_id: str) -> Passage | None:
         return self.passages.get(f"{kind}:{source_id}")
 
-    def search(self, words: list[str], k: int, allowed: Callable[[Passage], bool]) -> list[Passage]:
-        """The `k` best passages for any of `words` that `allowed` lets through."""
+    def hits(self, words: list[str], limit: int = CANDIDATES) -> list[Hit]:
+        """The passages that match any of `words`, best first, each scored by the share of the
+        query's weight it covers (0 to 1; BM25's idf weighs each word, so a rare word counts more
+        than a common one, and a word the course never uses counts fully against every passage).
+        The `limit` best by BM25 (title 3, body 1) are scored; ties go to BM25."""
+        words = [w.replace('"', "") for w in words[:MAX_WORDS] if w.replace('"', "")]
         if not words:
             return []
-        match = " OR ".join('"' + w.replace('"', "") + '"' for w in words[:32])
         with self.lock:
             rows = self.db.execute(
-                "SELECT key FROM passages WHERE passages MATCH ? ORDER BY bm25(passages, 3.0, 1.0) LIMIT ?",
-                (match, max(k * 10, 30)),
+                "SELECT rowid, key, bm25(passages, 3.0, 1.0) FROM passages WHERE passages MATCH ? "
+                "ORDER BY bm25(passages, 3.0, 1.0) LIMIT ?",
+                (" OR ".join(f'"{w}"' for w in words), limit),
             ).fetchall()
-            found = [self.passages[key] for (key,) in rows if key in self.passages]
-        return [p for p in found if allowed(p)][:k]
+            rows = [r for r in rows if r[1] in self.passages]
+            if not rows:
+                return []
+            marks = ",".join("?" for _ in rows)
+            weight = {w: self._idf(w) for w in words}
+            covered: dict[int, float] = {}
+            for w in words:
+                found = self.db.execute(
+                    f"SELECT rowid FROM passages WHERE passages MATCH ? AND rowid IN ({marks})",
+                    (f'"{w}"', *[r[0] for r in rows]),
+                ).fetchall()
+                for (rowid,) in found:
+                    covered[rowid] = covered.get(rowid, 0.0) + weight[w]
+        total = sum(weight.values())
+        scored = [Hit(self.passages[key], covered.get(rowid, 0.0) / total, rank) for rowid, key, rank in rows]
+        return sorted(scored, key=lambda h: (-round(h.score, 6), h.rank))
+
+    def _idf(self, word: str) -> float:
+        """BM25's idf of a word over the passages (its document count cached until the index
+        grows or shrinks)."""
+        if self._df_size != len(self.passages):
+            self._df, self._df_size = {}, len(self.passages)
+        if word not in self._df:
+            (self._df[word],) = self.db.execute(
+                "SELECT count(*) FROM passages WHERE passages MATCH ?", (f'"{word}"',)
+            ).fetchone()
+        n, df = len(self.passages), self._df[word]
+        return math.log(1 + (n - df + 0.5) / (df + 0.5))
+
+    def search(self, words: list[str], k: int, allowed: Callable[[Passage], bool]) -> list[Passage]:
+        """The `k` best passages for `words` that `allowed` lets through."""
+        return [h.passage for h in self.hits(words) if allowed(h.passage)][:k]
+
+
+@dataclass(frozen=True)
+class Hit:
+    passage: Passage
+    score: float  # the share of the query's idf weight the passage matches, 0 to 1
+    rank: float  # BM25 as SQLite gives it (lower is better)
 
 
 class ContentIndex:
