@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -41,6 +41,8 @@ class FakeModel:
         self.text = "Hashing gives a digest; compare digests to check integrity [1]."
         self.status = 200
         self.delay = 0.0
+        # When set, the answer is written from the prompt the model was given.
+        self.respond: Callable[[str], str] | None = None
         model = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -48,9 +50,12 @@ class FakeModel:
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
                 model.requests.append((self.path, body, {k.lower(): v for k, v in self.headers.items()}))
                 time.sleep(model.delay)
+                openai_call = self.path.endswith("/chat/completions")
+                prompt = body["messages"][-1]["content"] if openai_call else body["contents"][0]["parts"][0]["text"]
+                text = model.respond(prompt) if model.respond else model.text
                 if model.status != 200:
                     payload: dict[str, Any] = {"error": {"code": model.status, "message": "boom", "status": "INTERNAL"}}
-                elif self.path.endswith("/chat/completions"):
+                elif openai_call:
                     payload = {
                         "id": "c1",
                         "object": "chat.completion",
@@ -59,7 +64,7 @@ class FakeModel:
                         "choices": [
                             {
                                 "index": 0,
-                                "message": {"role": "assistant", "content": model.text},
+                                "message": {"role": "assistant", "content": text},
                                 "finish_reason": "stop",
                             }
                         ],
@@ -68,7 +73,7 @@ class FakeModel:
                 else:
                     payload = {
                         "candidates": [
-                            {"content": {"role": "model", "parts": [{"text": model.text}]}, "finishReason": "STOP"}
+                            {"content": {"role": "model", "parts": [{"text": text}]}, "finishReason": "STOP"}
                         ],
                         "usageMetadata": {"promptTokenCount": 100, "candidatesTokenCount": 20, "totalTokenCount": 120},
                     }

@@ -37,6 +37,7 @@ EXERCISE_FIELDS = ["title", "description", "topic", "difficulty", "hints", "upda
 REFRESH_OVERLAP = timedelta(minutes=2)
 CANDIDATES = 40  # passages BM25 picks for the finer score
 MAX_WORDS = 16  # of a query: a pasted paragraph is cut here
+UNKNOWN_DF = 8  # the passages an unknown word is weighed as if it were in
 
 # Words too common to say what a question is about, and the filler of a learner's question
 # ("I keep getting ... in my ..., why?"): they neither find a passage nor count against one.
@@ -52,6 +53,8 @@ STOPWORDS = frozenset(
             "example examples question questions answer answers understand confused stuck way ways",
             "give show tell me mine we us our am being been very much many lot make makes made",
             "something anything everything right wrong correct option options choice",
+            "don doesn isn didn won aren wasn kind kinds sort type types exactly goes go put",
+            "first second third last 1st 2nd 3rd back give",
         )
     ).split()
 )
@@ -81,6 +84,7 @@ class Passage:
     exam_type: str | None = None
     answer: str | None = None
     keywords: str = ""  # searched, never quoted
+    stands_for: str = ""  # the key of the passage this one only points to (an exercise lesson)
 
     @property
     def key(self) -> str:
@@ -155,6 +159,7 @@ def path_passages(doc_id: str, data: dict[str, Any]) -> list[Passage]:
             if not isinstance(lesson, dict) or not lesson.get("id") or not lesson.get("title"):
                 continue
             body = str(lesson.get("body") or "")
+            exercise_id = str(lesson.get("exercise_id") or "") if lesson.get("kind") == "exercise" else ""
             kind = LESSON_KINDS.get(str(lesson.get("kind")), "A")
             about = f"{kind} lesson on {lesson.get('topic') or lesson['title']}"
             about += f" in the path {path_title}, module {module.get('title', '')}."
@@ -167,6 +172,8 @@ def path_passages(doc_id: str, data: dict[str, Any]) -> list[Passage]:
                     collection=PATHS,
                     doc_id=doc_id,
                     keywords=f"{about} {path_title}" if body else path_title,
+                    # The exercise is indexed itself: this lesson is cited as it, never twice.
+                    stands_for=f"exercise:{exercise_id}" if exercise_id and not body else "",
                 )
             )
     return out
@@ -259,7 +266,12 @@ class Index:
         return index
 
     def get(self, kind: str, source_id: str) -> Passage | None:
-        return self.passages.get(f"{kind}:{source_id}")
+        found = self.passages.get(f"{kind}:{source_id}")
+        return self.resolve(found) if found is not None else None
+
+    def resolve(self, passage: Passage) -> Passage:
+        """The passage to cite for `passage`: the exercise an exercise lesson points to."""
+        return self.passages.get(passage.stands_for, passage) if passage.stands_for else passage
 
     def hits(self, words: list[str], limit: int = CANDIDATES) -> list[Hit]:
         """The passages that match any of `words`, best first, each scored by the share of the
@@ -289,8 +301,13 @@ class Index:
                 for (rowid,) in found:
                     covered[rowid] = covered.get(rowid, 0.0) + weight[w]
         total = sum(weight.values())
-        scored = [Hit(self.passages[key], covered.get(rowid, 0.0) / total, rank) for rowid, key, rank in rows]
-        return sorted(scored, key=lambda h: (-round(h.score, 6), h.rank))
+        scored = [
+            Hit(self.resolve(self.passages[key]), covered.get(rowid, 0.0) / total, rank) for rowid, key, rank in rows
+        ]
+        best: dict[str, Hit] = {}
+        for hit in sorted(scored, key=lambda h: (-round(h.score, 6), h.rank)):
+            best.setdefault(hit.passage.key, hit)  # an exercise and its lesson: once, at the better score
+        return list(best.values())
 
     def _idf(self, word: str) -> float:
         """BM25's idf of a word over the passages (its document count cached until the index
@@ -302,7 +319,9 @@ class Index:
                 "SELECT count(*) FROM passages WHERE passages MATCH ?", (f'"{word}"',)
             ).fetchone()
         n, df = len(self.passages), self._df[word]
-        return math.log(1 + (n - df + 0.5) / (df + 0.5))
+        # A word the course never uses counts against every passage, but as a common word does:
+        # learners say "flip" or "IndexError" where the course says "reverse" or "index".
+        return math.log(1 + (n - max(df, UNKNOWN_DF) + 0.5) / (max(df, UNKNOWN_DF) + 0.5))
 
     def search(self, words: list[str], k: int, allowed: Callable[[Passage], bool]) -> list[Passage]:
         """The `k` best passages for `words` that `allowed` lets through."""

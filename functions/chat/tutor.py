@@ -25,11 +25,12 @@ log = get_logger("chat")
 TOP_K = 3
 # Calibrated on the evaluation set (tests/tutor_eval, docs/chat.md "Honesty"): the best passage
 # must match at least this share of the message's idf weight, else the course has nothing on it.
-RELEVANT = 0.45
+RELEVANT = 0.5
 KEEP = 0.75  # a second or third source is cited only with at least this share of the best's score
 CONTEXT_BIAS = 0.25  # the session's exercise, lesson or question
 FOLLOW_UP_BIAS = 0.35  # what the previous reply cited, when the message follows up on it
 PICKED_BIAS = 0.6  # the source a follow-up names by its place ("the second one")
+FOLLOW_UP_WORDS = 2
 QUESTION_CANDIDATES = 8  # bank questions checked against the answer rule per reply (one read each)
 
 # A message that leans on the previous turn: a pronoun or an ordinal, "why", "and ...", "what about".
@@ -67,8 +68,10 @@ class Answer:
 
 def follows_up(message: str, words: list[str], best: float) -> bool:
     """Whether a message leans on the previous turn: it has no words of its own, or it has a
-    follow-up cue and its own words do not find the course confidently."""
-    return not words or (best < RELEVANT and bool(_FOLLOW_UP.search(message)))
+    follow-up cue ("it", "why", "and the second one") and either few words of its own (at most
+    `FOLLOW_UP_WORDS`) or words that do not find the course confidently."""
+    cue = bool(_FOLLOW_UP.search(message))
+    return not words or (cue and (len(words) <= FOLLOW_UP_WORDS or best < RELEVANT))
 
 
 def _picked(message: str, previous: list[tuple[str, str]]) -> tuple[str, str] | None:
