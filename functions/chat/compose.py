@@ -25,6 +25,7 @@ NOTHING_FOUND = (
     "vowels...), the lessons of the learning paths, and the practice questions you have answered. "
     "What are you working on?"
 )
+NOT_READY = "I am still reading the course material, so I cannot answer from it yet. Ask me again in a minute, please."
 EXAM_NOTICE = (
     "You have an exam in progress, so I will not discuss its questions or say which option is "
     "correct; here is background from the lessons and exercises instead."

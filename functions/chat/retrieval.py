@@ -38,6 +38,9 @@ REFRESH_OVERLAP = timedelta(minutes=2)
 CANDIDATES = 40  # passages BM25 picks for the finer score
 MAX_WORDS = 16  # of a query: a pasted paragraph is cut here
 UNKNOWN_DF = 8  # the passages an unknown word is weighed as if it were in
+# How a new instance waits for the rebuild job's first snapshot.
+SNAPSHOT_POLL_SECONDS = 2.0
+SNAPSHOT_RETRY_SECONDS = 60
 
 # Words too common to say what a question is about, and the filler of a learner's question
 # ("I keep getting ... in my ..., why?"): they neither find a passage nor count against one.
@@ -335,8 +338,25 @@ class Hit:
     rank: float  # BM25 as SQLite gives it (lower is better)
 
 
+def build() -> tuple[Index, datetime]:
+    """Every content document read once, indexed: the rebuild job's work (and an instance's own,
+    when no bucket shares a snapshot). Returns the index and when its reads began."""
+    started = store.now()
+    index = Index()
+    for collection, read in READERS.items():
+        for doc in _query(collection).stream():
+            index.put(collection, doc.id, read(doc.id, doc.to_dict() or {}))
+    return index, started
+
+
 class ContentIndex:
-    """The instance's index and when it was built and refreshed."""
+    """The instance's index, when it was loaded and refreshed.
+
+    With a shared snapshot (a bucket configured) a reply never builds the index: it loads the
+    snapshot the `chat-index-rebuild` job writes, and refreshes what changed since. A new instance
+    that finds none asks the job to run once and waits for it, up to `tutor_index_wait_seconds`;
+    then it answers from what it has (nothing: `ready` is false) and looks again after
+    `SNAPSHOT_RETRY_SECONDS`. Without a bucket (the local stack, most tests) it builds its own."""
 
     def __init__(self) -> None:
         self.index: Index | None = None
@@ -344,54 +364,76 @@ class ContentIndex:
         self.refreshed_at = 0.0
         self.since: datetime | None = None
         self.lock = threading.Lock()
+        self.requested = False
+
+    @property
+    def ready(self) -> bool:
+        return self.since is not None
 
     def current(self) -> Index:
         cfg = settings()
         clock = time.monotonic()
         with self.lock:
             if self.index is None or clock - self.built_at >= cfg.tutor_index_rebuild_seconds:
-                self._build()
-            elif clock - self.refreshed_at >= cfg.tutor_index_refresh_seconds:
+                self._load()
+            elif self.since is not None and clock - self.refreshed_at >= cfg.tutor_index_refresh_seconds:
                 self._refresh()
             assert self.index is not None
             return self.index
 
-    def _build(self) -> None:
-        """A new instance starts from the shared snapshot while it is younger than the rebuild
-        interval (then refreshes what changed since); otherwise it reads every content
-        document and shares the result."""
+    def _load(self) -> None:
         from functions.chat import snapshot
 
-        saved = snapshot.load() if self.index is None else None
-        if saved is not None:
-            age = (store.now() - saved.since).total_seconds()
-            if 0 <= age < settings().tutor_index_rebuild_seconds:
-                self.index, self.since = saved.index, saved.since
-                self.built_at = time.monotonic() - age
-                self._refresh()
-                return
-        started = store.now()
-        index = Index()
-        for collection, read in READERS.items():
-            for doc in _query(collection).stream():
-                index.put(collection, doc.id, read(doc.id, doc.to_dict() or {}))
-        self.index, self.since = index, started
-        self.built_at = self.refreshed_at = time.monotonic()
-        snapshot.save(index, started)
+        if not snapshot.shared():
+            self.index, self.since = build()
+            self.built_at = self.refreshed_at = time.monotonic()
+            return
+        saved = snapshot.load()
+        if saved is None and self.index is None:
+            saved = self._wait_for_job()
+        if saved is not None and (self.since is None or saved.since > self.since):
+            age = max(0.0, (store.now() - saved.since).total_seconds())
+            self.index, self.since = saved.index, saved.since
+            self.built_at = time.monotonic() - min(age, settings().tutor_index_rebuild_seconds)
+            self._refresh()
+            return
+        if self.index is None:
+            self.index = Index()  # nothing yet: the reply says so (`ready` is false)
+        # Look again soon (the job may be running), or at the next rebuild interval.
+        wait = settings().tutor_index_rebuild_seconds - (SNAPSHOT_RETRY_SECONDS if not self.ready else 0)
+        self.built_at = time.monotonic() - max(0, wait)
+        if self.ready:
+            self._refresh()
+
+    def _wait_for_job(self) -> Any:
+        """Ask the rebuild job to run (once per instance) and wait for its snapshot."""
+        from functions.chat import snapshot
+        from shared.events import publish
+
+        if not self.requested:
+            self.requested = True
+            publish(snapshot.REBUILD_TOPIC, {"job": snapshot.REBUILD_JOB})
+        deadline = time.monotonic() + settings().tutor_index_wait_seconds
+        while time.monotonic() < deadline:
+            time.sleep(SNAPSHOT_POLL_SECONDS)
+            saved = snapshot.load()
+            if saved is not None:
+                return saved
+        return None
 
     def _refresh(self) -> None:
         assert self.index is not None and self.since is not None
         started = store.now()
         since = self.since - REFRESH_OVERLAP
         for collection, read in READERS.items():
-            for snapshot in _query(collection).where(filter=FieldFilter("updated_at", ">", since)).stream():
-                self.index.put(collection, snapshot.id, read(snapshot.id, snapshot.to_dict() or {}))
+            for found in _query(collection).where(filter=FieldFilter("updated_at", ">", since)).stream():
+                self.index.put(collection, found.id, read(found.id, found.to_dict() or {}))
         self.since = started
         self.refreshed_at = time.monotonic()
 
     def forget(self) -> None:
         with self.lock:
-            self.index = None
+            self.index, self.since, self.requested = None, None, False
 
 
 CONTENT = ContentIndex()

@@ -57,6 +57,7 @@ class Retrieved:
     in_exam: bool  # an exam of the caller's is in progress: no bank question at all
     withheld: bool  # the best match was a question the caller may not see
     words: list[str]
+    ready: bool = True  # false while a new instance has no index yet (docs/chat.md, "Retrieval")
 
 
 @dataclass(frozen=True)
@@ -123,6 +124,8 @@ def candidates(index: Index, message: str, history: list[Turn], context: dict[st
 def retrieve(message: str, history: list[Turn], context: dict[str, str], viewer: answers.Viewer) -> Retrieved:
     """The passages to answer from: relevant enough, and each one the caller may see."""
     index = CONTENT.current()
+    if not CONTENT.ready:
+        return Retrieved(passages=[], in_exam=False, withheld=False, words=[], ready=False)
     hits = [h for h in candidates(index, message, history, context) if h.score >= RELEVANT]
     running = answers.questions_in_running_exams(viewer.user_id)
     asked = [h.passage.id for h in hits if h.passage.kind == "question"][:QUESTION_CANDIDATES]
@@ -150,6 +153,8 @@ def answer(
     now: datetime,
 ) -> Answer:
     found = retrieve(message, history, context, viewer)
+    if not found.ready:
+        return Answer(compose.NOT_READY, [], "local")
     local = compose.local_answer(found.passages, found.words, in_exam=found.in_exam, withheld=found.withheld)
     provider = providers.configured()
     if provider is None or not found.passages:
