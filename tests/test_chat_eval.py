@@ -59,3 +59,38 @@ def test_a_model_cites_what_the_evaluation_expects(stack: Any, provider: str, mo
     finally:
         model.close()
         CONTENT.forget()
+
+
+def test_the_issue_examples_over_http(api: Any, drain: Any) -> None:
+    """A new student on the demo content (issue 24): each reply on topic, or an honest "nothing
+    in the course" with no sources; each shaped explanation, guiding question, sources."""
+    tutor_eval.load_demo_content()
+    token = api.register("newcomer@example.com")["access_token"]
+    session = api.post("/api/v1/chat/sessions", {}, token=token).json["id"]
+
+    def ask(content: str) -> dict[str, Any]:
+        posted = api.post(f"/api/v1/chat/sessions/{session}/messages", {"content": content}, token=token)
+        assert posted.status_code == 202
+        drain()
+        items = api.get(f"/api/v1/chat/sessions/{session}/messages?limit=100", token=token).json["items"]
+        return dict(items[-1])
+
+    words = ask("How do I reverse the words of a sentence?")
+    assert words["sources"][0]["id"] == "demo-reverse-words"
+    body = words["content"]
+    assert body.index("?") < body.index("Sources: [1] Reverse the words (exercise)")  # explain, ask, cite
+    assert "SOLUTION" not in body and "reversed(text.split())" not in body
+
+    tcp = ask("What is the difference between TCP and UDP?")
+    assert all(s["id"] != "demo-reverse-words" for s in tcp["sources"])
+    assert all(s["kind"] != "question" for s in tcp["sources"])  # none of the bank is this student's yet
+    if not tcp["sources"]:
+        assert "course has nothing" in tcp["content"]
+
+    fizz = ask("I keep getting IndexError in my fizzbuzz, why?")
+    assert [s["id"] for s in fizz["sources"]] == ["demo-fizzbuzz"]
+    assert "?" in fizz["content"] and "Sources: [1] FizzBuzz (exercise)" in fizz["content"]
+
+    chapel = ask("Who painted the ceiling of the Sistine Chapel?")
+    assert chapel["sources"] == [] and "course has nothing" in chapel["content"]
+    assert "What are you working on?" in chapel["content"]

@@ -39,6 +39,16 @@ _FOLLOW_UP = re.compile(
     r"|\b(it|its|that|this|those|these|them|they|one|ones|more|again|example|first|second|third|last|other|same)\b",
     re.IGNORECASE,
 )
+# "just tell me the correct option", "which one is right", "what's the answer".
+_ASKS_FOR_ANSWER = re.compile(
+    r"\b(correct|right|true)\s+(option|answer|choice|letter|one)\b|\bwhich\s+(option|answer|choice|letter)\b"
+    r"|\b(the|just|give me the)\s+answer\b",
+    re.IGNORECASE,
+)
+# A message of at least PASTED_WORDS words that matches a bank question this closely is that
+# question pasted; a short concept question ("what is a watering hole attack") is not.
+ASKED_STRAIGHT = 0.8
+PASTED_WORDS = 5
 _ORDINALS = {"first": 0, "1st": 0, "second": 1, "2nd": 1, "third": 2, "3rd": 2, "last": -1}
 
 
@@ -131,7 +141,18 @@ def retrieve(message: str, history: list[Turn], context: dict[str, str], viewer:
     asked = [h.passage.id for h in hits if h.passage.kind == "question"][:QUESTION_CANDIDATES]
     citable = answers.citable_questions(viewer, asked) if asked and not running else frozenset()
     allowed = [h for h in hits if h.passage.kind != "question" or h.passage.id in citable]
-    withheld = bool(hits) and hits[0].passage.kind == "question" and hits[0].passage.id not in citable
+    # Asked for a question the caller may not see (its text, or "just tell me the option: ..."):
+    # Khanmigo's answer, not the key. A general question that merely brushes one is not that.
+    top = hits[0] if hits else None
+    withheld = (
+        top is not None
+        and top.passage.kind == "question"
+        and top.passage.id not in citable
+        and (
+            (top.score >= ASKED_STRAIGHT and len(terms(message)) >= PASTED_WORDS)
+            or bool(_ASKS_FOR_ANSWER.search(message))
+        )
+    )
     chosen: list[Hit] = []
     for hit in allowed:
         if len(chosen) < TOP_K and (not chosen or hit.score >= KEEP * chosen[0].score):
