@@ -11,6 +11,7 @@ Prints markdown.
 
 from __future__ import annotations
 
+import itertools
 import os
 import statistics
 import subprocess
@@ -137,10 +138,10 @@ def scale(lines: list[str]) -> None:
     rng = random.Random(24)
     syllables = ["ka", "lo", "mi", "ne", "ru", "ta", "vo", "zi", "pe", "sa", "do", "gu"]
     vocabulary = WORDS + ["".join(rng.choice(syllables) for _ in range(3)) for _ in range(5000)]
-    weights = [1 / (rank + 1) for rank in range(len(vocabulary))]
+    cumulative = list(itertools.accumulate(1 / (rank + 1) for rank in range(len(vocabulary))))
 
     def text(n: int) -> str:
-        return " ".join(rng.choices(vocabulary, weights, k=n))
+        return " ".join(rng.choices(vocabulary, cum_weights=cumulative, k=n))
 
     gc_before = rss_mib()
     started = time.perf_counter()

@@ -73,7 +73,7 @@ def firebase_token(call: Call[None, None]) -> FirebaseTokenOut:
     return FirebaseTokenOut(token=token, expires_in=expires_in)
 
 
-@subscriber("chat-reply", topic=service.MESSAGE_POSTED, timeout_seconds=120)
+@subscriber("chat-reply", topic=service.MESSAGE_POSTED, timeout_seconds=120, memory="1Gi")
 def reply(event: Event) -> None:
     """Write the tutor's reply to a user message, once (the reply's id comes from the message's)."""
     data = event.data_as(MessagePosted)  # ids that are path segments, or the event was dropped

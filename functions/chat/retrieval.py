@@ -37,6 +37,7 @@ EXERCISE_FIELDS = ["title", "description", "topic", "difficulty", "hints", "upda
 REFRESH_OVERLAP = timedelta(minutes=2)
 CANDIDATES = 40  # passages BM25 picks for the finer score
 MAX_WORDS = 16  # of a query: a pasted paragraph is cut here
+COMMON_FLOOR = 50  # below this many passages no word is too common to seek candidates with
 UNKNOWN_DF = 8  # the passages an unknown word is weighed as if it were in
 # How a new instance waits for the rebuild job's first snapshot.
 SNAPSHOT_POLL_SECONDS = 2.0
@@ -285,16 +286,21 @@ class Index:
         if not words:
             return []
         with self.lock:
+            weight = {w: self._idf(w) for w in words}
+            # Words in more than a tenth of the passages find everything and rank nothing (and make
+            # BM25 score most of the index): candidates come from the rarer ones, at least two.
+            common = max(COMMON_FLOOR, len(self.passages) // 10)
+            by_rarity = sorted(words, key=lambda w: self._df[w])
+            seeking = [w for w in by_rarity if self._df[w] <= common] or by_rarity[:2]
             rows = self.db.execute(
                 "SELECT rowid, key, bm25(passages, 3.0, 1.0) FROM passages WHERE passages MATCH ? "
                 "ORDER BY bm25(passages, 3.0, 1.0) LIMIT ?",
-                (" OR ".join(f'"{w}"' for w in words), limit),
+                (" OR ".join(f'"{w}"' for w in seeking), limit),
             ).fetchall()
             rows = [r for r in rows if r[1] in self.passages]
             if not rows:
                 return []
             marks = ",".join("?" for _ in rows)
-            weight = {w: self._idf(w) for w in words}
             covered: dict[int, float] = {}
             for w in words:
                 found = self.db.execute(
@@ -315,7 +321,7 @@ class Index:
     def _idf(self, word: str) -> float:
         """BM25's idf of a word over the passages (its document count cached until the index
         grows or shrinks)."""
-        if self._df_size != len(self.passages):
+        if abs(self._df_size - len(self.passages)) > self._df_size // 100:  # grown or shrunk by 1%
             self._df, self._df_size = {}, len(self.passages)
         if word not in self._df:
             (self._df[word],) = self.db.execute(
