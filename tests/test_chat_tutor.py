@@ -333,3 +333,24 @@ def test_an_event_naming_nothing_writes_nothing(api: Any, drain: Any, student: d
     publish(service.MESSAGE_POSTED, {"session_id": session_id, "message_id": "a/b"})
     assert drain() >= 3  # the original event too: its message is gone
     assert messages_of(session_id) == []
+
+
+def test_the_context_biases_but_the_message_leads(api: Any, drain: Any, student: dict[str, Any], content: Any) -> None:
+    token = student["access_token"]
+    session_id, vague = ask(api, token, "Can you explain it?", context={"exercise_id": "ex-fizz"})
+    drain()
+    assert reply_to(api, token, session_id, vague["id"])["sources"][0]["id"] == "ex-fizz"
+    _, other = ask(api, token, "How many usable hosts does a /24 subnet mask leave?", session_id=session_id)
+    drain()
+    assert [s["id"] for s in reply_to(api, token, session_id, other["id"])["sources"]] == ["les-subnet"]
+
+
+def test_a_topic_change_is_not_answered_with_the_previous_topic(
+    api: Any, drain: Any, student: dict[str, Any], content: Any
+) -> None:
+    token = student["access_token"]
+    session_id, _ = ask(api, token, "I am stuck on fizzbuzz, multiples of three and five")
+    drain()
+    _, changed = ask(api, token, "How does DNS resolve names?", session_id=session_id)
+    drain()
+    assert [s["id"] for s in reply_to(api, token, session_id, changed["id"])["sources"]] == ["les-dns"]
