@@ -1,7 +1,10 @@
-"""The tutor's words: the content-only answer, the grounding a model gets, and the exam guard.
+"""The tutor's words: the content-only answer, the grounding a model gets, and the check of a
+model's text after.
 
-The local answer needs no network and no key: it quotes, from the best passages, the sentences
-that share the most words with the question, numbers them and names their sources.
+The local answer needs no network and no key. Shaped like a tutor: a short explanation from the
+best passage (its sentences that share the most words with the message), a guiding question
+back, then the numbered sources; or an honest "the course has nothing on this". Only passages
+the caller may see reach here (functions.chat.tutor asks shared.answers).
 """
 
 from __future__ import annotations
