@@ -20,7 +20,9 @@ def test_create_admin_from_the_environment_then_sign_in(
     tokens = api.login("root@example.com", STRONG)
     assert tokens["user"]["role"] == "admin"
     assert api.get("/api/v1/users", token=tokens["access_token"]).status_code == 200
-    [entry] = [fields(d) for d in store.db().collection("audit_logs").stream() if fields(d)["action"] != "auth.login"]
+    [entry] = [
+        fields(d) for d in store.db().collection("audit_logs").stream() if fields(d)["action"] != "auth.login"
+    ]
     assert entry["action"] == "user.created_by_admin"
 
 

@@ -153,10 +153,7 @@ def test_a_solution_must_pass_its_tests_and_bad_input_is_refused(api: Api, schoo
 
 
 def test_accepted_submission_with_results_and_one_graded_event(
-    api: Api,
-    drain: Callable[..., int],
-    school: dict[str, Person],
-    listen: Any,  # noqa: F811
+    api: Api, drain: Callable[..., int], school: dict[str, Person], listen: Any  # noqa: F811
 ) -> None:
     student = school["student"]
     exercise = author(api, school["teacher"])

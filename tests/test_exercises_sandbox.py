@@ -194,12 +194,9 @@ ATTACK_VERDICTS = {
 
 def exercise_of(api: Any, teacher: Person, title: str, calls: list[str], expected: str, **extra: Any) -> str:
     tests = [{"name": call, "code": f"{call}()", "expected_output": expected} for call in calls]
-    return cast(
-        str,
-        author(api, teacher, title=title, tests=tests, solution=None, time_limit_ms=500, memory_limit_mb=64, **extra)[
-            "id"
-        ],
-    )
+    return cast(str, author(
+        api, teacher, title=title, tests=tests, solution=None, time_limit_ms=500, memory_limit_mb=64, **extra
+    )["id"])
 
 
 def results_by_name(body: dict[str, Any]) -> dict[str, dict[str, Any]]:

@@ -131,7 +131,7 @@ def test_forged_tampered_expired_and_wrong_kid_tokens(api: Api, signed_in: dict[
         "unknown kid": _token(key, "kid-that-does-not-exist", sub=claims["sub"], sid=claims["sid"]),
         "no kid": jwt.encode({**claims}, key, algorithm="HS256"),
         "wrong audience": _token(key, kid, sub=claims["sub"], sid=claims["sid"], aud="someone-else"),
-        "alg none":  # PyJWT annotates the key as never None, yet its "none" algorithm takes exactly None.
+        "alg none": # PyJWT annotates the key as never None, yet its "none" algorithm takes exactly None.
         jwt.encode({**claims}, cast(str, None), algorithm="none", headers={"kid": kid}),
         "unknown session": _token(key, kid, sub=claims["sub"], sid="no-such-session"),
         "someone else's session": _token(key, kid, sub="another-user", sid=claims["sid"]),

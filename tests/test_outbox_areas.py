@@ -95,11 +95,7 @@ def test_a_submission_and_its_grading_survive_a_crash_before_each_publish(
 
 
 def test_a_lesson_completion_survives_a_crash_before_the_publish(
-    api: Api,
-    stack: Stack,
-    admin: str,
-    crash: Crash,
-    settled: None,  # noqa: F811
+    api: Api, stack: Stack, admin: str, crash: Crash, settled: None  # noqa: F811
 ) -> None:
     make_refs(api, admin)
     path = make_path(api, str(api.register("teacher@example.com", role="teacher")["access_token"]))
@@ -150,11 +146,7 @@ def test_a_chat_message_survives_a_crash_before_the_publish(
 
 
 def test_exam_answers_and_the_result_survive_a_crash_before_the_publish(
-    api: Api,
-    stack: Stack,
-    bank: dict[str, str],
-    crash: Crash,
-    settled: None,  # noqa: F811
+    api: Api, stack: Stack, bank: dict[str, str], crash: Crash, settled: None  # noqa: F811
 ) -> None:
     token = api.register("alice@example.com")["access_token"]
     answered, completed = Events(stack.project, "exam.answered"), Events(stack.project, "exam.completed")
