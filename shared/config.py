@@ -92,6 +92,7 @@ class Settings(BaseModel):
     tutor_index_refresh_seconds: int = 60
     tutor_index_rebuild_seconds: int = 3600
     tutor_index_bucket: str = ""  # where instances share the built index (empty: not shared)
+    tutor_index_wait_seconds: float = 45.0  # a new reply instance waits this long for a first snapshot
     # The service account that signs Firebase custom tokens (empty: the function's own).
     firebase_service_account: str = ""
     log_level: str = "INFO"

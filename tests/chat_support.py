@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared import store
+from shared import answers, store
 from shared.collections import CHAT_SESSIONS, EXERCISES, PATHS
 
 SECRET_SOLUTION = "def add(a, b): return SOLUTION_SECRET_7781"
@@ -83,3 +83,8 @@ def messages_of(session_id: str) -> list[dict[str, Any]]:
 
 def replies_of(session_id: str) -> list[dict[str, Any]]:
     return [m for m in messages_of(session_id) if m["role"] == "assistant"]
+
+
+def earn(user_id: str, question_ids: list[str]) -> None:
+    """The user has earned these questions' keys, as answering them in practice records it."""
+    store.run_transaction(lambda txn: answers.grant_keys_in(txn, user_id, question_ids, store.now()))

@@ -1,8 +1,10 @@
-"""The retrieval index shared through Cloud Storage: a new instance starts from the snapshot
-and reads only what changed since, and a broken snapshot costs only a full build."""
+"""The retrieval index shared through Cloud Storage: the scheduled job builds it, a new instance
+starts from its snapshot and reads only what changed since, and a reply never builds it (with no
+snapshot it waits for the job, then answers from what it has)."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -10,12 +12,14 @@ from typing import Any
 import pytest
 from google.cloud import storage  # type: ignore[attr-defined]
 
-from functions.chat import snapshot
+from functions.chat import service, snapshot
 from functions.chat.retrieval import CONTENT
 from shared import store
 from shared.collections import EXERCISES
 from shared.config import settings
+from tests.chat_support import replies_of
 from tests.conftest import PROJECT
+from tests.support import eventually
 
 BUCKET = f"{PROJECT}-tutor-index"
 
@@ -52,11 +56,9 @@ def add_exercises(count: int, *, age: timedelta, start: int = 0) -> None:
     batch.commit()
 
 
-def test_a_new_instance_starts_from_the_snapshot_and_reads_only_changes(shared_index: storage.Bucket) -> None:
+def test_the_job_shares_the_index_and_a_new_instance_reads_only_changes(shared_index: storage.Bucket) -> None:
     add_exercises(20, age=timedelta(hours=1))
-    meter = store.start_metering()
-    built = CONTENT.current()
-    assert len(built) == 20 and meter.reads >= 20
+    assert snapshot.rebuild() == 20  # the scheduled job
     blob = shared_index.get_blob(snapshot.OBJECT)
     assert blob is not None and blob.metadata["passages"] == "20"
     assert b"SECRET" not in blob.download_as_bytes()
@@ -72,20 +74,46 @@ def test_a_new_instance_starts_from_the_snapshot_and_reads_only_changes(shared_i
     assert found[0].id == "ex-020"
 
 
-def test_an_old_snapshot_is_rebuilt(shared_index: storage.Bucket, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_instance_takes_the_jobs_newer_snapshot_at_the_rebuild_interval(
+    shared_index: storage.Bucket, monkeypatch: pytest.MonkeyPatch
+) -> None:
     add_exercises(5, age=timedelta(hours=1))
-    CONTENT.current()
-    monkeypatch.setattr(settings(), "tutor_index_rebuild_seconds", 0)
+    snapshot.rebuild()
+    assert len(CONTENT.current()) == 5
     store.db().collection(EXERCISES).document("ex-000").delete()
-    CONTENT.forget()
-    assert len(CONTENT.current()) == 4  # a full build: the deleted exercise is gone
+    snapshot.rebuild()
+    monkeypatch.setattr(settings(), "tutor_index_rebuild_seconds", 0)
+    assert len(CONTENT.current()) == 4  # the deleted exercise is gone
 
 
-def test_a_broken_snapshot_costs_a_full_build(shared_index: storage.Bucket) -> None:
+def test_a_cold_reply_with_no_snapshot_waits_for_the_job_and_never_builds(
+    shared_index: storage.Bucket, drain: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    add_exercises(3, age=timedelta(hours=1))
+    monkeypatch.setattr(settings(), "tutor_index_wait_seconds", 20.0)
+    loaded: list[int] = []
+    waiting = threading.Thread(target=lambda: loaded.append(len(CONTENT.current())))
+    waiting.start()
+    # The waiting instance asked for the job; the job runs (as its push would) and shares the index.
+    eventually(lambda: drain([f"{snapshot.REBUILD_JOB}--{snapshot.REBUILD_TOPIC}"]) or None, timeout=10)
+    waiting.join(timeout=20)
+    assert loaded == [3]
+    assert shared_index.get_blob(snapshot.OBJECT).metadata["passages"] == "3"
+
+
+def test_with_a_broken_snapshot_and_no_job_the_reply_says_it_is_not_ready(
+    api: Any, drain: Any, shared_index: storage.Bucket, monkeypatch: pytest.MonkeyPatch
+) -> None:
     add_exercises(3, age=timedelta(hours=1))
     blob = shared_index.blob(snapshot.OBJECT)
     blob.metadata = {"since": store.now().isoformat()}
     blob.upload_from_string(b"not a database")
+    monkeypatch.setattr(settings(), "tutor_index_wait_seconds", 0.5)
+    token = api.register("cold@example.com")["access_token"]
+    session = api.post("/api/v1/chat/sessions", {}, token=token).json
+    posted = api.post(f"/api/v1/chat/sessions/{session['id']}/messages", {"content": "recursion?"}, token=token)
     meter = store.start_metering()
-    assert len(CONTENT.current()) == 3 and meter.reads >= 3
-    assert shared_index.get_blob(snapshot.OBJECT).metadata["passages"] == "3"  # replaced by a good one
+    service.write_reply(session["id"], posted.json["id"], store.now())
+    assert meter.reads < 10  # no content document was read: the reply did not build the index
+    (reply,) = replies_of(session["id"])
+    assert reply["sources"] == [] and "still reading the course material" in reply["content"]

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -18,13 +18,19 @@ from functions.chat.retrieval import CONTENT
 from shared import store
 from shared.config import settings
 from tests import test_chat_tutor as tutor_tests
-from tests.chat_support import replies_of
+from tests.chat_support import earn, replies_of
 from tests.test_chat_tutor import ask, reply_to, start_exam
 
 # The tutor tests' fixtures: an admin, a student, a small course.
 admin, student, content = tutor_tests.admin, tutor_tests.student, tutor_tests.content
 
-LOCAL_MARK = "Here is what the course material says"
+LOCAL_MARK = "Sources: [1]"  # the content answer's last part
+
+
+@pytest.fixture(autouse=True)
+def earned(student: dict[str, Any], content: dict[str, str]) -> None:
+    """The student has answered the hashing question in practice: the tutor may explain it."""
+    earn(student["user"]["id"], [content["hashing"]])
 
 
 class FakeModel:
@@ -35,6 +41,8 @@ class FakeModel:
         self.text = "Hashing gives a digest; compare digests to check integrity [1]."
         self.status = 200
         self.delay = 0.0
+        # When set, the answer is written from the prompt the model was given.
+        self.respond: Callable[[str], str] | None = None
         model = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -42,9 +50,12 @@ class FakeModel:
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
                 model.requests.append((self.path, body, {k.lower(): v for k, v in self.headers.items()}))
                 time.sleep(model.delay)
+                openai_call = self.path.endswith("/chat/completions")
+                prompt = body["messages"][-1]["content"] if openai_call else body["contents"][0]["parts"][0]["text"]
+                text = model.respond(prompt) if model.respond else model.text
                 if model.status != 200:
                     payload: dict[str, Any] = {"error": {"code": model.status, "message": "boom", "status": "INTERNAL"}}
-                elif self.path.endswith("/chat/completions"):
+                elif openai_call:
                     payload = {
                         "id": "c1",
                         "object": "chat.completion",
@@ -53,7 +64,7 @@ class FakeModel:
                         "choices": [
                             {
                                 "index": 0,
-                                "message": {"role": "assistant", "content": model.text},
+                                "message": {"role": "assistant", "content": text},
                                 "finish_reason": "stop",
                             }
                         ],
@@ -62,7 +73,7 @@ class FakeModel:
                 else:
                     payload = {
                         "candidates": [
-                            {"content": {"role": "model", "parts": [{"text": model.text}]}, "finishReason": "STOP"}
+                            {"content": {"role": "model", "parts": [{"text": text}]}, "finishReason": "STOP"}
                         ],
                         "usageMetadata": {"promptTokenCount": 100, "candidatesTokenCount": 20, "totalTokenCount": 120},
                     }
@@ -102,7 +113,7 @@ def provider(request: pytest.FixtureRequest, fake_model: FakeModel, monkeypatch:
     monkeypatch.setattr(cfg, "tutor_provider", request.param)
     monkeypatch.setattr(cfg, "tutor_api_key", "test-key")
     monkeypatch.setattr(cfg, "tutor_base_url", fake_model.url + ("/v1" if request.param == "openai" else ""))
-    monkeypatch.setattr(cfg, "tutor_timeout_seconds", 1.0)
+    monkeypatch.setattr(cfg, "tutor_timeout_seconds", 0.5)
     monkeypatch.setattr(cfg, "tutor_max_output_tokens", 321)
     monkeypatch.setattr(cfg, "tutor_index_refresh_seconds", 0)
     CONTENT.forget()
@@ -150,14 +161,14 @@ def test_a_failing_model_falls_back_to_the_content_answer(
     drain()
     reply = reply_to(api, token, session_id, message["id"])
     assert LOCAL_MARK in reply["content"] and reply["sources"][0]["id"] == content["hashing"]
-    assert len(fake_model.requests) == 1  # no retries
+    assert len(fake_model.requests) == providers.MODEL_ATTEMPTS  # one retry, then the content answer
     assert _spent_today() == {}
 
 
 def test_a_slow_model_is_cut_off_at_the_time_limit(
     api: Any, drain: Any, student: dict[str, Any], content: Any, provider: str, fake_model: FakeModel
 ) -> None:
-    fake_model.delay = 3.0
+    fake_model.delay = 3.0  # past the 0.5 s of each attempt, and of its one retry
     token = student["access_token"]
     session_id, message = ask(api, token, "How do I verify the integrity of a downloaded file?")
     started = time.monotonic()
@@ -192,7 +203,7 @@ def test_during_an_exam_a_model_that_names_an_option_is_overruled(
     fake_model.text = "The correct answer is B, hashing."
     token = student["access_token"]
     start_exam(api, token, 2)
-    session_id, message = ask(api, token, "Which technique verifies the integrity of a downloaded file?")
+    session_id, message = ask(api, token, "How does DNS resolve names? Which option is correct?")
     drain()
     reply = reply_to(api, token, session_id, message["id"])
     assert "correct answer is B" not in reply["content"] and "exam in progress" in reply["content"]

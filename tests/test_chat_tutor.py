@@ -118,7 +118,11 @@ def test_reply_cites_the_lesson_that_answers(api: Any, drain: Any, student: dict
 def test_reply_cites_a_question_and_its_explanation(
     api: Any, drain: Any, student: dict[str, Any], content: Any
 ) -> None:
+    """Once the student has answered the question in practice (its key earned)."""
     token = student["access_token"]
+    practice = start_exam(api, token, 2, mode="practice")
+    url = f"/api/v1/exam-sessions/{practice['id']}/answers"
+    assert api.post(url, {"question_id": content["hashing"], "answer": "A"}, token=token).status_code == 200
     session_id, message = ask(api, token, "How do I verify the integrity of a downloaded file?")
     drain()
     reply = reply_to(api, token, session_id, message["id"])
@@ -313,8 +317,9 @@ def test_a_reply_costs_what_docs_chat_md_says(
     CONTENT.current()
     meter = store.start_metering()
     assert service.write_reply(session_id, message["id"], store.now()) is True
-    # session + message + reply (one batch), history (none: 1), exam sessions (none: 1), the cited path
-    assert (meter.reads, meter.writes) == (6, 1)
+    # session + message + reply (one batch), the user (role, school), history (none: 1), exams
+    # in progress (none: 1), the cited path; no question among the candidates: no grant read
+    assert (meter.reads, meter.writes) == (7, 1)
     meter = store.start_metering()
     assert service.write_reply(session_id, message["id"], store.now()) is False
     assert (meter.reads, meter.writes) == (3, 0)  # a redelivery: the batch read finds the reply
@@ -328,3 +333,24 @@ def test_an_event_naming_nothing_writes_nothing(api: Any, drain: Any, student: d
     publish(service.MESSAGE_POSTED, {"session_id": session_id, "message_id": "a/b"})
     assert drain() >= 3  # the original event too: its message is gone
     assert messages_of(session_id) == []
+
+
+def test_the_context_biases_but_the_message_leads(api: Any, drain: Any, student: dict[str, Any], content: Any) -> None:
+    token = student["access_token"]
+    session_id, vague = ask(api, token, "Can you explain it?", context={"exercise_id": "ex-fizz"})
+    drain()
+    assert reply_to(api, token, session_id, vague["id"])["sources"][0]["id"] == "ex-fizz"
+    _, other = ask(api, token, "How many usable hosts does a /24 subnet mask leave?", session_id=session_id)
+    drain()
+    assert [s["id"] for s in reply_to(api, token, session_id, other["id"])["sources"]] == ["les-subnet"]
+
+
+def test_a_topic_change_is_not_answered_with_the_previous_topic(
+    api: Any, drain: Any, student: dict[str, Any], content: Any
+) -> None:
+    token = student["access_token"]
+    session_id, _ = ask(api, token, "I am stuck on fizzbuzz, multiples of three and five")
+    drain()
+    _, changed = ask(api, token, "How does DNS resolve names?", session_id=session_id)
+    drain()
+    assert [s["id"] for s in reply_to(api, token, session_id, changed["id"])["sources"]] == ["les-dns"]

@@ -1,7 +1,10 @@
-"""The tutor's words: the content-only answer, the grounding a model gets, and the exam guard.
+"""The tutor's words: the content-only answer, the grounding a model gets, and the check of a
+model's text after.
 
-The local answer needs no network and no key: it quotes, from the best passages, the sentences
-that share the most words with the question, numbers them and names their sources.
+The local answer needs no network and no key. Shaped like a tutor: a short explanation from the
+best passage (its sentences that share the most words with the message), a guiding question
+back, then the numbered sources; or an honest "the course has nothing on this". Only passages
+the caller may see reach here (functions.chat.tutor asks shared.answers).
 """
 
 from __future__ import annotations
@@ -20,19 +23,33 @@ _REVEALS_OPTION = re.compile(
 )
 
 NOTHING_FOUND = (
-    "I could not find this in the course material yet. Try naming the topic, the exercise or the "
-    "lesson you are working on, or ask it with different words."
+    "I could not find anything in the course on this, so I will not guess: the course has nothing on "
+    "this question yet. I can help with the coding exercises (FizzBuzz, reversing words, counting "
+    "vowels...), the lessons of the learning paths, and the practice questions you have answered. "
+    "What are you working on?"
 )
+NOT_READY = "I am still reading the course material, so I cannot answer from it yet. Ask me again in a minute, please."
 EXAM_NOTICE = (
     "You have an exam in progress, so I will not discuss its questions or say which option is "
     "correct; here is background from the lessons and exercises instead."
 )
+# Asked for the option of a question the caller has not earned: explain, ask back (Khanmigo).
+NOT_YOURS_YET = (
+    "That looks like a practice question you have not answered yet, so I will not say which option "
+    "is correct: try it in a practice session first, and then I can go through every option with you."
+)
+NO_IDEA_TO_SHARE = "Let's reason it out instead."
+GUIDING_WITHHELD = (
+    "What is the question really asking for, and which option does exactly that? For each of the "
+    "others, can you say why it does not fit?"
+)
 
 SYSTEM_INSTRUCTION = (
-    "You are Studyhall's tutor. Answer the student's last message briefly (at most 150 words), "
-    "using only the numbered course passages given; cite them as [1], [2]. If the passages do not "
-    "cover the question, say so. Never invent facts, links or sources. Help the student understand; "
-    "for a coding exercise give hints, never a full solution."
+    "You are Studyhall's tutor, a Socratic tutor. Answer the student's last message briefly (at most "
+    "150 words), using only the numbered course passages given; cite them as [1], [2]. If the "
+    "passages do not cover the question, say so. Never invent facts, links or sources. Explain the "
+    "idea, then ask one guiding question back. Never say which option of a question is correct "
+    "unless a passage states it. For a coding exercise give hints, never a full solution."
 )
 EXAM_INSTRUCTION = (
     " The student is taking an exam right now: never say which option of any question is correct, "
@@ -67,23 +84,48 @@ def best_sentences(text: str, words: list[str], limit: int = MAX_QUOTE) -> str:
 
 
 def quotable(p: Passage, words: list[str], *, in_exam: bool) -> str:
-    """What of a passage the answer may say: a question's answer only outside an exam."""
+    """What of a passage the answer may say: a question's answer only outside an exam (and only
+    questions the caller may see reach here: functions.chat.tutor asks shared.answers)."""
     text = best_sentences(p.text, words)
     if p.kind == "question" and p.answer and not in_exam:
         text = f"{best_sentences(p.text, words, 200)} {p.answer}"
     return text
 
 
-def local_answer(passages: list[Passage], words: list[str], *, in_exam: bool) -> Draft:
+def explanation(p: Passage, words: list[str], *, in_exam: bool) -> str:
+    """The short explanation: the best passage's sentences richest in the message's words (a
+    question's earned key with its reason, a lesson's or exercise's own sentences)."""
+    if p.kind == "question" and p.answer and not in_exam:
+        return f"{p.title} {best_sentences(p.answer, words, MAX_QUOTE)}"
+    return best_sentences(p.text, words)
+
+
+def guiding_question(p: Passage) -> str:
+    """A question back to the learner, shaped by what the best passage is."""
+    if p.kind == "exercise":
+        return (
+            f'Before you change your code for "{p.title}": what should it print or return for the '
+            "smallest input you can think of, and what does it do now?"
+        )
+    if p.kind == "question":
+        return "Can you say in your own words why each of the other options does not fit?"
+    return f'How would you explain "{p.title}" in your own words, with an example of your own?'
+
+
+def sources_line(passages: list[Passage]) -> str:
+    return "Sources: " + "; ".join(f"[{n}] {p.title} ({p.kind})" for n, p in enumerate(passages, start=1))
+
+
+def local_answer(passages: list[Passage], words: list[str], *, in_exam: bool, withheld: bool = False) -> Draft:
+    """Explanation, guiding question, sources; or the honest "nothing in the course"."""
+    notice = [EXAM_NOTICE] if in_exam else [NOT_YOURS_YET] if withheld else []
     if not passages:
-        return Draft(content=(EXAM_NOTICE + "\n\n" if in_exam else "") + NOTHING_FOUND, sources=[])
-    lines = []
-    if in_exam:
-        lines.append(EXAM_NOTICE)
-    lines.append("Here is what the course material says:")
-    for n, p in enumerate(passages, start=1):
-        lines.append(f"[{n}] {p.title} ({p.kind}): {quotable(p, words, in_exam=in_exam)}")
-    lines.append("Ask a follow-up if you want me to go deeper into one of these.")
+        if withheld and not in_exam:
+            return Draft(content="\n\n".join([*notice, NO_IDEA_TO_SHARE, GUIDING_WITHHELD]), sources=[])
+        return Draft(content="\n\n".join([*notice, NOTHING_FOUND]), sources=[])
+    best = passages[0]
+    question = GUIDING_WITHHELD if withheld else guiding_question(best)
+    lines = [*notice, explanation(best, words, in_exam=in_exam), question, sources_line(passages)]
     return Draft(content="\n\n".join(lines), sources=list(passages))
 
 
@@ -107,8 +149,14 @@ def system_instruction(*, in_exam: bool) -> str:
 
 
 def reveals_option(text: str) -> bool:
-    """Whether a model's text names an option letter as the answer (refused during an exam)."""
+    """Whether a model's text names an option letter as the answer."""
     return bool(_REVEALS_OPTION.search(text))
+
+
+def states_a_key(passages: list[Passage], in_exam: bool) -> bool:
+    """Whether the passages given to a model state a question's key (only keys the caller has
+    earned reach here): only then may its text name an option as the answer."""
+    return not in_exam and any(p.kind == "question" and p.answer for p in passages)
 
 
 def cited(text: str, passages: list[Passage]) -> list[Passage]:

@@ -3,7 +3,7 @@ event function that writes the tutor's replies."""
 
 from __future__ import annotations
 
-from functions.chat import providers, service
+from functions.chat import providers, service, snapshot
 from functions.chat.models import (
     FirebaseTokenOut,
     MessageIn,
@@ -73,8 +73,18 @@ def firebase_token(call: Call[None, None]) -> FirebaseTokenOut:
     return FirebaseTokenOut(token=token, expires_in=expires_in)
 
 
-@subscriber("chat-reply", topic=service.MESSAGE_POSTED, timeout_seconds=120)
+@subscriber("chat-reply", topic=service.MESSAGE_POSTED, timeout_seconds=120, memory="1Gi")
 def reply(event: Event) -> None:
     """Write the tutor's reply to a user message, once (the reply's id comes from the message's)."""
     data = event.data_as(MessagePosted)  # ids that are path segments, or the event was dropped
     service.write_reply(data.session_id, data.message_id, store.now())
+
+
+@subscriber(
+    snapshot.REBUILD_JOB, topic=snapshot.REBUILD_TOPIC, schedule="*/30 * * * *", timeout_seconds=540, memory="1Gi"
+)
+def rebuild_index(event: Event) -> None:
+    """Rebuild the tutor's retrieval index from every content document and share it as a Cloud
+    Storage snapshot; replies load it and never build it themselves."""
+    passages = snapshot.rebuild()
+    log.info("tutor index rebuilt", extra=log_fields(passages=passages))

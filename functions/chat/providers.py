@@ -5,14 +5,16 @@ runs through `google-genai` on Vertex AI, `openai` through `openai`. Each SDK co
 import, so it is imported here, inside `generate`, which only the reply function calls: no
 HTTP route of the chat ever loads one (tests/test_chat_cold_start.py holds that).
 
-Every call has an output limit (`tutor_max_output_tokens`), a time limit
-(`tutor_timeout_seconds`, no retries) and a share of the daily token budget
-(`tutor_daily_token_budget`, all users together); the caller falls back to the local answer on
-any failure.
+Every call has an output limit (`tutor_max_output_tokens`), a time limit per attempt
+(`tutor_timeout_seconds`), one retry at most (`MODEL_ATTEMPTS`, on a connection error, a 429 or
+a 5xx, as each SDK decides) and a share of the daily token budget (`tutor_daily_token_budget`,
+all users together); the caller falls back to the local answer on any failure. A client is built
+once per instance and configuration (building one costs more than a call to a local server).
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -26,6 +28,7 @@ from shared.userdata import not_personal
 USAGE = not_personal(expires("chat_model_usage"), "daily totals of the whole platform's model use")
 
 DEFAULT_MODELS = {"gemini": "gemini-2.5-flash", "openai": "gpt-4o-mini"}
+MODEL_ATTEMPTS = 2  # a call and one retry: a reply's worst case is 2 x tutor_timeout_seconds
 
 
 class ProviderError(RuntimeError):
@@ -51,19 +54,12 @@ class Gemini:
     name = "gemini"
 
     def generate(self, system: str, prompt: str) -> Generated:
-        from google import genai
         from google.genai import types
 
         cfg = settings()
-        options = types.HttpOptions(
-            timeout=int(cfg.tutor_timeout_seconds * 1000),
-            retry_options=types.HttpRetryOptions(attempts=1),
-            base_url=cfg.tutor_base_url or None,
+        client = _gemini_client(
+            cfg.tutor_api_key, cfg.tutor_base_url, cfg.tutor_timeout_seconds, cfg.project_id, cfg.region
         )
-        if cfg.tutor_api_key:
-            client = genai.Client(vertexai=True, api_key=cfg.tutor_api_key, http_options=options)
-        else:
-            client = genai.Client(vertexai=True, project=cfg.project_id, location=cfg.region, http_options=options)
         response = client.models.generate_content(
             model=cfg.tutor_model or DEFAULT_MODELS["gemini"],
             contents=prompt,
@@ -82,15 +78,8 @@ class OpenAI:
     name = "openai"
 
     def generate(self, system: str, prompt: str) -> Generated:
-        import openai
-
         cfg = settings()
-        client = openai.OpenAI(
-            api_key=cfg.tutor_api_key or None,
-            base_url=cfg.tutor_base_url or None,
-            timeout=cfg.tutor_timeout_seconds,
-            max_retries=0,
-        )
+        client = _openai_client(cfg.tutor_api_key, cfg.tutor_base_url, cfg.tutor_timeout_seconds)
         response = client.chat.completions.create(
             model=cfg.tutor_model or DEFAULT_MODELS["openai"],
             messages=[{"role": "system", "content": system}, {"role": "user", "content": prompt}],
@@ -100,6 +89,30 @@ class OpenAI:
         text = (response.choices[0].message.content or "").strip() if response.choices else ""
         tokens = int(response.usage.total_tokens) if response.usage else 0
         return Generated(text=text, tokens=tokens)
+
+
+@functools.cache
+def _gemini_client(api_key: str, base_url: str, timeout: float, project: str, region: str) -> Any:
+    from google import genai
+    from google.genai import types
+
+    options = types.HttpOptions(
+        timeout=int(timeout * 1000),
+        retry_options=types.HttpRetryOptions(attempts=MODEL_ATTEMPTS, initial_delay=0.2, max_delay=1.0),
+        base_url=base_url or None,
+    )
+    if api_key:
+        return genai.Client(vertexai=True, api_key=api_key, http_options=options)
+    return genai.Client(vertexai=True, project=project, location=region, http_options=options)
+
+
+@functools.cache
+def _openai_client(api_key: str, base_url: str, timeout: float) -> Any:
+    import openai
+
+    return openai.OpenAI(
+        api_key=api_key or None, base_url=base_url or None, timeout=timeout, max_retries=MODEL_ATTEMPTS - 1
+    )
 
 
 PROVIDERS: dict[str, type[Gemini] | type[OpenAI]] = {"gemini": Gemini, "openai": OpenAI}

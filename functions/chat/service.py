@@ -8,17 +8,16 @@ from the message's, and it is created only if it does not exist.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from google.api_core import exceptions as gexc
 from google.cloud.firestore_v1.base_query import FieldFilter
 
 from functions.chat.models import MessageOut, SessionOut, SourceOut
-from shared import store
+from shared import answers, store
 from shared.auth import new_id
-from shared.collections import CHAT_SESSIONS, EXAM_SESSIONS, EXERCISES, QUESTIONS
+from shared.collections import CHAT_SESSIONS, EXAM_SESSIONS, EXERCISES, QUESTIONS, USERS
 from shared.config import settings
 from shared.errors import Conflict, NotFound, ValidationFailed
 from shared.event_types import MessagePosted
@@ -26,6 +25,9 @@ from shared.events import publish_in
 from shared.logging import get_logger, log_fields
 from shared.ratelimit import Limit, hit
 from shared.registry import composite_index, published
+
+if TYPE_CHECKING:
+    from functions.chat.tutor import Turn
 
 log = get_logger("chat")
 
@@ -183,35 +185,30 @@ def post_message(session_id: str, user_id: str, content: str, now: datetime) -> 
 # The reply ------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Guard:
-    """What the tutor must not give away to this user now."""
+def viewer_of(user_id: str) -> answers.Viewer:
+    """Who the reply is for, as the answer rule needs them: the user document's role and school,
+    read at reply time (one read), so a teacher a school removed stops seeing keys at once. A user
+    gone since is a student of no school (sees the least)."""
+    data = store.db().collection(USERS).document(user_id).get(field_paths=["role", "school_id"]).to_dict() or {}
+    return answers.Viewer(user_id=user_id, role=str(data.get("role") or "student"), school_id=data.get("school_id"))
 
-    in_exam: bool = False  # an exam-mode session in progress: no question of the bank at all
-    unanswered: frozenset[str] = frozenset()  # questions of practice sessions not answered yet
 
+def history_of(messages: Any, before: datetime) -> list[Turn]:
+    """The last `HISTORY_TURNS` messages before `before`, oldest first, with what they cited."""
+    from functions.chat.tutor import Turn
 
-def guard_for(user_id: str) -> Guard:
-    """From the user's sessions in progress (one read each, at most 5; equality filters only,
-    served by single-field indexes). A practice question's answer and explanations come after
-    the student answers it (API.md), so the tutor withholds those too until then."""
-    found = (
-        store.db()
-        .collection(EXAM_SESSIONS)
-        .where(filter=FieldFilter("user_id", "==", user_id))
-        .where(filter=FieldFilter("status", "==", "in_progress"))
-        .select(["mode", "questions", "answers"])
-        .limit(5)
-        .get()
+    recent = (
+        messages.where(filter=FieldFilter("created_at", "<", before))
+        .order_by("created_at", direction=store.DESCENDING)
+        .limit(HISTORY_TURNS)
+        .stream()
     )
-    sessions = [s.to_dict() or {} for s in found]
-    unanswered = {
-        str(q.get("id"))
-        for data in sessions
-        for q in data.get("questions") or []
-        if str(q.get("id")) not in (data.get("answers") or {})
-    }
-    return Guard(in_exam=any(d.get("mode") == "exam" for d in sessions), unanswered=frozenset(unanswered))
+    turns = []
+    for snapshot in recent:
+        d = snapshot.to_dict() or {}
+        cited = [(str(s.get("kind")), str(s.get("id"))) for s in d.get("sources") or []]
+        turns.append(Turn(role=d.get("role", "user"), content=d.get("content", ""), sources=cited))
+    return turns[::-1]
 
 
 def write_reply(session_id: str, message_id: str, now: datetime) -> bool:
@@ -230,22 +227,11 @@ def write_reply(session_id: str, message_id: str, now: datetime) -> bool:
         return False
     session_data, message_data = session.to_dict() or {}, message.to_dict() or {}
     user_id = session_data["user_id"]
-    history = [
-        (d.get("role", "user"), d.get("content", ""))
-        for d in (
-            s.to_dict() or {}
-            for s in messages.where(filter=FieldFilter("created_at", "<", message_data["created_at"]))
-            .order_by("created_at", direction=store.DESCENDING)
-            .limit(HISTORY_TURNS)
-            .stream()
-        )
-    ][::-1]
     answer = tutor.answer(
         message=message_data["content"],
-        history=history,
-        topic=session_data.get("topic"),
+        history=history_of(messages, message_data["created_at"]),
         context=session_data.get("context") or {},
-        guard=guard_for(user_id),
+        viewer=viewer_of(user_id),
         now=now,
     )
     doc = {
