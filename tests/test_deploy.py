@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -16,6 +17,7 @@ import pytest
 import yaml
 
 from infra import manifest
+from infra.deploy_config import BUILD_PYTHON_IMAGE, REGION
 from infra.iam import PUSH, STORAGE_TRIGGER
 from shared.registry import load_all
 
@@ -60,11 +62,11 @@ def test_checks_step_passes_on_the_build_upload(build_upload: Path) -> None:
     step = yaml.safe_load((ROOT / "cloudbuild.yaml").read_text())["steps"][0]
     assert step["id"] == "checks"
     script = step["args"][-1]
-    install, _, check = script.partition("&&")
+    assert script.startswith(manifest.INSTALL_COMMAND + " && ")
+    check = script.removeprefix(manifest.INSTALL_COMMAND + " && ")
     # The install reads files that are uploaded; the check itself runs here with the same packages.
-    for requirement in ("requirements-dev.txt", "requirements.txt"):
+    for requirement in ("requirements-dev.txt", "requirements.txt", "requirements.in"):
         assert (build_upload / requirement).exists()
-    assert "requirements-dev.txt" in install
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
     for key in ("STUDYHALL_TEST_PROJECT", "PYTHONPATH"):
         env.pop(key, None)
@@ -118,7 +120,7 @@ def test_functions_ship_our_bytecode_valid_after_the_upload(build_upload: Path, 
     checks = yaml.safe_load((ROOT / "cloudbuild.yaml").read_text())["steps"][0]
     assert manifest.COMPILE_COMMAND in checks["args"][-1]
     minor = int(manifest.RUNTIME.removeprefix("python3"))  # the runtime's Python compiles, and runs here
-    assert checks["name"] == manifest.BUILD_PYTHON_IMAGE == f"python:3.{minor}-slim"
+    assert checks["name"] == BUILD_PYTHON_IMAGE and BUILD_PYTHON_IMAGE.startswith(f"python:3.{minor}.")
     assert sys.version_info[:2] == (3, minor)
     build = copy_files(build_upload, files_for_upload(build_upload), tmp_path / "build")
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
@@ -149,15 +151,26 @@ def _steps() -> dict[str, dict[str, object]]:
     return {s["id"]: s for s in yaml.safe_load((ROOT / "cloudbuild.yaml").read_text())["steps"]}
 
 
+def deploy_argv(name: str) -> list[str]:
+    """The `gcloud functions deploy` arguments of a function's step in cloudbuild.yaml."""
+    script = str(cast(list[str], _steps()[f"deploy-{name}"]["args"])[-1])
+    command = next(line for line in script.splitlines() if line.startswith("gcloud functions deploy"))
+    return shlex.split(command.replace("$$", "$"))[1:]
+
+
 def test_firebase_runs_on_node_and_hosting_deploys_after_every_function() -> None:
     steps = _steps()
     deploys = {i for i in steps if i.startswith("deploy-")}
+    # Installed from infra/node/package-lock.json (integrity hashes): the pinned firebase-tools.
+    node_tools = ["ci", "--prefix", manifest.NODE_TOOLS, "--no-audit", "--no-fund", "--ignore-scripts"]
+    assert steps["node-tools"]["args"] == node_tools
     for firebase in ("firestore-rules-and-indexes", "hosting"):
         step = steps[firebase]
-        assert str(step["name"]).startswith("node:") and step["entrypoint"] == "npx"
+        assert str(step["name"]).startswith("node:") and step["entrypoint"] == "node"
         args = step["args"]
         assert isinstance(args, list)
-        assert manifest.FIREBASE_TOOLS in args and "storage" not in " ".join(args)
+        assert args[0] == manifest.FIREBASE_CLI and "storage" not in " ".join(args)
+        assert "node-tools" in cast(list[str], step["waitFor"])
     assert deploys <= set(cast(list[str], steps["hosting"]["waitFor"]))
     assert "storage" not in json.loads((ROOT / "firebase.json").read_text())
 
@@ -175,10 +188,8 @@ def test_deploys_run_in_batches() -> None:
 
 
 def test_http_timeouts_fit_hosting_and_auth_gets_a_full_cpu() -> None:
-    steps = _steps()
     for spec in load_all().values():
-        args = steps[f"deploy-{spec.name}"]["args"]
-        assert isinstance(args, list)
+        args = deploy_argv(spec.name)
         timeout = int(next(a for a in args if a.startswith("--timeout="))[10:-1])
         if spec.kind == "http":
             assert timeout <= manifest.HOSTING_TIMEOUT_SECONDS
@@ -186,22 +197,21 @@ def test_http_timeouts_fit_hosting_and_auth_gets_a_full_cpu() -> None:
             assert "--cpu=1" in args
         assert f"--ignore-file={manifest.FUNCTION_IGNORE_FILE}" in args
         if spec.kind == "storage":
-            assert "--trigger-location=${_REGION}" in args
+            assert f"--trigger-location={REGION}" in args
             assert f"--trigger-service-account={STORAGE_TRIGGER.email}" in args
 
 
 def test_push_subscriptions_name_the_function_as_audience_and_are_granted() -> None:
     script = str(_steps()["pubsub-scheduler-iam"]["args"][-1])  # type: ignore[index]
     for spec in load_all().values():
-        url = f"https://${{_REGION}}-${{PROJECT_ID}}.cloudfunctions.net/{spec.name}"
+        url = f"https://{REGION}-${{PROJECT_ID}}.cloudfunctions.net/{spec.name}"
         if spec.kind == "event":
             assert f"--push-auth-token-audience={url} " in script
-            assert f"add-invoker-policy-binding {spec.name} --region=${{_REGION}} --member={PUSH.member}" in script
+            assert f"add-invoker-policy-binding {spec.name} --region={REGION} --member={PUSH.member}" in script
             assert f"subscriptions add-iam-policy-binding {manifest.subscription_name(spec)} " in script
         if spec.kind == "storage":
-            assert (
-                f"add-invoker-policy-binding {spec.name} --region=${{_REGION}} --member={STORAGE_TRIGGER.member}"
-                in (script)
+            assert f"add-invoker-policy-binding {spec.name} --region={REGION} --member={STORAGE_TRIGGER.member}" in (
+                script
             )
 
 
@@ -218,7 +228,7 @@ def test_readiness_can_read_the_topic_it_probes() -> None:
 def test_iam_setup_is_idempotent_and_names_the_bucket_location() -> None:
     setup = (ROOT / "infra" / "iam.sh").read_text()
     for line in setup.splitlines():
-        if " create " in line and not line.startswith("#") and "echo" not in line:
+        if " create " in line and not line.startswith("#") and "echo" not in line and "identity create" not in line:
             assert "describe" in line and "||" in line, line  # a second run skips what exists
     assert '--location="$REGION"' in setup
     assert "--role=roles/pubsub.publisher" in setup and "dead-letter" in setup
