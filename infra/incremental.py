@@ -32,10 +32,9 @@ from typing import Any
 HASHES_FILE = ".build/hashes.json"
 DEPLOYED_FILE = ".build/deployed.json"
 PLAN_DIR = ".build/plan"
-# What every function's upload carries besides the areas (tests/test_deploy.py holds that these
+# What every function's upload carries besides the areas (tests/test_incremental.py holds that these
 # and the areas' folders cover the upload, so no file of it escapes the hash).
 COMMON_ROOTS = (
-    ".gcloudignore-functions",
     "requirements.txt",
     "main.py",
     "functions/__init__.py",
