@@ -109,9 +109,15 @@ def deployed_labels(listing: list[dict[str, Any]], label: str) -> dict[str, str]
     return labels
 
 
-def plan(hashes: Mapping[str, str], deployed: Mapping[str, str]) -> dict[str, str]:
-    """The functions to deploy (name -> hash): those whose deployed label differs, or that are new."""
-    return {name: digest for name, digest in sorted(hashes.items()) if deployed.get(name) != digest}
+def plan(hashes: Mapping[str, str], deployed: Mapping[str, str], rebuild: str = "") -> dict[str, str]:
+    """The functions to deploy (name -> hash): those whose deployed label differs, or that are
+    new, and those `rebuild` names (comma-separated, or `all`: the build's `_REBUILD`)."""
+    forced = {n.strip() for n in rebuild.split(",") if n.strip()}
+    return {
+        name: digest
+        for name, digest in sorted(hashes.items())
+        if deployed.get(name) != digest or name in forced or "all" in forced
+    }
 
 
 def write_plan(root: Path, todo: Mapping[str, str]) -> None:
@@ -131,7 +137,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("hashes", help=f"write {HASHES_FILE} (substitutions from the environment)")
-    sub.add_parser("plan", help=f"read {HASHES_FILE} and {DEPLOYED_FILE}, write {PLAN_DIR}/<function>")
+    planner = sub.add_parser("plan", help=f"read {HASHES_FILE} and {DEPLOYED_FILE}, write {PLAN_DIR}/<function>")
+    planner.add_argument("--rebuild", default="", help="functions to deploy anyway (comma-separated, or all)")
     args = parser.parse_args(argv)
     root = Path.cwd()
     if args.command == "hashes":
@@ -141,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     hashes = json.loads((root / HASHES_FILE).read_text())
     deployed = deployed_labels(json.loads((root / DEPLOYED_FILE).read_text() or "[]"), CONTENT_LABEL)
-    todo = plan(hashes, deployed)
+    todo = plan(hashes, deployed, args.rebuild)
     write_plan(root, todo)
     print(f"{len(todo)} of {len(hashes)} functions to deploy: {' '.join(todo) or 'none'}")
     return 0

@@ -180,6 +180,8 @@ SUBSTITUTIONS = {
     "_TUTOR_PROVIDER": "local",
     # `secret`: the chat functions read STUDYHALL_TUTOR_API_KEY from Secret Manager.
     "_TUTOR_API_KEY": "",
+    # Functions to deploy even if unchanged (comma-separated, or `all`).
+    "_REBUILD": "",
 }
 
 ENV_VARS = {
@@ -430,7 +432,7 @@ CHECKS_COMMAND = (
 # What is deployed, by label; then which functions the build deploys (stdlib Python only).
 PLAN_COMMAND = (
     f"set -euo pipefail; gcloud functions list --regions={REGION} --format=json > {DEPLOYED_FILE}"
-    " && python3 -m infra.incremental plan"
+    " && python3 -m infra.incremental plan --rebuild='${_REBUILD}'"
 )
 
 

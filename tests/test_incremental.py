@@ -81,6 +81,10 @@ def test_a_redeploy_rebuilds_nothing_unchanged_and_only_what_a_change_touches(wo
     chat = {name for name, spec in specs.items() if spec.area == "chat"}
     assert plan_step(workspace, recorded, {**VALUES, "_TUTOR_PROVIDER": "gemini"}) == chat | paths
 
+    # Asked for by name (`_REBUILD`): deployed though unchanged.
+    assert incremental.plan({"a": "1", "b": "2"}, {"a": "1", "b": "2"}, "b") == {"b": "2"}
+    assert set(incremental.plan({"a": "1", "b": "2"}, {"a": "1", "b": "2"}, "all")) == {"a", "b"}
+
     collections = workspace / "shared" / "collections.py"
     collections.write_text(collections.read_text() + "\n# changed\n")
     assert plan_step(workspace, recorded, VALUES) == set(specs)  # the shared kernel: every function
