@@ -53,7 +53,6 @@ RECORDER = r"""
 gcloud() {
   { printf '%s\x1f' "$@"; printf '\x1e'; } >> "$GCLOUD_RECORD"
   case "$*" in
-    "projects describe"*) echo 123456789012 ;;
     "storage service-agent"*) echo service-123456789012@gs-project-accounts.iam.gserviceaccount.com ;;
     "beta services identity create"*) echo service-123456789012@gcp-sa-pubsub.iam.gserviceaccount.com ;;
     "functions list"*) echo '[]' ;;

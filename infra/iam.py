@@ -190,7 +190,6 @@ def setup_script(dead_letter_topic: str) -> str:
         ': "${PROJECT_ID:?set PROJECT_ID}"',
         f"REGION={REGION}",
         'gcloud config set project "$PROJECT_ID" >/dev/null',
-        'PROJECT_NUMBER="$(gcloud projects describe "$PROJECT_ID" --format="value(projectNumber)")"',
         'quiet() { "$@" --quiet >/dev/null; }',
         "",
         "# Every API the build and the functions call (Artifact Registry: each function's image).",

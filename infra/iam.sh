@@ -8,7 +8,6 @@ set -euo pipefail
 : "${PROJECT_ID:?set PROJECT_ID}"
 REGION=us-central1
 gcloud config set project "$PROJECT_ID" >/dev/null
-PROJECT_NUMBER="$(gcloud projects describe "$PROJECT_ID" --format="value(projectNumber)")"
 quiet() { "$@" --quiet >/dev/null; }
 
 # Every API the build and the functions call (Artifact Registry: each function's image).
