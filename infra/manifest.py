@@ -9,6 +9,21 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from infra.deploy_config import (
+    AVATARS_BUCKET_SUFFIX,
+    BUILD_PYTHON_IMAGE,
+    CONTENT_LABEL,
+    FUNCTIONS_REPOSITORY,
+    GCLOUD_IMAGE,
+    IMPORTS_BUCKET_SUFFIX,
+    JWT_SECRET,
+    NODE_IMAGE,
+    REGION,
+    TUTOR_API_KEY_SECRET,
+    TUTOR_INDEX_BUCKET_SUFFIX,
+    bucket,
+)
+from infra.incremental import DEPLOYED_FILE, PLAN_DIR
 from shared.registry import (
     FunctionSpec,
     entry_point_modules,
@@ -20,8 +35,6 @@ from shared.registry import (
 )
 
 RUNTIME = "python311"
-# The build's Python: the runtime's version, so the bytecode it compiles is what the runtime loads.
-BUILD_PYTHON_IMAGE = "python:3.11-slim"
 DEAD_LETTER_TOPIC = "dead-letter"
 DEAD_LETTER_SUBSCRIPTION = "dead-letter-store"
 SCHEDULER_TOPIC_PREFIX = "jobs."
@@ -52,7 +65,7 @@ def http_functions(specs: dict[str, FunctionSpec]) -> list[FunctionSpec]:
 
 def rewrites(specs: dict[str, FunctionSpec]) -> list[dict[str, Any]]:
     return [
-        {"source": glob_of(s.path or ""), "function": {"functionId": s.name, "region": "us-central1"}}
+        {"source": glob_of(s.path or ""), "function": {"functionId": s.name, "region": REGION}}
         for s in http_functions(specs)
     ]
 
@@ -140,41 +153,65 @@ def scheduler_json(specs: dict[str, FunctionSpec]) -> dict[str, Any]:
 
 # Firebase Hosting cuts a proxied request after 60 s: an HTTP function may not run longer.
 HOSTING_TIMEOUT_SECONDS = 60
-# Functions deployed at once: each deploy is a build of its own, and a burst of them hits quotas.
-DEPLOY_BATCH = 10
-# firebase-tools 15 needs Node 20 or later.
-NODE_IMAGE = "node:22-slim"
-FIREBASE_TOOLS = "firebase-tools@15"
-GCLOUD_IMAGE = "gcr.io/google.com/cloudsdktool/cloud-sdk:slim"
+# Functions deployed at once: each deploy is a Cloud Build build of its own, queued beyond the
+# project's concurrent-build quota; 8 and the outer build stay under a new project's quota.
+DEPLOY_BATCH = 8
+# One function's build and rollout, a wait in the build queue included.
+DEPLOY_STEP_TIMEOUT_SECONDS = 1200
+# The steps before and after the deploys (checks, node tools, Firestore, grants, Hosting).
+FIXED_STEPS_TIMEOUT_SECONDS = 2400
 # What a function's upload leaves out (the build's upload is ruled by .gcloudignore).
 FUNCTION_IGNORE_FILE = ".gcloudignore-functions"
 # Areas whose functions hash passwords: bcrypt wants a whole CPU, not the sliver 256Mi gets.
 FULL_CPU_AREAS = frozenset({"auth"})
 DEAD_LETTER_ALERT_FILE = "infra/monitoring/dead-letter-alert.json"
 DEAD_LETTER_ALERT_NAME = "Studyhall: dead letters"
+# firebase-tools, installed in the build from infra/node/package-lock.json (integrity hashes).
+NODE_TOOLS = "infra/node"
+FIREBASE_CLI = f"{NODE_TOOLS}/node_modules/firebase-tools/lib/bin/firebase.js"
+
+# The build's settings (`--substitutions`): deployment choices, not names (infra/deploy_config.py).
+SUBSTITUTIONS = {
+    "_CORS_ORIGINS": "https://studyhall.web.app",
+    "_APP_URL": "https://studyhall.web.app",
+    # Networks of Firebase Hosting's requests to the functions (docs/deploy.md, client address).
+    "_TRUSTED_PROXIES": "35.191.0.0/16,130.211.0.0/22",
+    "_ALERT_CHANNELS": "",
+    "_TUTOR_PROVIDER": "local",
+    # `secret`: the chat functions read STUDYHALL_TUTOR_API_KEY from Secret Manager.
+    "_TUTOR_API_KEY": "",
+    # Functions to deploy even if unchanged (comma-separated, or `all`).
+    "_REBUILD": "",
+}
 
 ENV_VARS = {
     "STUDYHALL_ENV": "production",
-    "STUDYHALL_IMPORTS_BUCKET": "${_IMPORTS_BUCKET}",
-    "STUDYHALL_AVATARS_BUCKET": "${_AVATARS_BUCKET}",
+    "STUDYHALL_IMPORTS_BUCKET": bucket("${PROJECT_ID}", IMPORTS_BUCKET_SUFFIX),
+    "STUDYHALL_AVATARS_BUCKET": bucket("${PROJECT_ID}", AVATARS_BUCKET_SUFFIX),
     "STUDYHALL_CORS_ORIGINS": "${_CORS_ORIGINS}",
     "STUDYHALL_APP_URL": "${_APP_URL}",
-    "STUDYHALL_TRUSTED_PROXY_HOPS": "${_TRUSTED_PROXY_HOPS}",
-    "STUDYHALL_REGION": "${_REGION}",
+    # Google's front end appends what it saw; Hosting, in front of it, the client.
+    "STUDYHALL_TRUSTED_PROXY_HOPS": "2",
+    "STUDYHALL_TRUSTED_PROXIES": "${_TRUSTED_PROXIES}",
+    "STUDYHALL_REGION": REGION,
     "GOOGLE_CLOUD_PROJECT": "${PROJECT_ID}",
 }
 # Settings only one area's functions take.
 AREA_ENV_VARS = {
     "chat": {
         "STUDYHALL_TUTOR_PROVIDER": "${_TUTOR_PROVIDER}",
-        "STUDYHALL_TUTOR_INDEX_BUCKET": "${_TUTOR_INDEX_BUCKET}",
+        "STUDYHALL_TUTOR_INDEX_BUCKET": bucket("${PROJECT_ID}", TUTOR_INDEX_BUCKET_SUFFIX),
     }
 }
+# Secrets: every function's, and the tutor's provider key when `_TUTOR_API_KEY=secret`. Each
+# deploy names the whole set (`--set-secrets`, `--set-env-vars`): nothing is added by hand.
+SECRETS = {"STUDYHALL_JWT_KEYS": f"{JWT_SECRET}:latest"}
+AREA_OPTIONAL_SECRETS = {"chat": {"STUDYHALL_TUTOR_API_KEY": f"{TUTOR_API_KEY_SECRET}:latest"}}
 
 
 def function_url(name: str) -> str:
     """The function's own URL: the audience its front end accepts in a push token."""
-    return f"https://${{_REGION}}-${{PROJECT_ID}}.cloudfunctions.net/{name}"
+    return f"https://{REGION}-${{PROJECT_ID}}.cloudfunctions.net/{name}"
 
 
 def timeout_of(spec: FunctionSpec) -> int:
@@ -192,19 +229,30 @@ def resources_of(spec: FunctionSpec) -> tuple[str, str | None]:
     return memory, (str(cpu) if cpu is not None else None)
 
 
-def _deploy_step(spec: FunctionSpec, wait_for: str) -> dict[str, Any]:
-    from infra.iam import STORAGE_TRIGGER, runtime_account
+def build_dir(spec: FunctionSpec) -> str:
+    return f".build/{spec.name}"
+
+
+def plan_file(spec: FunctionSpec) -> str:
+    """Present when the function's content hash differs from its deployed label (infra/incremental.py)."""
+    return f"{PLAN_DIR}/{spec.name}"
+
+
+def deploy_args(spec: FunctionSpec) -> list[str]:
+    """`gcloud functions deploy` of one function, with the build's substitutions unresolved."""
+    from infra.iam import FUNCTIONS_BUILD, STORAGE_TRIGGER, runtime_account
 
     memory, cpu = resources_of(spec)
     env = ";".join(f"{k}={v}" for k, v in {**ENV_VARS, **AREA_ENV_VARS.get(spec.area, {})}.items())
+    secrets = ",".join(f"{k}={v}" for k, v in SECRETS.items())
     args = [
         "functions",
         "deploy",
         spec.name,
         "--gen2",
-        "--region=${_REGION}",
+        f"--region={REGION}",
         f"--runtime={RUNTIME}",
-        "--source=.",
+        f"--source={build_dir(spec) if spec.prepare else '.'}",
         f"--ignore-file={FUNCTION_IGNORE_FILE}",
         f"--entry-point={spec.entry_point}",
         f"--memory={memory}",
@@ -212,11 +260,13 @@ def _deploy_step(spec: FunctionSpec, wait_for: str) -> dict[str, Any]:
         f"--timeout={timeout_of(spec)}s",
         # `^;^` makes `;` the separator, so the comma-separated origins stay one value.
         f"--set-env-vars=^;^{env}",
-        "--set-secrets=STUDYHALL_JWT_KEYS=studyhall-jwt-keys:latest",
+        f"--set-secrets={secrets}",
         f"--service-account={runtime_account(spec).email}",
+        # The image is built as this account (not the default compute account, which may hold no
+        # role) and pushed to the one repository it may write to.
+        f"--build-service-account={FUNCTIONS_BUILD.resource}",
+        f"--docker-repository=projects/${{PROJECT_ID}}/locations/{REGION}/repositories/{FUNCTIONS_REPOSITORY}",
     ]
-    if spec.prepare:
-        args[args.index("--source=.")] = f"--source={build_dir(spec)}"
     if spec.max_instances is not None:
         args.append(f"--max-instances={spec.max_instances}")
     if spec.concurrency is not None:
@@ -229,32 +279,60 @@ def _deploy_step(spec: FunctionSpec, wait_for: str) -> dict[str, Any]:
     else:
         args += [
             f"--trigger-event-filters=type={spec.event_type}",
-            "--trigger-event-filters=bucket=${_IMPORTS_BUCKET}",
-            # The bucket is created in ${_REGION} (infra/iam.sh): the trigger must be there too.
-            "--trigger-location=${_REGION}",
+            f"--trigger-event-filters=bucket={bucket('${PROJECT_ID}', IMPORTS_BUCKET_SUFFIX)}",
+            # The bucket is created in REGION (infra/iam.sh): the trigger must be there too.
+            f"--trigger-location={REGION}",
             f"--trigger-service-account={STORAGE_TRIGGER.email}",
             "--no-allow-unauthenticated",
             "--retry",
         ]
+    return args
+
+
+def deploy_script(spec: FunctionSpec) -> str:
+    """The deploy step's shell: nothing when the plan has no file for the function (its deployed
+    label is its content hash), else the deploy, labelled with the hash."""
+    import shlex
+
+    args = deploy_args(spec)
+    secrets = next(a for a in args if a.startswith("--set-secrets="))
+    lines = [
+        "set -euo pipefail",
+        f"[ -f {plan_file(spec)} ] || {{ echo '{spec.name}: unchanged, not rebuilt'; exit 0; }}",
+    ]
+    optional = AREA_OPTIONAL_SECRETS.get(spec.area)
+    if optional:
+        # `$$` is Cloud Build's escaped `$`: a shell variable, not a substitution.
+        lines += [
+            f"secrets={shlex.quote(secrets)}",
+            "if [ '${_TUTOR_API_KEY}' = secret ]; then "
+            f'secrets="$$secrets,{",".join(f"{k}={v}" for k, v in optional.items())}"; fi',
+        ]
+        args[args.index(secrets)] = "SECRETS"
+    command = " ".join(shlex.quote(a) for a in ["gcloud", *args])
+    command = command.replace(" SECRETS", ' "$$secrets"')
+    lines.append(f'{command} --update-labels={CONTENT_LABEL}="$$(cat {plan_file(spec)})"')
+    return "\n".join(lines)
+
+
+def _deploy_step(spec: FunctionSpec, wait_for: str) -> dict[str, Any]:
     return {
         "id": f"deploy-{spec.name}",
         "name": GCLOUD_IMAGE,
-        "entrypoint": "gcloud",
-        "args": args,
-        "waitFor": [f"prepare-{spec.name}", wait_for] if spec.prepare else [wait_for],
+        "entrypoint": "bash",
+        "args": ["-c", deploy_script(spec)],
+        "waitFor": [f"prepare-{spec.name}", wait_for] if spec.prepare else ["plan", wait_for],
+        "timeout": f"{DEPLOY_STEP_TIMEOUT_SECONDS}s",
     }
-
-
-def build_dir(spec: FunctionSpec) -> str:
-    return f".build/{spec.name}"
 
 
 def _prepare_step(spec: FunctionSpec) -> dict[str, Any]:
     """Copy the source to .build/<name> (ignored by every other deploy) and run the function's
-    `prepare` command there, so only this function's upload carries what it fetches."""
+    `prepare` command there, so only this function's upload carries what it fetches; skipped,
+    like its deploy, when the function is unchanged."""
     target = build_dir(spec)
     script = (
-        f"set -e; mkdir -p {target}; "
+        f"set -e; [ -f {plan_file(spec)} ] || exit 0; mkdir -p {target}; "
         f"tar -c --exclude=./.git --exclude=./.build --exclude=./.venv --exclude=./.dev . | tar -x -C {target}; "
         f"cd {target}; {spec.prepare}"
     )
@@ -263,7 +341,7 @@ def _prepare_step(spec: FunctionSpec) -> dict[str, Any]:
         "name": BUILD_PYTHON_IMAGE,
         "entrypoint": "bash",
         "args": ["-c", script],
-        "waitFor": ["checks"],
+        "waitFor": ["plan"],
     }
 
 
@@ -271,40 +349,55 @@ def _firebase_step(step_id: str, only: str, wait_for: list[str]) -> dict[str, An
     return {
         "id": step_id,
         "name": NODE_IMAGE,
-        "entrypoint": "npx",
-        "args": ["-y", FIREBASE_TOOLS, "deploy", "--only", only, "--project", "${PROJECT_ID}", "--non-interactive"],
-        "waitFor": wait_for,
+        "entrypoint": "node",
+        "args": [FIREBASE_CLI, "deploy", "--only", only, "--project", "${PROJECT_ID}", "--non-interactive"],
+        "waitFor": ["node-tools", *wait_for],
     }
+
+
+def build_timeout_seconds(functions: int) -> int:
+    """Every deploy wave at its step's limit, plus the fixed steps: the build cannot end before
+    Hosting because the deploys were slow (Cloud Build allows up to 24 h)."""
+    waves = -(-functions // DEPLOY_BATCH)
+    return min(FIXED_STEPS_TIMEOUT_SECONDS + waves * DEPLOY_STEP_TIMEOUT_SECONDS, 24 * 3600)
+
+
+# The values the content hashes see: the same substitutions the deploy steps are run with.
+HASH_ENV = ["PROJECT_ID=$PROJECT_ID", *(f"{k}=${{{k}}}" for k in SUBSTITUTIONS)]
 
 
 def cloudbuild(specs: dict[str, FunctionSpec]) -> dict[str, Any]:
     # At most DEPLOY_BATCH deploys at once: each waits for the one DEPLOY_BATCH places before it.
     deploys: list[dict[str, Any]] = []
     for i, spec in enumerate(specs.values()):
-        deploys.append(_deploy_step(spec, deploys[i - DEPLOY_BATCH]["id"] if i >= DEPLOY_BATCH else "checks"))
+        deploys.append(_deploy_step(spec, deploys[i - DEPLOY_BATCH]["id"] if i >= DEPLOY_BATCH else "plan"))
     deploy_ids = [d["id"] for d in deploys]
     prepares = [_prepare_step(s) for s in specs.values() if s.prepare]
     return {
-        "substitutions": {
-            "_REGION": "us-central1",
-            "_IMPORTS_BUCKET": "studyhall-imports",
-            "_AVATARS_BUCKET": "studyhall-avatars",
-            "_CORS_ORIGINS": "https://studyhall.web.app",
-            "_APP_URL": "https://studyhall.web.app",
-            # Firebase Hosting appends the client's address, Google's front end the Hosting egress.
-            "_TRUSTED_PROXY_HOPS": "2",
-            "_ALERT_CHANNELS": "",
-            "_TUTOR_PROVIDER": "local",
-            "_TUTOR_INDEX_BUCKET": "studyhall-tutor-index",
-        },
+        "substitutions": dict(SUBSTITUTIONS),
         "options": {"logging": "CLOUD_LOGGING_ONLY", "dynamicSubstitutions": True},
-        "timeout": "3600s",
+        "timeout": f"{build_timeout_seconds(len(specs))}s",
         "steps": [
             {
                 "id": "checks",
                 "name": BUILD_PYTHON_IMAGE,
                 "entrypoint": "bash",
                 "args": ["-c", CHECKS_COMMAND],
+                "env": HASH_ENV,
+            },
+            {
+                "id": "plan",
+                "name": GCLOUD_IMAGE,
+                "entrypoint": "bash",
+                "args": ["-c", PLAN_COMMAND],
+                "waitFor": ["checks"],
+            },
+            {
+                "id": "node-tools",
+                "name": NODE_IMAGE,
+                "entrypoint": "npm",
+                "args": ["ci", "--prefix", NODE_TOOLS, "--no-audit", "--no-fund", "--ignore-scripts"],
+                "waitFor": ["-"],
             },
             _firebase_step("firestore-rules-and-indexes", "firestore", ["checks"]),
             *prepares,
@@ -327,11 +420,19 @@ def cloudbuild(specs: dict[str, FunctionSpec]) -> dict[str, Any]:
 # keeps nothing between instances). Hash-checked, so a .pyc stays valid whatever modification
 # times the upload gives the sources, and is never used for a source it was not compiled from.
 COMPILE_COMMAND = "python -m compileall -q -f --invalidation-mode checked-hash main.py functions shared"
+# The locked runtime dependencies first (hash-checked), then the tools the checks need.
+INSTALL_COMMAND = "pip install -q --require-hashes -r requirements.txt && pip install -q -r requirements-dev.txt"
 CHECKS_COMMAND = (
-    "pip install -q -r requirements-dev.txt && STUDYHALL_ENV=test python -m infra.generate --check"
+    f"{INSTALL_COMMAND} && STUDYHALL_ENV=test python -m infra.generate --check"
     # Hosting's public folder: /openapi.json and Swagger UI's assets for /docs.
     " && python -m infra.hosting_build"
     f" && {COMPILE_COMMAND}"
+    " && STUDYHALL_ENV=test python -m infra.incremental hashes"
+)
+# What is deployed, by label; then which functions the build deploys (stdlib Python only).
+PLAN_COMMAND = (
+    f"set -euo pipefail; gcloud functions list --regions={REGION} --format=json > {DEPLOYED_FILE}"
+    " && python3 -m infra.incremental plan --rebuild='${_REBUILD}'"
 )
 
 
@@ -379,11 +480,11 @@ def infra_script(specs: dict[str, FunctionSpec]) -> str:
     for job in scheduler_json(specs)["jobs"]:
         body = json.dumps(job["payload"], separators=(",", ":"))
         job_flags = (
-            f"--location=${{_REGION}} --schedule='{job['schedule']}' --time-zone={job['time_zone']} "
+            f"--location={REGION} --schedule='{job['schedule']}' --time-zone={job['time_zone']} "
             f"--topic={job['topic']} --message-body='{body}'"
         )
         lines.append(
-            f"gcloud scheduler jobs describe {job['name']} --location=${{_REGION}} >/dev/null 2>&1 "
+            f"gcloud scheduler jobs describe {job['name']} --location={REGION} >/dev/null 2>&1 "
             f"&& gcloud scheduler jobs update pubsub {job['name']} {job_flags} "
             f"|| gcloud scheduler jobs create pubsub {job['name']} {job_flags}"
         )

@@ -13,6 +13,8 @@ of API.md, and never a stack trace in a response.
 
 from __future__ import annotations
 
+import functools
+import ipaddress
 import json
 import re
 import time
@@ -199,17 +201,48 @@ class Method:
     errors: tuple[int, ...] = ()
 
 
+@functools.cache
+def _networks(cidrs: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    return tuple(ipaddress.ip_network(c.strip(), strict=False) for c in cidrs.split(",") if c.strip())
+
+
+def _in_networks(entry: str, cidrs: str) -> bool:
+    try:
+        address = ipaddress.ip_address(entry)
+    except ValueError:
+        return False
+    return any(address in network for network in _networks(cidrs))
+
+
+def client_address(forwarded_for: str, peer: str | None, hops: int, trusted_proxies: str) -> str:
+    """The caller's address, which the caller cannot choose (docs/deploy.md, client address).
+
+    X-Forwarded-For says whatever the client sent, then what each proxy appended. With `hops`
+    = 0 no proxy is in front: the header is ignored and the peer is the client. Otherwise the
+    rightmost entry was appended by the outermost proxy (Google's front end, deployed): the
+    address it saw. While that entry is one of our inner proxies (`trusted_proxies`: Firebase
+    Hosting's networks) and hops remain, the entry left of it is what that proxy saw. So a call
+    straight to the function's URL is its caller's own address whatever it forged, and a call
+    through Hosting is the address Hosting saw."""
+    entries = [e.strip() for e in forwarded_for.split(",") if e.strip()]
+    if hops <= 0 or not entries:
+        return (peer or "unknown")[:64]
+    position = len(entries) - 1
+    for _ in range(hops - 1):
+        if position == 0 or not _in_networks(entries[position], trusted_proxies):
+            break
+        position -= 1
+    return entries[position][:64]
+
+
 def _client_ip(request: flask.Request) -> str:
-    """The caller's address. X-Forwarded-For says whatever the client wants, except the entries
-    trusted proxies appended: with `trusted_proxy_hops` = N > 0 the N-th entry from the right is
-    the address the outermost of them saw. With 0 (no proxy in front) the header is ignored and
-    the peer's address is taken; a header shorter than N is not our proxies' and is ignored too."""
-    hops = settings().trusted_proxy_hops
-    if hops > 0:
-        entries = [e.strip() for e in request.headers.get("X-Forwarded-For", "").split(",") if e.strip()]
-        if len(entries) >= hops:
-            return entries[-hops][:64]
-    return (request.remote_addr or "unknown")[:64]
+    config = settings()
+    return client_address(
+        request.headers.get("X-Forwarded-For", ""),
+        request.remote_addr,
+        config.trusted_proxy_hops,
+        config.trusted_proxies,
+    )
 
 
 def _json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> flask.Response:

@@ -18,6 +18,7 @@ import importlib
 import json
 import pkgutil
 import re
+import sys
 import types
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -83,6 +84,8 @@ _functions: dict[str, FunctionSpec] = {}
 _indexes: set[CompositeIndex] = set()
 _ttl_collections: set[str] = set()
 _published_topics: set[str] = set()
+# Topic -> the areas whose code declares publishing it (infra/iam.py grants publisher per area).
+_publishers: dict[str, set[str]] = {}
 _unindexed: set[tuple[str, str]] = set()
 
 
@@ -102,12 +105,21 @@ def published(topic: str) -> str:
     """Declare a topic that code publishes to, so it exists even before any function consumes
     it (publishing to a missing topic fails). Returns the name, so it reads as a constant."""
     _published_topics.add(topic)
+    declaring = sys._getframe(1).f_globals.get("__name__", "")
+    if declaring.startswith("functions."):
+        _publishers.setdefault(topic, set()).add(declaring.split(".")[1])
     return topic
 
 
 def published_topics() -> list[str]:
     load_all()
     return sorted(_published_topics)
+
+
+def publishing_areas(topic: str) -> list[str]:
+    """The areas whose modules declare publishing `topic` (none: only the shared kernel does)."""
+    load_all()
+    return sorted(_publishers.get(topic, set()))
 
 
 def composite_index(collection: str, *fields: tuple[str, str]) -> CompositeIndex:

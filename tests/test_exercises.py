@@ -443,12 +443,13 @@ def test_the_grader_deploys_with_its_own_account_and_the_interpreter() -> None:
     import yaml
 
     from tests.conftest import ROOT
+    from tests.test_deploy import deploy_argv
 
     steps = {s["id"]: s for s in yaml.safe_load((ROOT / "cloudbuild.yaml").read_text())["steps"]}
-    grader = steps["deploy-exercises-grade"]
-    assert "--service-account=studyhall-grader@${PROJECT_ID}.iam.gserviceaccount.com" in grader["args"]
-    assert {"--concurrency=1", "--source=.build/exercises-grade", "--timeout=540s"} <= set(grader["args"])
-    assert "prepare-exercises-grade" in grader["waitFor"]
+    grader = deploy_argv("exercises-grade")
+    assert "--service-account=studyhall-grader@${PROJECT_ID}.iam.gserviceaccount.com" in grader
+    assert {"--concurrency=1", "--source=.build/exercises-grade", "--timeout=540s"} <= set(grader)
+    assert "prepare-exercises-grade" in steps["deploy-exercises-grade"]["waitFor"]
     fetch = steps["prepare-exercises-grade"]["args"][1]
     assert "functions/exercises/sandbox/assets.py --dest .wasm" in fetch and "cd .build/exercises-grade" in fetch
     # Every other function deploys from the source without the interpreter or the build copies.
@@ -457,11 +458,9 @@ def test_the_grader_deploys_with_its_own_account_and_the_interpreter() -> None:
         assert "#!include:.gitignore" in (ROOT / ignore_file).read_text().split()
     ignored = (ROOT / ".gitignore").read_text().split()
     assert ".wasm/" in ignored and ".build/" in ignored
-    assert (
-        "--service-account=studyhall-functions@${PROJECT_ID}.iam.gserviceaccount.com"
-        in steps["deploy-exercises-submit"]["args"]
-    )
-    assert "--source=." in steps["deploy-exercises-submit"]["args"]
+    submit = deploy_argv("exercises-submit")
+    assert "--service-account=studyhall-functions@${PROJECT_ID}.iam.gserviceaccount.com" in submit
+    assert "--source=." in submit
 
 
 def test_a_grader_crash_is_retried_and_repeated_crashes_end_as_internal_error(
