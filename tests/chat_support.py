@@ -3,6 +3,10 @@ written straight to Firestore (they are other areas' documents)."""
 
 from __future__ import annotations
 
+import json
+import os
+import urllib.request
+from pathlib import Path
 from typing import Any
 
 from shared import store
@@ -83,3 +87,19 @@ def messages_of(session_id: str) -> list[dict[str, Any]]:
 
 def replies_of(session_id: str) -> list[dict[str, Any]]:
     return [m for m in messages_of(session_id) if m["role"] == "assistant"]
+
+
+RULES = Path(__file__).resolve().parent.parent / "infra" / "firestore.rules"
+
+
+def load_rules(project: str, text: str | None = None) -> None:
+    """Load security rules (infra/firestore.rules unless `text`) into the Firestore emulator for
+    this project alone: the shared emulator may run without them, or another run's."""
+    body = json.dumps({"rules": {"files": [{"content": text if text is not None else RULES.read_text()}]}})
+    request = urllib.request.Request(
+        f"http://{os.environ['FIRESTORE_EMULATOR_HOST']}/emulator/v1/projects/{project}:securityRules",
+        data=body.encode(),
+        method="PUT",
+        headers={"Content-Type": "application/json"},
+    )
+    urllib.request.urlopen(request, timeout=10).close()

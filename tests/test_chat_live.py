@@ -18,6 +18,7 @@ import pytest
 from shared import store
 from shared.collections import CHAT_SESSIONS
 from shared.registry import load_all
+from tests.chat_support import load_rules
 from tests.conftest import PROJECT
 from tests.support import fields, ops
 
@@ -80,10 +81,7 @@ def id_token(uid: str) -> str:
 
 @pytest.fixture
 def rules(stack: Any) -> None:
-    """Load infra/firestore.rules for this test project (the shared emulator may run without)."""
-    text = (ROOT / "infra" / "firestore.rules").read_text()
-    url = f"http://{FIRESTORE}/emulator/v1/projects/{PROJECT}:securityRules"
-    assert _request("PUT", url, body={"rules": {"files": [{"content": text}]}}) == 200
+    load_rules(PROJECT)
 
 
 def test_rules_let_a_user_read_only_their_own_chats_and_write_nothing(api: Any, rules: None) -> None:

@@ -1,0 +1,181 @@
+// The live path as a web client follows it, with Firebase's own Web SDK (infra/node: `firebase`,
+// pinned): sign in with the platform's custom token on the Auth emulator, follow one's chat
+// messages with onSnapshot under infra/firestore.rules, post over HTTP, receive the tutor's
+// reply through the listener. Then what must be refused: another user's chat, every client
+// write, and, after a logout, the listener opened before it and any new one.
+//
+// Launched by tests/test_live_sdk.py (so `make test` counts it) with the test stack's gateway on
+// an ephemeral port. Exits 0 when every check holds; otherwise prints the failed check and exits 1.
+// Inputs (environment): STUDYHALL_GATEWAY, STUDYHALL_PROJECT, FIRESTORE_EMULATOR_HOST,
+// FIREBASE_AUTH_EMULATOR_HOST, STUDYHALL_ACCESS_TOKEN (the user's session that signs out),
+// STUDYHALL_SECOND_ACCESS_TOKEN (another session of the same user, still valid after that
+// logout), STUDYHALL_OTHER_SESSION (a chat session of another user).
+'use strict';
+
+const path = require('node:path');
+const assert = require('node:assert/strict');
+const { createRequire } = require('node:module');
+
+const tools = createRequire(path.join(__dirname, '..', '..', 'infra', 'node', 'package.json'));
+const { initializeApp } = tools('firebase/app');
+const { getAuth, connectAuthEmulator, signInWithCustomToken } = tools('firebase/auth');
+const {
+  getFirestore, connectFirestoreEmulator, collection, doc, query, orderBy, onSnapshot,
+  setDoc, addDoc, updateDoc, deleteDoc, getDoc, setLogLevel,
+} = tools('firebase/firestore');
+
+setLogLevel('silent'); // the refusals below are expected: the SDK would log each one
+
+const env = (name) => {
+  const value = process.env[name];
+  if (!value) throw new Error(`${name} is not set`);
+  return value;
+};
+const GATEWAY = env('STUDYHALL_GATEWAY');
+const REPLY_WITHIN_MS = 2000;
+const REFUSAL_WITHIN_MS = 5000;
+
+async function api(method, route, token, body) {
+  const response = await fetch(`${GATEWAY}${route}`, {
+    method,
+    headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await response.text();
+  return { status: response.status, body: text ? JSON.parse(text) : null };
+}
+
+// A listener that keeps every snapshot the server sent and its error, and can wait for either.
+// Snapshots from the SDK's own memory cache (a new listener on a query this client followed
+// before shows what it already holds, then hears from the server) are counted apart: they are
+// not deliveries.
+function follow(target) {
+  const seen = { snapshots: [], cached: 0, error: null, waiters: [] };
+  const wake = () => { for (const waiter of seen.waiters) waiter(); };
+  seen.stop = onSnapshot(
+    target,
+    (snapshot) => {
+      if (snapshot.metadata.fromCache) seen.cached += 1;
+      else seen.snapshots.push(snapshot.docs.map((d) => ({ id: d.id, ...d.data() })));
+      wake();
+    },
+    (error) => { seen.error = error; wake(); },
+  );
+  seen.until = (condition, ms, what) => new Promise((resolve, reject) => {
+    const check = () => {
+      if (condition(seen)) { clearTimeout(timer); resolve(seen); return true; }
+      return false;
+    };
+    const timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms);
+    if (!check()) seen.waiters.push(check);
+  });
+  return seen;
+}
+
+async function refused(what, attempt) {
+  try {
+    await attempt();
+  } catch (error) {
+    assert.equal(error.code, 'permission-denied', `${what}: ${error.code} ${error.message}`);
+    return;
+  }
+  assert.fail(`${what}: allowed`);
+}
+
+const latest = (seen) => seen.snapshots.at(-1) || [];
+
+async function main() {
+  const accessToken = env('STUDYHALL_ACCESS_TOKEN');
+  const [firestoreHost, firestorePort] = env('FIRESTORE_EMULATOR_HOST').split(':');
+  const app = initializeApp({ projectId: env('STUDYHALL_PROJECT'), apiKey: 'studyhall-emulator' });
+  const auth = getAuth(app);
+  connectAuthEmulator(auth, `http://${env('FIREBASE_AUTH_EMULATOR_HOST')}`, { disableWarnings: true });
+  const db = getFirestore(app);
+  connectFirestoreEmulator(db, firestoreHost, Number(firestorePort));
+  const figures = {};
+
+  // Sign in with the platform's custom token.
+  const minted = await api('POST', '/api/v1/auth/firebase-token', accessToken);
+  assert.equal(minted.status, 200, JSON.stringify(minted.body));
+  const credential = await signInWithCustomToken(auth, minted.body.token);
+  const uid = credential.user.uid;
+
+  // Follow one's own chat, post over HTTP, the reply arrives through the listener.
+  const chat = await api('POST', '/api/v1/chat/sessions', accessToken, { topic: 'DNS' });
+  assert.equal(chat.status, 201, JSON.stringify(chat.body));
+  const messages = collection(db, 'chat_sessions', chat.body.id, 'messages');
+  const mine = follow(query(messages, orderBy('created_at')));
+  await mine.until((s) => s.snapshots.length > 0 || s.error, REFUSAL_WITHIN_MS, 'first snapshot of my chat');
+  assert.equal(mine.error, null, `my chat refused: ${mine.error && mine.error.message}`);
+  assert.deepEqual(latest(mine), []);
+
+  const started = Date.now();
+  const posted = await api('POST', `/api/v1/chat/sessions/${chat.body.id}/messages`, accessToken,
+    { content: 'What does a DNS resolver do?' });
+  assert.equal(posted.status, 202, JSON.stringify(posted.body));
+  const isReply = (m) => m.role === 'assistant' && m.reply_to === posted.body.id;
+  await mine.until((s) => latest(s).some(isReply) || s.error, REPLY_WITHIN_MS, "the tutor's reply");
+  figures.reply_ms = Date.now() - started;
+  assert.equal(mine.error, null, `my chat cut off: ${mine.error && mine.error.message}`);
+  const shown = latest(mine);
+  assert.deepEqual(shown.map((m) => m.role), ['user', 'assistant']);
+  assert.equal(shown[0].content, 'What does a DNS resolver do?');
+  assert.ok(shown[1].content.length > 0, 'the reply has text');
+  assert.equal(shown[1].user_id, uid);
+
+  // Another user's chat: the listener and a read are refused.
+  const theirs = collection(db, 'chat_sessions', env('STUDYHALL_OTHER_SESSION'), 'messages');
+  const spy = follow(query(theirs, orderBy('created_at')));
+  await spy.until((s) => s.error || s.snapshots.length > 0, REFUSAL_WITHIN_MS, "another user's chat");
+  assert.deepEqual(spy.snapshots, [], "another user's messages were delivered");
+  assert.equal(spy.error && spy.error.code, 'permission-denied');
+  await refused("reading another user's session", () => getDoc(doc(db, 'chat_sessions', env('STUDYHALL_OTHER_SESSION'))));
+
+  // No client write, not even to one's own chat.
+  const reply = doc(messages, shown[1].id);
+  const forged = { user_id: uid, role: 'assistant', content: 'forged', created_at: new Date() };
+  await refused('adding a message', () => addDoc(messages, forged));
+  await refused('writing a message', () => setDoc(doc(messages, 'forged'), forged));
+  await refused('editing the reply', () => updateDoc(reply, { content: 'forged' }));
+  await refused('deleting the reply', () => deleteDoc(reply));
+  await refused('editing the session', () => updateDoc(doc(db, 'chat_sessions', chat.body.id), { status: 'open' }));
+  await refused('writing a chat of my own', () => setDoc(doc(db, 'chat_sessions', 'mine'), { user_id: uid }));
+  await refused('writing my user document', () => setDoc(doc(db, 'users', uid), { role: 'admin' }));
+  await refused('reading my user document', () => getDoc(doc(db, 'users', uid)));
+
+  // Logout: the listener opened before it is cut off and sees nothing more; a new one is refused.
+  const logout = await api('POST', '/api/v1/auth/logout', accessToken);
+  assert.equal(logout.status, 204, JSON.stringify(logout.body));
+  const before = mine.snapshots.length;
+  const second = env('STUDYHALL_SECOND_ACCESS_TOKEN');
+  const after = await api('POST', `/api/v1/chat/sessions/${chat.body.id}/messages`, second,
+    { content: 'And what is a zone transfer?' });
+  assert.equal(after.status, 202, JSON.stringify(after.body));
+  await mine.until((s) => s.error, REFUSAL_WITHIN_MS, 'the listener cut off after logout');
+  assert.equal(mine.error.code, 'permission-denied');
+  // The reply to the message posted after the logout is written, but never reaches the listener.
+  const stored = async () => (await api('GET', `/api/v1/chat/sessions/${chat.body.id}/messages`, second)).body.items;
+  const deadline = Date.now() + REPLY_WITHIN_MS * 2;
+  while (!(await stored()).some((m) => m.role === 'assistant' && m.id === `${after.body.id}-reply`)) {
+    assert.ok(Date.now() < deadline, 'the reply after the logout was not written');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  assert.equal(mine.snapshots.length, before, 'the listener received after the logout');
+  assert.ok(!mine.snapshots.flat().some((m) => m.id.startsWith(after.body.id)), 'a message after the logout was delivered');
+
+  const again = follow(query(messages, orderBy('created_at')));
+  await again.until((s) => s.error || s.snapshots.length > 0, REFUSAL_WITHIN_MS, 'a new listener after logout');
+  assert.deepEqual(again.snapshots, [], 'a new listener after logout received messages');
+  assert.equal(again.error && again.error.code, 'permission-denied');
+  await refused('reading my chat after logout', () => getDoc(doc(db, 'chat_sessions', chat.body.id)));
+
+  process.stdout.write(`${JSON.stringify({ ok: true, uid, ...figures })}\n`);
+}
+
+main().then(
+  () => process.exit(0),
+  (error) => {
+    process.stdout.write(`${JSON.stringify({ ok: false, failed: error.message })}\n`);
+    process.exit(1);
+  },
+);
