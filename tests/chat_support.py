@@ -3,8 +3,11 @@ written straight to Firestore (they are other areas' documents)."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
+import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -103,3 +106,44 @@ def load_rules(project: str, text: str | None = None) -> None:
         headers={"Content-Type": "application/json"},
     )
     urllib.request.urlopen(request, timeout=10).close()
+
+
+def documents_url(project: str) -> str:
+    """The Firestore emulator's REST root of the project's documents, as a client reaches it."""
+    return f"http://{os.environ['FIRESTORE_EMULATOR_HOST']}/v1/projects/{project}/databases/(default)/documents"
+
+
+def rest(method: str, url: str, token: str | None = None, body: Any = None) -> int:
+    """A client's request to the Firestore emulator under the rules: the status it gets."""
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    data = json.dumps(body).encode() if body is not None else None
+    try:
+        with urllib.request.urlopen(
+            urllib.request.Request(url, data=data, method=method, headers=headers), timeout=10
+        ) as r:
+            return int(r.status)
+    except urllib.error.HTTPError as error:
+        return int(error.code)
+
+
+def _b64(data: dict[str, Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
+
+
+def id_token(project: str, uid: str, *, auth_time: int | None = None) -> str:
+    """What Firebase Auth issues after a custom-token sign-in (at `auth_time`, epoch seconds;
+    now by default), unsigned as the emulator takes it."""
+    signed_in = int(time.time()) if auth_time is None else auth_time
+    claims = {
+        "sub": uid,
+        "user_id": uid,
+        "aud": project,
+        "iss": f"https://securetoken.google.com/{project}",
+        "iat": signed_in,
+        "auth_time": signed_in,
+        "exp": 9_999_999_999,
+        "firebase": {"sign_in_provider": "custom"},
+    }
+    return f"{_b64({'alg': 'none', 'typ': 'JWT'})}.{_b64(claims)}."
