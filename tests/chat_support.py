@@ -4,16 +4,25 @@ written straight to Firestore (they are other areas' documents)."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
+import shutil
+import subprocess
+import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from werkzeug.serving import make_server
+
+from functions.chat import service
 from shared import store
 from shared.collections import CHAT_SESSIONS, EXERCISES, PATHS
+from tests.support import PushEndpoint
 
 SECRET_SOLUTION = "def add(a, b): return SOLUTION_SECRET_7781"
 SECRET_TEST = "HIDDEN_TEST_SECRET_5521"
@@ -147,3 +156,55 @@ def id_token(project: str, uid: str, *, auth_time: int | None = None) -> str:
         "firebase": {"sign_in_provider": "custom"},
     }
     return f"{_b64({'alg': 'none', 'typ': 'JWT'})}.{_b64(claims)}."
+
+
+# The Web SDK's view of the live path (tests/test_live_sdk.py, bench/live.py) -------------------
+
+LISTENER = Path(__file__).resolve().parent / "live" / "chat_listener.cjs"
+
+
+@contextlib.contextmanager
+def gateway_without_push(stack: Any) -> Iterator[int]:
+    """The API on an ephemeral port, with no event delivered: no reply is ever written."""
+    server = make_server("127.0.0.1", 0, stack.gateway, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield server.server_port
+    finally:
+        server.shutdown()
+
+
+@contextlib.contextmanager
+def gateway_with_push(stack: Any) -> Iterator[int]:
+    """The API on an ephemeral port, and `chat-reply` reached by real Pub/Sub push through it."""
+    with PushEndpoint(stack, "chat-reply", service.MESSAGE_POSTED) as push:
+        yield push.server.server_port
+
+
+def run_listener(
+    api: Any, stack: Any, *, replies: bool = True, samples: int = 1
+) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
+    """Ann follows her chat with the SDK; Bob's chat is the one she must not see. `samples`:
+    how many replies the script times (bench/live.py)."""
+    node = shutil.which("node")
+    assert node is not None, "Node.js 20+ is required (make node-tools)"
+    ann = api.register("ann@example.com")
+    second = api.login("ann@example.com")
+    bob = api.register("bob@example.com")
+    theirs = api.post("/api/v1/chat/sessions", {"topic": "secrets"}, token=bob["access_token"]).json
+    api.post(f"/api/v1/chat/sessions/{theirs['id']}/messages", {"content": "my own"}, token=bob["access_token"])
+    with (gateway_with_push if replies else gateway_without_push)(stack) as port:
+        env = {
+            **os.environ,
+            "STUDYHALL_GATEWAY": f"http://127.0.0.1:{port}",
+            "STUDYHALL_PROJECT": stack.project,
+            "STUDYHALL_ACCESS_TOKEN": ann["access_token"],
+            "STUDYHALL_SECOND_ACCESS_TOKEN": second["access_token"],
+            "STUDYHALL_OTHER_SESSION": theirs["id"],
+            "STUDYHALL_REPLY_SAMPLES": str(samples),
+        }
+        done = subprocess.run(
+            [node, str(LISTENER)], env=env, capture_output=True, text=True, timeout=120, cwd=LISTENER.parent
+        )
+    lines = done.stdout.strip().splitlines()
+    return done, {"ann": ann, "bob": bob, "their_session": theirs["id"], **(json.loads(lines[-1]) if lines else {})}

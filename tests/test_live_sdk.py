@@ -6,72 +6,16 @@ ephemeral port, and `chat-reply` gets its events by real Pub/Sub push."""
 
 from __future__ import annotations
 
-import contextlib
-import json
-import os
-import shutil
-import subprocess
-import threading
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from google.cloud.firestore_v1.base_query import FieldFilter
-from werkzeug.serving import make_server
 
-from functions.chat import service
 from shared import store
 from shared.collections import CHAT_SESSIONS, USERS
-from tests.chat_support import RULES, load_rules, messages_of
+from tests.chat_support import RULES, load_rules, messages_of, run_listener
 from tests.conftest import PROJECT
-from tests.support import PushEndpoint, fields
-
-ROOT = Path(__file__).resolve().parent.parent
-SCRIPT = ROOT / "tests" / "live" / "chat_listener.cjs"
-
-
-@contextlib.contextmanager
-def gateway_without_push(stack: Any) -> Iterator[int]:
-    """The API on an ephemeral port, with no event delivered: no reply is ever written."""
-    server = make_server("127.0.0.1", 0, stack.gateway, threaded=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield server.server_port
-    finally:
-        server.shutdown()
-
-
-@contextlib.contextmanager
-def gateway_with_push(stack: Any) -> Iterator[int]:
-    """The API on an ephemeral port, and `chat-reply` reached by real Pub/Sub push through it."""
-    with PushEndpoint(stack, "chat-reply", service.MESSAGE_POSTED) as push:
-        yield push.server.server_port
-
-
-def run_listener(
-    api: Any, stack: Any, *, replies: bool = True
-) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
-    """Ann follows her chat with the SDK; Bob's chat is the one she must not see."""
-    node = shutil.which("node")
-    assert node is not None, "Node.js 20+ is required (make node-tools)"
-    ann = api.register("ann@example.com")
-    second = api.login("ann@example.com")
-    bob = api.register("bob@example.com")
-    theirs = api.post("/api/v1/chat/sessions", {"topic": "secrets"}, token=bob["access_token"]).json
-    api.post(f"/api/v1/chat/sessions/{theirs['id']}/messages", {"content": "my own"}, token=bob["access_token"])
-    with (gateway_with_push if replies else gateway_without_push)(stack) as port:
-        env = {
-            **os.environ,
-            "STUDYHALL_GATEWAY": f"http://127.0.0.1:{port}",
-            "STUDYHALL_PROJECT": PROJECT,
-            "STUDYHALL_ACCESS_TOKEN": ann["access_token"],
-            "STUDYHALL_SECOND_ACCESS_TOKEN": second["access_token"],
-            "STUDYHALL_OTHER_SESSION": theirs["id"],
-        }
-        done = subprocess.run([node, str(SCRIPT)], env=env, capture_output=True, text=True, timeout=120, cwd=ROOT)
-    lines = done.stdout.strip().splitlines()
-    return done, {"ann": ann, "bob": bob, "their_session": theirs["id"], **(json.loads(lines[-1]) if lines else {})}
+from tests.support import fields
 
 
 def test_a_web_client_follows_its_chat_live_and_loses_it_at_logout(api: Any, stack: Any) -> None:
@@ -79,7 +23,7 @@ def test_a_web_client_follows_its_chat_live_and_loses_it_at_logout(api: Any, sta
     done, seen = run_listener(api, stack)
     assert done.returncode == 0, done.stdout + done.stderr
     assert seen["ok"] and seen["uid"] == seen["ann"]["user"]["id"]
-    assert seen["reply_ms"] <= 2000
+    assert seen["reply_ms"][0] <= 2000
     # What the refused writes would have changed is as the functions left it.
     ann_id = seen["ann"]["user"]["id"]
     hers = store.db().collection(CHAT_SESSIONS).where(filter=FieldFilter("user_id", "==", ann_id)).get()
