@@ -1,12 +1,17 @@
 """Sign-outs reach Firebase: logout, logout everywhere, a password change, a password reset and
 a suspension each record their moment on the user and revoke the user's Firebase refresh tokens
 (on the Auth emulator), and the security rules then refuse a Firebase sign-in older than that
-moment while a newer one reads as before. (The Web SDK version, with a live listener cut off,
-is tests/test_live_sdk.py.)"""
+moment while a newer one reads as before. With Firebase's Web SDK (tests/live/sign_out_listener.cjs,
+under Node): after each of the five, the open listener is cut off without receiving what is
+written next, and a new one is refused."""
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import shutil
+import subprocess
 import time
 from collections.abc import Callable
 from typing import Any
@@ -15,8 +20,8 @@ import pytest
 from firebase_admin import auth
 
 from shared import firebase, store
-from shared.collections import USERS
-from tests.chat_support import documents_url, id_token, load_rules, rest
+from shared.collections import CHAT_SESSIONS, USERS
+from tests.chat_support import LISTENER, documents_url, id_token, load_rules, rest
 from tests.conftest import PROJECT
 from tests.support import PASSWORD, Api, fields
 
@@ -57,9 +62,7 @@ SIGN_OUTS: dict[str, Callable[[Api, dict[str, Any], str], None]] = {
 
 
 @pytest.mark.parametrize("sign_out", SIGN_OUTS.values(), ids=SIGN_OUTS.keys())
-def test_a_sign_out_ends_the_firebase_sign_in(
-    api: Api, sign_out: Callable[[Api, dict[str, Any], str], None]
-) -> None:
+def test_a_sign_out_ends_the_firebase_sign_in(api: Api, sign_out: Callable[[Api, dict[str, Any], str], None]) -> None:
     load_rules(PROJECT)
     admin = api.admin()["access_token"]
     user = api.register("fay@example.com")
@@ -93,3 +96,43 @@ def test_a_user_never_signed_in_to_firebase_signs_out_as_before(api: Api) -> Non
     assert api.post("/api/v1/auth/logout", token=user["access_token"]).status_code == 204
     assert api.get("/api/v1/auth/me", token=user["access_token"]).status_code == 401
     assert firebase.SIGNED_OUT_AT in fields(store.db().collection(USERS).document(user["user"]["id"]).get())
+
+
+@pytest.mark.parametrize("sign_out", SIGN_OUTS.values(), ids=SIGN_OUTS.keys())
+def test_a_sign_out_cuts_the_web_sdk_listener_off(
+    api: Api, sign_out: Callable[[Api, dict[str, Any], str], None]
+) -> None:
+    node = shutil.which("node")
+    assert node is not None, "Node.js 20+ is required (make node-tools)"
+    load_rules(PROJECT)
+    admin = api.admin()["access_token"]
+    user = api.register("hal@example.com")
+    chat = api.post("/api/v1/chat/sessions", {"topic": "DNS"}, token=user["access_token"]).json
+    custom = api.post("/api/v1/auth/firebase-token", token=user["access_token"]).json["token"]
+    env = {
+        **os.environ,
+        "STUDYHALL_PROJECT": PROJECT,
+        "STUDYHALL_CUSTOM_TOKEN": custom,
+        "STUDYHALL_SESSION": chat["id"],
+    }
+    script = LISTENER.parent / "sign_out_listener.cjs"
+    listener = subprocess.Popen(
+        [node, str(script)], env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert listener.stdout is not None
+        assert listener.stdout.readline().strip() == "listening", listener.stdout.read()
+        sign_out(api, user, admin)
+        # What the tutor writes next must not reach the signed-out listener.
+        written = "after-the-sign-out"
+        now = store.now()
+        store.db().collection(CHAT_SESSIONS).document(chat["id"]).collection("messages").document(written).set(
+            {"user_id": user["user"]["id"], "role": "assistant", "content": "late", "sources": [], "created_at": now}
+        )
+        out, err = listener.communicate(f"{written}\n", timeout=60)
+    finally:
+        if listener.poll() is None:
+            listener.kill()
+    result = json.loads(out.strip().splitlines()[-1])
+    assert listener.returncode == 0 and result["ok"], out + err
+    assert result["snapshots_before"] >= 1

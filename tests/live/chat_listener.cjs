@@ -13,28 +13,14 @@
 // (default 1) replies to time.
 'use strict';
 
-const path = require('node:path');
 const assert = require('node:assert/strict');
-const { createRequire } = require('node:module');
-
-const tools = createRequire(path.join(__dirname, '..', '..', 'infra', 'node', 'package.json'));
-const { initializeApp } = tools('firebase/app');
-const { getAuth, connectAuthEmulator, signInWithCustomToken } = tools('firebase/auth');
 const {
-  getFirestore, connectFirestoreEmulator, collection, doc, query, orderBy, onSnapshot,
-  setDoc, addDoc, updateDoc, deleteDoc, getDoc, setLogLevel,
-} = tools('firebase/firestore');
+  REFUSAL_WITHIN_MS, connect, env, firestore, follow, latest, refused, refusedListener, run, signInWithCustomToken,
+} = require('./client.cjs');
 
-setLogLevel('silent'); // the refusals below are expected: the SDK would log each one
-
-const env = (name) => {
-  const value = process.env[name];
-  if (!value) throw new Error(`${name} is not set`);
-  return value;
-};
+const { collection, doc, query, orderBy, setDoc, addDoc, updateDoc, deleteDoc, getDoc } = firestore;
 const GATEWAY = env('STUDYHALL_GATEWAY');
 const REPLY_WITHIN_MS = 2000;
-const REFUSAL_WITHIN_MS = 5000;
 // Only waits for the reply to exist (its timing is not what this part checks): generous under load.
 const WRITTEN_WITHIN_MS = 20000;
 
@@ -48,53 +34,9 @@ async function api(method, route, token, body) {
   return { status: response.status, body: text ? JSON.parse(text) : null };
 }
 
-// A listener that keeps every snapshot the server sent and its error, and can wait for either.
-// Snapshots from the SDK's own memory cache (a new listener on a query this client followed
-// before shows what it already holds, then hears from the server) are counted apart: they are
-// not deliveries.
-function follow(target) {
-  const seen = { snapshots: [], cached: 0, error: null, waiters: [] };
-  const wake = () => { for (const waiter of seen.waiters) waiter(); };
-  seen.stop = onSnapshot(
-    target,
-    (snapshot) => {
-      if (snapshot.metadata.fromCache) seen.cached += 1;
-      else seen.snapshots.push(snapshot.docs.map((d) => ({ id: d.id, ...d.data() })));
-      wake();
-    },
-    (error) => { seen.error = error; wake(); },
-  );
-  seen.until = (condition, ms, what) => new Promise((resolve, reject) => {
-    const check = () => {
-      if (condition(seen)) { clearTimeout(timer); resolve(seen); return true; }
-      return false;
-    };
-    const timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms);
-    if (!check()) seen.waiters.push(check);
-  });
-  return seen;
-}
-
-async function refused(what, attempt) {
-  try {
-    await attempt();
-  } catch (error) {
-    assert.equal(error.code, 'permission-denied', `${what}: ${error.code} ${error.message}`);
-    return;
-  }
-  assert.fail(`${what}: allowed`);
-}
-
-const latest = (seen) => seen.snapshots.at(-1) || [];
-
 async function main() {
   const accessToken = env('STUDYHALL_ACCESS_TOKEN');
-  const [firestoreHost, firestorePort] = env('FIRESTORE_EMULATOR_HOST').split(':');
-  const app = initializeApp({ projectId: env('STUDYHALL_PROJECT'), apiKey: 'studyhall-emulator' });
-  const auth = getAuth(app);
-  connectAuthEmulator(auth, `http://${env('FIREBASE_AUTH_EMULATOR_HOST')}`, { disableWarnings: true });
-  const db = getFirestore(app);
-  connectFirestoreEmulator(db, firestoreHost, Number(firestorePort));
+  const { auth, db } = connect();
   const figures = {};
 
   // Sign in with the platform's custom token.
@@ -139,10 +81,7 @@ async function main() {
 
   // Another user's chat: the listener and a read are refused.
   const theirs = collection(db, 'chat_sessions', env('STUDYHALL_OTHER_SESSION'), 'messages');
-  const spy = follow(query(theirs, orderBy('created_at')));
-  await spy.until((s) => s.error || s.snapshots.length > 0, REFUSAL_WITHIN_MS, "another user's chat");
-  assert.deepEqual(spy.snapshots, [], "another user's messages were delivered");
-  assert.equal(spy.error && spy.error.code, 'permission-denied');
+  await refusedListener(query(theirs, orderBy('created_at')), "another user's messages");
   await refused("reading another user's session", () => getDoc(doc(db, 'chat_sessions', env('STUDYHALL_OTHER_SESSION'))));
 
   // No client write, not even to one's own chat.
@@ -186,19 +125,10 @@ async function main() {
   assert.equal(mine.snapshots.length, before, 'the listener received after the logout');
   assert.ok(!mine.snapshots.flat().some((m) => m.id.startsWith(after.body.id)), 'a message after the logout was delivered');
 
-  const again = follow(query(messages, orderBy('created_at')));
-  await again.until((s) => s.error || s.snapshots.length > 0, REFUSAL_WITHIN_MS, 'a new listener after logout');
-  assert.deepEqual(again.snapshots, [], 'a new listener after logout received messages');
-  assert.equal(again.error && again.error.code, 'permission-denied');
+  await refusedListener(query(messages, orderBy('created_at')), 'a new listener after logout');
   await refused('reading my chat after logout', () => getDoc(doc(db, 'chat_sessions', chat.body.id)));
 
-  process.stdout.write(`${JSON.stringify({ ok: true, uid, ...figures })}\n`);
+  return { uid, ...figures };
 }
 
-main().then(
-  () => process.exit(0),
-  (error) => {
-    process.stdout.write(`${JSON.stringify({ ok: false, failed: error.message })}\n`);
-    process.exit(1);
-  },
-);
+run(main);
