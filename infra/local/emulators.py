@@ -84,7 +84,8 @@ class Emulators:
                 "--quiet",
             ],
         }
-        commands["auth"] = self._auth_command()
+        if not (reuse and port_open(self.ports["auth"])):  # a reused Auth emulator needs no Node here
+            commands["auth"] = self._auth_command()
         for name, command in commands.items():
             if port_open(self.ports[name]):
                 if reuse:
