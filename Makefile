@@ -10,7 +10,7 @@ WASM   := .wasm/python.wasm
 
 .PHONY: setup dev test lint typecheck unit generate bench clean lock deploy-check node-tools
 
-setup: $(STAMP) $(WASM)
+setup: $(STAMP) $(WASM) node-tools
 
 $(WASM): functions/exercises/sandbox/assets.py | $(STAMP)
 	$(PY) functions/exercises/sandbox/assets.py --compile
@@ -18,6 +18,7 @@ $(WASM): functions/exercises/sandbox/assets.py | $(STAMP)
 $(STAMP): requirements.txt requirements.in requirements-dev.txt
 	@command -v gcloud >/dev/null || { echo "The Google Cloud CLI (gcloud) is required for the emulators."; exit 1; }
 	@command -v java >/dev/null || { echo "Java is required for the Firestore and Pub/Sub emulators."; exit 1; }
+	@node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)' 2>/dev/null || { echo "Node.js 20+ is required (firebase-tools, the Firebase Web SDK test)."; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
 	# The deployed dependencies exactly as locked (hash-checked), then the development tools.
@@ -25,6 +26,12 @@ $(STAMP): requirements.txt requirements.in requirements-dev.txt
 	$(VENV)/bin/pip install --quiet -r requirements-dev.txt
 	@gcloud beta --help >/dev/null 2>&1 || { echo "gcloud needs its 'beta' component for the Pub/Sub emulator."; exit 1; }
 	touch $(STAMP)
+
+node-tools: infra/node/node_modules/.installed
+infra/node/node_modules/.installed: infra/node/package.json infra/node/package-lock.json
+	@command -v node >/dev/null || { echo "Node.js 20+ is required (firebase-tools, the Firebase Web SDK test)."; exit 1; }
+	npm ci --prefix infra/node --no-audit --no-fund --ignore-scripts
+	touch $@
 
 dev: setup
 	$(PY) -m infra.local.dev
@@ -46,12 +53,6 @@ generate: setup
 lock: setup
 	$(VENV)/bin/uv pip compile requirements.in -o requirements.txt --generate-hashes --python-version 3.11 \
 		--python-platform x86_64-manylinux_2_28 --custom-compile-command "make lock" --quiet
-
-node-tools: infra/node/node_modules/.installed
-infra/node/node_modules/.installed: infra/node/package.json infra/node/package-lock.json
-	@command -v node >/dev/null || { echo "Node.js 20+ is required (firebase-tools, the Firebase Web SDK test)."; exit 1; }
-	npm ci --prefix infra/node --no-audit --no-fund --ignore-scripts
-	touch $@
 
 # The whole deploy, offline: every gcloud command shape parsed by the local gcloud, firebase.json
 # against firebase-tools' schema, the uploads and their entry points, the incremental plan.

@@ -25,6 +25,7 @@ SUITES = [
     "bench.paths",
     "bench.extras",
     "bench.chat",
+    "bench.live",
 ]
 
 
@@ -68,8 +69,8 @@ def main() -> int:
     header = (
         "# Performance\n\n"
         "Measured by `make bench` (`.venv/bin/python -m bench.run [suite ...]`), which starts the Firestore, "
-        "Pub/Sub and Storage emulators and runs each suite in `bench/` (a suite not named keeps its last "
-        "section). Figures to compare were measured side by side in one run of their suite.\n"
+        "Pub/Sub, Storage and Firebase Auth emulators and runs each suite in `bench/` (a suite not named keeps "
+        "its last section). Figures to compare were measured side by side in one run of their suite.\n"
         f"Machine: {os.cpu_count()} cores, Python {platform.python_version()}, {platform.system()} "
         f"{platform.machine()}, shared with other work (latency is noisy; operation counts are exact).\n"
         "Latency on the emulators is not latency in production (no network hop, an emulated database); "

@@ -243,6 +243,9 @@ def setup_script(dead_letter_topic: str) -> str:
         "# The tutor signs Firebase custom tokens as itself (IAM Credentials signBlob).",
         f"quiet gcloud iam service-accounts add-iam-policy-binding {TUTOR.email} --member={TUTOR.member} "
         "--role=roles/iam.serviceAccountTokenCreator",
+        "# Sign-outs (auth and users functions) revoke the user's Firebase refresh tokens (shared/firebase.py).",
+        f'quiet gcloud projects add-iam-policy-binding "$PROJECT_ID" --member={RUNTIME.member} '
+        "--role=roles/firebaseauth.admin --condition=None",
         "",
         "# Secrets: the signing keys, read by the runtime accounts; the tutor's provider key, by the",
         "# tutor. Created empty when missing: add a version before the first build (docs/deploy.md).",

@@ -69,6 +69,8 @@ gcloud storage buckets describe "gs://$TUTOR_INDEX_BUCKET" >/dev/null 2>&1 || gc
 quiet gcloud storage buckets add-iam-policy-binding "gs://$TUTOR_INDEX_BUCKET" --member=serviceAccount:studyhall-tutor@$PROJECT_ID.iam.gserviceaccount.com --role=roles/storage.objectAdmin
 # The tutor signs Firebase custom tokens as itself (IAM Credentials signBlob).
 quiet gcloud iam service-accounts add-iam-policy-binding studyhall-tutor@$PROJECT_ID.iam.gserviceaccount.com --member=serviceAccount:studyhall-tutor@$PROJECT_ID.iam.gserviceaccount.com --role=roles/iam.serviceAccountTokenCreator
+# Sign-outs (auth and users functions) revoke the user's Firebase refresh tokens (shared/firebase.py).
+quiet gcloud projects add-iam-policy-binding "$PROJECT_ID" --member=serviceAccount:studyhall-functions@$PROJECT_ID.iam.gserviceaccount.com --role=roles/firebaseauth.admin --condition=None
 
 # Secrets: the signing keys, read by the runtime accounts; the tutor's provider key, by the
 # tutor. Created empty when missing: add a version before the first build (docs/deploy.md).

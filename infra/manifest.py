@@ -39,8 +39,8 @@ DEAD_LETTER_TOPIC = "dead-letter"
 DEAD_LETTER_SUBSCRIPTION = "dead-letter-store"
 SCHEDULER_TOPIC_PREFIX = "jobs."
 
-EMULATOR_PORTS = {"firestore": 8180, "pubsub": 8185, "storage": 9023, "gateway": 8080}
-TEST_PORTS = {"firestore": 8280, "pubsub": 8285, "storage": 9123}
+EMULATOR_PORTS = {"firestore": 8180, "pubsub": 8185, "storage": 9023, "auth": 9099, "gateway": 8080}
+TEST_PORTS = {"firestore": 8280, "pubsub": 8285, "storage": 9123, "auth": 9199}
 # The API docs page loads only its own files (Swagger UI styles some elements inline).
 DOCS_CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
@@ -90,6 +90,7 @@ def firebase_json(specs: dict[str, FunctionSpec]) -> dict[str, Any]:
             "firestore": {"host": "127.0.0.1", "port": EMULATOR_PORTS["firestore"]},
             "pubsub": {"host": "127.0.0.1", "port": EMULATOR_PORTS["pubsub"]},
             "storage": {"host": "127.0.0.1", "port": EMULATOR_PORTS["storage"]},
+            "auth": {"host": "127.0.0.1", "port": EMULATOR_PORTS["auth"]},
             "hosting": {"host": "127.0.0.1", "port": EMULATOR_PORTS["gateway"]},
             "ui": {"enabled": False},
         },

@@ -307,6 +307,7 @@ def test_budgets_of_the_auth_routes(api: Api, monkeypatch: pytest.MonkeyPatch) -
     revoke = api.delete(f"{SESSIONS}/{session_id}", token=login.json["access_token"])
     assert ops(revoke) == {"reads": 2, "writes": 2, "deletes": 0}
     logout = api.post(LOGOUT, token=login.json["access_token"])
-    assert ops(logout) == {"reads": 1, "writes": 2, "deletes": 0}
+    # session, the user's Firebase sign-out moment, audit
+    assert ops(logout) == {"reads": 1, "writes": 3, "deletes": 0}
     everywhere = api.post(LOGOUT + "?all_devices=true", token=refresh.json["access_token"])
-    assert ops(everywhere) == {"reads": 1 + 1, "writes": 1 + 1, "deletes": 0}  # 1 live session left
+    assert ops(everywhere) == {"reads": 1 + 1, "writes": 1 + 1 + 1, "deletes": 0}  # 1 live session left

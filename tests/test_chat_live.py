@@ -8,8 +8,6 @@ import json
 import os
 import subprocess
 import sys
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -18,16 +16,13 @@ import pytest
 from shared import store
 from shared.collections import CHAT_SESSIONS
 from shared.registry import load_all
+from tests.chat_support import documents_url, id_token, load_rules
+from tests.chat_support import rest as _request
 from tests.conftest import PROJECT
 from tests.support import fields, ops
 
 ROOT = Path(__file__).resolve().parent.parent
-FIRESTORE = os.environ["FIRESTORE_EMULATOR_HOST"]
-DOCUMENTS = f"http://{FIRESTORE}/v1/projects/{PROJECT}/databases/(default)/documents"
-
-
-def _b64(data: dict[str, Any]) -> str:
-    return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
+DOCUMENTS = documents_url(PROJECT)
 
 
 def _claims(token: str) -> dict[str, Any]:
@@ -50,40 +45,9 @@ def test_firebase_token_is_a_custom_token_for_the_caller(api: Any) -> None:
 # Security rules ---------------------------------------------------------------------------------
 
 
-def _request(method: str, url: str, token: str | None = None, body: Any = None) -> int:
-    headers = {"Content-Type": "application/json"}
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    data = json.dumps(body).encode() if body is not None else None
-    try:
-        with urllib.request.urlopen(
-            urllib.request.Request(url, data=data, method=method, headers=headers), timeout=10
-        ) as r:
-            return int(r.status)
-    except urllib.error.HTTPError as error:
-        return int(error.code)
-
-
-def id_token(uid: str) -> str:
-    """What Firebase Auth issues after a custom-token sign-in, unsigned as the emulator takes it."""
-    claims = {
-        "sub": uid,
-        "user_id": uid,
-        "aud": PROJECT,
-        "iss": f"https://securetoken.google.com/{PROJECT}",
-        "iat": 1,
-        "exp": 9_999_999_999,
-        "firebase": {"sign_in_provider": "custom"},
-    }
-    return f"{_b64({'alg': 'none', 'typ': 'JWT'})}.{_b64(claims)}."
-
-
 @pytest.fixture
 def rules(stack: Any) -> None:
-    """Load infra/firestore.rules for this test project (the shared emulator may run without)."""
-    text = (ROOT / "infra" / "firestore.rules").read_text()
-    url = f"http://{FIRESTORE}/emulator/v1/projects/{PROJECT}:securityRules"
-    assert _request("PUT", url, body={"rules": {"files": [{"content": text}]}}) == 200
+    load_rules(PROJECT)
 
 
 def test_rules_let_a_user_read_only_their_own_chats_and_write_nothing(api: Any, rules: None) -> None:
@@ -94,8 +58,8 @@ def test_rules_let_a_user_read_only_their_own_chats_and_write_nothing(api: Any, 
         f"/api/v1/chat/sessions/{session['id']}/messages", {"content": "hi"}, token=ann["access_token"]
     ).json
     mint = api.post("/api/v1/auth/firebase-token", token=ann["access_token"]).json
-    ann_token = id_token(_claims(mint["token"])["uid"])
-    bob_token = id_token(bob["user"]["id"])
+    ann_token = id_token(PROJECT, _claims(mint["token"])["uid"])
+    bob_token = id_token(PROJECT, bob["user"]["id"])
     session_url = f"{DOCUMENTS}/{CHAT_SESSIONS}/{session['id']}"
     message_url = f"{session_url}/messages/{message['id']}"
 

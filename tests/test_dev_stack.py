@@ -60,7 +60,7 @@ def children_of(pid: int) -> list[int]:
 
 @pytest.mark.parametrize("moment", ["emulators starting", "demo data loading"])
 def test_sigterm_during_startup_leaves_no_process(moment: str) -> None:
-    ports = dict(zip(("firestore", "pubsub", "storage", "gateway"), free_ports(4), strict=True))
+    ports = dict(zip(("firestore", "pubsub", "storage", "auth", "gateway"), free_ports(5), strict=True))
     env = {k: v for k, v in os.environ.items() if not k.endswith("_EMULATOR_HOST")}
     env.update(
         {
@@ -84,8 +84,8 @@ def test_sigterm_during_startup_leaves_no_process(moment: str) -> None:
     try:
         deadline = time.monotonic() + 120
         if moment == "emulators starting":
-            # As soon as the emulators are being started (three children), before any is ready.
-            while len(children_of(runner.pid)) < 3 and time.monotonic() < deadline:
+            # As soon as the emulators are being started (four children), before any is ready.
+            while len(children_of(runner.pid)) < 4 and time.monotonic() < deadline:
                 time.sleep(0.05)
         else:
             assert runner.stdout is not None
@@ -111,3 +111,4 @@ def test_sigterm_during_startup_leaves_no_process(moment: str) -> None:
     assert "Studyhall is up" not in text
     assert processes_mentioning([f"{n}:{p}" for n, p in (("host-port=127.0.0.1", v) for v in needles)]) == []
     assert processes_mentioning([f"--port={p}" for p in needles]) == []
+    assert processes_mentioning([f"firebase-auth-{ports['auth']}.json"]) == []

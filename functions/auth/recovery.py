@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from functions.auth.lockout import failures_ref, locked_for, record_failure
-from shared import audit, store
+from shared import audit, firebase, store
 from shared.accounts import (
     find_user_by_email,
     revoke_sessions,
@@ -94,6 +94,7 @@ def confirm_password_reset(*, token: str, new_password: str, client: Client, now
             )
         txn.update(ref, {"used_at": now})
         changes = {"password_hash": password_hash, "password_changed_at": now, "updated_at": now}
+        changes |= firebase.signed_out(now)
         if reset.get("email") == user["email"] and not user.get("email_verified"):
             # The link reached this address: no separate confirmation mail is needed any more.
             changes |= {"email_verified": True, "email_verified_at": now}
@@ -102,6 +103,7 @@ def confirm_password_reset(*, token: str, new_password: str, client: Client, now
 
     user_id = store.run_transaction(spend)
     revoked = revoke_sessions(user_id, now, reason="password_reset")
+    firebase.revoke_sign_ins(user_id)
     audit.record(
         "auth.password_reset",
         actor_id=user_id,
@@ -149,8 +151,12 @@ def change_password(
         raise ValidationFailed(
             "The password is not acceptable.", details=[{"field": "new_password", "message": problem}]
         )
-    user_ref.update({"password_hash": hash_password(new_password), "password_changed_at": now, "updated_at": now})
+    user_ref.update(
+        {"password_hash": hash_password(new_password), "password_changed_at": now, "updated_at": now}
+        | firebase.signed_out(now)
+    )
     revoked = revoke_sessions(user_id, now, reason="password_changed", keep=session_id)
+    firebase.revoke_sign_ins(user_id)  # this session stays, but its Firebase sign-in must be renewed
     audit.record(
         "auth.password_changed",
         actor_id=user_id,

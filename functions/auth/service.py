@@ -19,7 +19,7 @@ from google.api_core import exceptions as gexc
 
 from functions.auth.lockout import failures_ref, locked_for, record_failure
 from functions.auth.models import TokensOut
-from shared import audit, store
+from shared import audit, firebase, store
 from shared.accounts import (
     find_user_by_email,
     new_user,
@@ -275,7 +275,8 @@ def login(*, email: str, password: str, client: Client, now: datetime) -> Tokens
 
 
 def logout(*, user_id: str, session_id: str, all_devices: bool, client: Client | None = None, now: datetime) -> int:
-    """End this session (1 write) or every session of the user (a query, 1 write each)."""
+    """End this session (1 write) or every session of the user (a query, 1 write each), and the
+    user's Firebase sign-ins (1 write: the moment the rules compare with)."""
     if all_devices:
         count = revoke_sessions(user_id, now, reason="logout_all")
         action = "auth.logout_all"
@@ -283,6 +284,7 @@ def logout(*, user_id: str, session_id: str, all_devices: bool, client: Client |
         store.db().collection(SESSIONS).document(session_id).update({"revoked_at": now, "revoked_reason": "logout"})
         count = 1
         action = "auth.logout"
+    store.db().collection(USERS).document(user_id).update(firebase.signed_out(now))
     audit.record(
         action,
         actor_id=user_id,
@@ -291,4 +293,5 @@ def logout(*, user_id: str, session_id: str, all_devices: bool, client: Client |
         details={"session_id": session_id, "sessions_revoked": count},
         at=now,
     )
+    firebase.revoke_sign_ins(user_id)
     return count

@@ -13,7 +13,7 @@ from typing import Any
 
 from google.cloud.firestore_v1.base_query import FieldFilter
 
-from shared import audit, store
+from shared import audit, firebase, store
 from shared.accounts import UserOut, edit_account, revoke_sessions, update_sessions, user_out
 from shared.audit import Client
 from shared.auth import SESSIONS, Principal
@@ -90,7 +90,8 @@ def set_status(
             raise Conflict("This account is archived.")
         if data.get("status") == status:
             return data, False
-        txn.update(ref, {"status": status, "updated_at": now})
+        ended = firebase.signed_out(now) if status == "suspended" else {}
+        txn.update(ref, {"status": status, "updated_at": now, **ended})
         audit.record(
             "user.status_changed",
             actor_id=actor.user_id,
@@ -106,6 +107,7 @@ def set_status(
     data, changed = store.run_transaction(apply)
     if changed and status == "suspended":
         revoke_sessions(user_id, now, reason="suspended", extra={"user_status": "suspended"})
+        firebase.revoke_sign_ins(user_id)
     elif changed:
         # The sessions that suspension ended stay ended; their tokens now answer "sign in again".
         suspended = (
@@ -130,7 +132,7 @@ def archive_user(*, actor_id: str, user_id: str, client: Client, now: datetime) 
             raise NotFound("No such user.")
         if data.get("status") == "archived":
             return False
-        txn.update(ref, {"status": "archived", "archived_at": now, "updated_at": now})
+        txn.update(ref, {"status": "archived", "archived_at": now, "updated_at": now, **firebase.signed_out(now)})
         audit.record(
             "user.archived",
             actor_id=actor_id,
@@ -144,3 +146,4 @@ def archive_user(*, actor_id: str, user_id: str, client: Client, now: datetime) 
 
     if store.run_transaction(apply):
         revoke_sessions(user_id, now, reason="archived")
+        firebase.revoke_sign_ins(user_id)

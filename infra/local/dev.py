@@ -1,11 +1,11 @@
 """`make dev`: the whole stack on this machine, stopped cleanly with Ctrl-C or SIGTERM.
 
-Emulators (Firestore, Pub/Sub, Storage), topics and push subscriptions, every function behind
+Emulators (Firestore, Pub/Sub, Storage, Firebase Auth), topics and push subscriptions, every function behind
 the firebase.json rewrites at http://127.0.0.1:8080, storage and scheduler triggers, demo data.
 
 Signals are handled from the first line: a SIGTERM or Ctrl-C at any moment, startup included,
 stops every child that was started and leaves no emulator running. `STUDYHALL_DEV_PORTS`
-(`firestore=18180,pubsub=18185,storage=19023,gateway=18080`) moves the stack off its default ports.
+(`firestore=18180,pubsub=18185,storage=19023,auth=19099,gateway=18080`) moves the stack off its default ports.
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ def main() -> int:
     server = None
     background: list[Any] = []
     try:
-        print("starting emulators (Firestore, Pub/Sub, Storage)...", flush=True)
+        print("starting emulators (Firestore, Pub/Sub, Storage, Firebase Auth)...", flush=True)
         emulators.start()
         import json
 
@@ -112,6 +112,8 @@ def main() -> int:
             f"  Pub/Sub          127.0.0.1:{chosen['pubsub']}\n"
             f"  Storage          http://127.0.0.1:{chosen['storage']}   bucket {bucket} "
             "(upload questions/<exam_type>.csv to import)\n"
+            f"  Firebase Auth    127.0.0.1:{chosen['auth']}   "
+            "(signInWithCustomToken with the token of POST /api/v1/auth/firebase-token)\n"
             f"  Logs             {ROOT / '.dev' / 'logs'}\n"
             "Demo accounts:\n" + "\n".join(demo) + "\n"
             f"Try: curl http://127.0.0.1:{gateway_port}/health/ready\n"

@@ -1,10 +1,12 @@
 """Start and stop the real emulators: Firestore and Pub/Sub from the Google Cloud CLI, Cloud
-Storage from gcp-storage-emulator. Each runs in its own process group so that stopping leaves
-no Java process behind."""
+Storage from gcp-storage-emulator, Firebase Auth from firebase-tools (pinned in infra/node,
+installed by `make node-tools`). Each runs in its own process group so that stopping leaves
+no Java or Node process behind."""
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -36,8 +38,8 @@ def emulator_env(project: str, ports: dict[str, int]) -> dict[str, str]:
         "PUBSUB_EMULATOR_HOST": f"127.0.0.1:{ports['pubsub']}",
         "PUBSUB_PROJECT_ID": project,
         "STORAGE_EMULATOR_HOST": f"http://127.0.0.1:{ports['storage']}",
-        # firebase-admin mints unsigned custom tokens (chat's live follow); no process needed.
-        "FIREBASE_AUTH_EMULATOR_HOST": "127.0.0.1:9099",
+        # firebase-admin mints unsigned custom tokens and revokes sign-ins on the Auth emulator.
+        "FIREBASE_AUTH_EMULATOR_HOST": f"127.0.0.1:{ports['auth']}",
     }
 
 
@@ -82,6 +84,8 @@ class Emulators:
                 "--quiet",
             ],
         }
+        if not (reuse and port_open(self.ports["auth"])):  # a reused Auth emulator needs no Node here
+            commands["auth"] = self._auth_command()
         for name, command in commands.items():
             if port_open(self.ports[name]):
                 if reuse:
@@ -106,6 +110,18 @@ class Emulators:
                 signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         self.wait_ready()
         return self
+
+    def _auth_command(self) -> list[str]:
+        """firebase-tools' Auth emulator alone, from a config naming only its port: the hub and
+        logging ports it also opens are found free by itself (4400 and 4500 when they are)."""
+        firebase = ROOT / "infra" / "node" / "node_modules" / ".bin" / "firebase"
+        if shutil.which("node") is None or not firebase.exists():
+            raise RuntimeError("the Firebase Auth emulator needs Node.js 20+ and `make node-tools` (firebase-tools)")
+        port = self.ports["auth"]
+        config = self.log_dir / f"firebase-auth-{port}.json"
+        emulators = {"auth": {"host": "127.0.0.1", "port": port}, "ui": {"enabled": False}, "singleProjectMode": False}
+        config.write_text(json.dumps({"emulators": emulators}))
+        return [str(firebase), "emulators:start", "--only=auth", f"--project={self.project}", f"--config={config}"]
 
     def wait_ready(self, timeout: float = 90) -> None:
         deadline = time.monotonic() + timeout
