@@ -153,7 +153,10 @@ def test_a_solution_must_pass_its_tests_and_bad_input_is_refused(api: Api, schoo
 
 
 def test_accepted_submission_with_results_and_one_graded_event(
-    api: Api, drain: Callable[..., int], school: dict[str, Person], listen: Any  # noqa: F811
+    api: Api,
+    drain: Callable[..., int],
+    school: dict[str, Person],
+    listen: Any,  # noqa: F811
 ) -> None:
     student = school["student"]
     exercise = author(api, school["teacher"])
@@ -505,3 +508,52 @@ def test_a_grader_crash_is_retried_and_repeated_crashes_end_as_internal_error(
     body = api.get(f"/api/v1/submissions/{always['id']}", token=student.token).json
     assert body["status"] == "graded" and body["verdict"] == "internal_error"
     assert existing(SUBMISSIONS, always["id"])["attempts"] == 3  # three claims, then ended
+
+
+def test_a_firestore_failure_at_any_step_of_grading_loses_no_grade_and_pays_once(
+    api: Api, drain: Callable[..., int], school: dict[str, Person], mocker: MockerFixture
+) -> None:
+    """Fail each Firestore call the grader makes (the claim, the exercise read, the finish, the
+    outbox clean-up), one at a time: the redelivery grades it, once, and pays XP once."""
+    from functions.progress.service import XP_EXERCISE_FIRST_PASS
+    from tests.faults import FIRESTORE_ERRORS, Faults
+
+    exercise = author(api, school["teacher"])
+    faults = Faults(mocker).install()
+    drain()
+    happy = submit(api, school["student"], exercise["id"], SOLUTION).json
+    with faults.armed():
+        drain(GRADE)
+    assert existing(SUBMISSIONS, happy["id"])["verdict"] == "accepted"
+    calls = faults.calls["firestore"]
+    assert calls >= 6
+    errors = list(FIRESTORE_ERRORS.values())
+    for n in range(1, calls + 1):
+        learner = person(api, f"learner-{n}@example.com")
+        drain()
+        queued = submit(api, learner, exercise["id"], SOLUTION).json
+        faults.reset()
+        faults.fail("firestore", n, errors[n % len(errors)])
+        with faults.armed():
+            drain(GRADE)
+        assert faults.injected, n
+        drain()  # redeliveries, and what submission.graded sets off
+        body = api.get(f"/api/v1/submissions/{queued['id']}", token=learner.token).json
+        assert (body["status"], body["verdict"]) == ("graded", "accepted"), (faults.injected, body)
+        assert existing("user_stats", learner.id)["xp"] == XP_EXERCISE_FIRST_PASS, faults.injected
+        assert store.db().collection("event_outbox").get() == [] or n == calls, faults.injected
+
+
+def test_the_sweep_ends_only_claims_whose_lease_ran_out(api: Api, school: dict[str, Person]) -> None:
+    student = school["student"]
+    exercise = author(api, school["teacher"])
+    queued = submit(api, student, exercise["id"], SOLUTION).json
+    ref = store.db().collection(SUBMISSIONS).document(queued["id"])
+    late = store.now() + timedelta(minutes=16)  # past stale_at
+    # A grader still at work past stale_at (a long queue): its lease holds, the sweep leaves it.
+    ref.update({"status": "running", "attempts": 1, "lease_until": late + timedelta(minutes=2)})
+    assert grading.sweep(late) == 0
+    assert existing(SUBMISSIONS, queued["id"])["status"] == "running"
+    # Its lease ran out: the grader is gone, the sweep ends it.
+    assert grading.sweep(late + timedelta(minutes=3)) == 1
+    assert existing(SUBMISSIONS, queued["id"])["verdict"] == "internal_error"
