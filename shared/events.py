@@ -27,6 +27,7 @@ from pydantic import ValidationError
 from shared import store
 from shared.event_types import MODELS, EventData
 from shared.logging import get_logger, log_fields, request_id_var
+from shared.outbound import PUBLISH_TIMEOUT
 from shared.pubsub import publisher, topic_path
 from shared.registry import FunctionSpec, expires, register
 from shared.userdata import not_personal
@@ -205,7 +206,7 @@ def publish_in(
 
 
 def _send(topic: str, payload: str, attributes: dict[str, str]) -> None:
-    publisher().publish(topic_path(topic), payload.encode(), **attributes).result(timeout=30)
+    publisher().publish(topic_path(topic), payload.encode(), **attributes).result(timeout=PUBLISH_TIMEOUT)
 
 
 def flush_outbox(limit: int = 500) -> int:

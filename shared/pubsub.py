@@ -23,7 +23,9 @@ def publisher() -> Any:
             if _publisher is None:
                 from google.cloud import pubsub_v1  # type: ignore[attr-defined]
 
-                _publisher = pubsub_v1.PublisherClient()
+                from shared.outbound import publisher_options
+
+                _publisher = pubsub_v1.PublisherClient(publisher_options=publisher_options())
     return _publisher
 
 

@@ -49,9 +49,10 @@ def request_password_reset(*, email: str, client: Client, now: datetime) -> None
         return
     found = find_user_by_email(email)
     user_id = None
+    batch = store.db().batch()  # the mail, its token and the audit entry: all or nothing
     if found and found[1].get("status") in ("active", "suspended"):
         user_id = found[0]
-        create_password_reset(user_id, email, now)
+        create_password_reset(user_id, email, now, writer=batch)
     audit.record(
         "auth.password_reset_requested",
         actor_id=None,
@@ -59,7 +60,9 @@ def request_password_reset(*, email: str, client: Client, now: datetime) -> None
         client=client,
         details={"mail_queued": user_id is not None},
         at=now,
+        writer=batch,
     )
+    batch.commit()
 
 
 def _bad_reset_token() -> ValidationFailed:
@@ -149,8 +152,13 @@ def change_password(
         raise ValidationFailed(
             "The password is not acceptable.", details=[{"field": "new_password", "message": problem}]
         )
-    user_ref.update({"password_hash": hash_password(new_password), "password_changed_at": now, "updated_at": now})
+    # Other sessions end first; the new password and its audit entry then commit together, last:
+    # a failure before that leaves the old password, so the request can simply be sent again.
     revoked = revoke_sessions(user_id, now, reason="password_changed", keep=session_id)
+    batch = store.db().batch()
+    batch.update(
+        user_ref, {"password_hash": hash_password(new_password), "password_changed_at": now, "updated_at": now}
+    )
     audit.record(
         "auth.password_changed",
         actor_id=user_id,
@@ -158,5 +166,7 @@ def change_password(
         client=client,
         details={"sessions_revoked": revoked},
         at=now,
+        writer=batch,
     )
+    batch.commit()
     return revoked

@@ -258,11 +258,15 @@ def login(*, email: str, password: str, client: Client, now: datetime) -> Tokens
 
 def logout(*, user_id: str, session_id: str, all_devices: bool, client: Client | None = None, now: datetime) -> int:
     """End this session (1 write) or every session of the user (a query, 1 write each)."""
+    # The session's end and its audit entry commit together: a retry never finds one without the other.
+    batch = store.db().batch()
     if all_devices:
         count = revoke_sessions(user_id, now, reason="logout_all")
         action = "auth.logout_all"
     else:
-        store.db().collection(SESSIONS).document(session_id).update({"revoked_at": now, "revoked_reason": "logout"})
+        batch.update(
+            store.db().collection(SESSIONS).document(session_id), {"revoked_at": now, "revoked_reason": "logout"}
+        )
         count = 1
         action = "auth.logout"
     audit.record(
@@ -272,5 +276,7 @@ def logout(*, user_id: str, session_id: str, all_devices: bool, client: Client |
         client=client or Client(ip="", user_agent=""),
         details={"session_id": session_id, "sessions_revoked": count},
         at=now,
+        writer=batch,
     )
+    batch.commit()
     return count

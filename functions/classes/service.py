@@ -384,8 +384,8 @@ def list_requests(*, status: str, limit: int, cursor: str | None) -> store.Page:
 
 
 def approve_request(request_id: str, admin_id: str, now: datetime) -> StudentRequestOut:
-    """Create the account (no password yet) and enrol it in one transaction; then queue the
-    welcome mail with its set-password link (auth's `create_password_reset`)."""
+    """Create the account (no password yet), enrol it and queue the welcome mail with its
+    set-password link (`create_password_reset`), in one transaction."""
     request_ref = _col(STUDENT_REQUESTS).document(request_id)
     user_id = new_id()
     snapshot = request_ref.get()
@@ -399,7 +399,7 @@ def approve_request(request_id: str, admin_id: str, now: datetime) -> StudentReq
 
     registered_id, joined_id = new_id(), new_id()  # the same events whichever attempt commits
 
-    def approve(txn: store.Transaction) -> tuple[dict[str, Any], dict[str, Any], list[StagedEvent]]:
+    def approve(txn: store.Transaction) -> tuple[dict[str, Any], list[StagedEvent]]:
         request = request_ref.get(transaction=txn).to_dict() or {}
         if request.get("status") != "pending":
             raise Conflict(f"This request is already {request.get('status')}.")
@@ -420,6 +420,8 @@ def approve_request(request_id: str, admin_id: str, now: datetime) -> StudentReq
         txn.update(class_ref, {"student_count": store.Increment(1)})
         decided = {"status": "approved", "decided_at": now, "decided_by": admin_id, "student_id": user_id}
         txn.update(request_ref, decided)
+        # The welcome mail commits with the account: a failure cannot leave one without the other.
+        password_mail.create_password_reset(user_id, user["email"], now, purpose="welcome", writer=txn)
         staged = [
             registered,
             publish_in(
@@ -430,17 +432,12 @@ def approve_request(request_id: str, admin_id: str, now: datetime) -> StudentReq
                 event_id=joined_id,
             ),
         ]
-        return {**request, **decided}, user, staged
+        return {**request, **decided}, staged
 
     try:
-        request, user, staged = store.run_transaction(approve)
+        request, staged = store.run_transaction(approve)
     except gexc.AlreadyExists as exc:
         raise Conflict("An account with this email already exists.") from exc
-    try:
-        password_mail.create_password_reset(user_id, user["email"], now, purpose="welcome")
-    except Exception:
-        # The account stands; the student can still ask for a reset link from the sign-in page.
-        log.exception("welcome mail not queued", extra=log_fields(request_id=request_id, user_id=user_id))
     for event in staged:
         event.send()
     log.info("student request approved", extra=log_fields(request_id=request_id, user_id=user_id))

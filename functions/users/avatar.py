@@ -30,6 +30,7 @@ from shared.collections import USERS
 from shared.config import settings
 from shared.errors import ApiError, Conflict, NotFound, PayloadTooLarge, ValidationFailed
 from shared.logging import get_logger, log_fields
+from shared.outbound import STORAGE_TIMEOUT, storage_retry
 
 log = get_logger("users.avatar")
 
@@ -145,7 +146,7 @@ def _delete_quietly(object_name: str | None) -> None:
     if not object_name:
         return
     try:
-        _bucket().blob(object_name).delete()
+        _bucket().blob(object_name).delete(timeout=STORAGE_TIMEOUT, retry=storage_retry())
     except Exception:
         # An orphan picture costs cents and names nobody; the request has done its work.
         log.warning("old avatar not deleted", extra=log_fields(object=object_name))
@@ -185,7 +186,10 @@ def set_avatar(*, actor_id: str, user_id: str, data: bytes, client: Client, now:
     blob = _bucket().blob(object_name)
     # A name is never reused, so caches may keep it for good.
     blob.cache_control = "public, max-age=31536000, immutable"
-    blob.upload_from_string(clean, content_type="image/webp")
+    # A new name: created only if absent (generation 0), which makes the upload safe to retry.
+    blob.upload_from_string(
+        clean, content_type="image/webp", if_generation_match=0, timeout=STORAGE_TIMEOUT, retry=storage_retry()
+    )
     url = public_url(object_name)
     try:
         replaced = _apply(actor_id, user_id, {"avatar_url": url, "avatar_object": object_name}, client, now)
