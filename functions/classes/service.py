@@ -37,11 +37,11 @@ from shared.auth import Principal, new_id
 from shared.collections import CLASSES, MEMBERSHIPS, USER_STATS, USERS
 from shared.emails import email_key
 from shared.errors import Conflict, NotFound, ServiceUnavailable
-from shared.event_types import ClassMembershipChanged
+from shared.event_types import CLASS_JOINED, CLASS_LEFT, ClassMembershipChanged
 from shared.events import StagedEvent, publish_in
 from shared.logging import get_logger, log_fields
 from shared.registration import create_account
-from shared.registry import composite_index, published
+from shared.registry import composite_index
 from shared.store import eq
 from shared.userdata import field, personal
 
@@ -52,8 +52,6 @@ CLASS_CODES = personal("class_codes", field("teacher_id"))
 STUDENT_REQUESTS = personal(
     "student_requests", field("teacher_id"), field("student_id"), field("email", email=True), field("decided_by")
 )
-CLASS_JOINED = published("class.joined")
-CLASS_LEFT = published("class.left")
 
 # Join codes: SUBJ-XXX-XXX. No 0/O, 1/I/L: a code read aloud or off a board is typed right.
 CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"

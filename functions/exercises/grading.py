@@ -27,11 +27,11 @@ from google.cloud.firestore_v1.base_query import FieldFilter
 
 from functions.exercises import judge
 from functions.exercises.service import exercise_ref
-from functions.exercises.submissions import SUBMISSION_GRADED, submission_ref
+from functions.exercises.submissions import submission_ref
 from shared import store
 from shared.collections import SUBMISSIONS
 from shared.errors import NotFound
-from shared.event_types import SubmissionGraded
+from shared.event_types import SUBMISSION_GRADED, SubmissionGraded
 from shared.events import StagedEvent, publish, publish_in
 from shared.logging import get_logger, log_fields
 

@@ -14,9 +14,8 @@ from functions.exercises.models import (
     SubmissionOut,
     SubmissionQueuedOut,
 )
-from functions.exercises.submissions import SUBMISSION_CREATED
 from shared import store
-from shared.event_types import SubmissionCreated
+from shared.event_types import SUBMISSION_CREATED, SubmissionCreated
 from shared.events import Event, subscriber
 from shared.http import SIGNED_IN, Call, HttpFunction, Response, roles, student_data
 from shared.validation import PageQuery

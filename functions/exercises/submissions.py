@@ -23,13 +23,11 @@ from shared.auth import Principal, new_id
 from shared.collections import MEMBERSHIPS, SUBMISSIONS
 from shared.config import settings
 from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from shared.event_types import SubmissionCreated
+from shared.event_types import SUBMISSION_CREATED, SubmissionCreated
 from shared.events import publish_in
 from shared.ratelimit import Limit, hit
-from shared.registry import composite_index, published
+from shared.registry import composite_index
 
-SUBMISSION_CREATED = published("submission.created")
-SUBMISSION_GRADED = published("submission.graded")
 RATE_WINDOW_SECONDS = 60
 # Past this, a queued or running submission is stale: the sweep ends it as internal_error.
 STALE_AFTER = timedelta(minutes=15)
