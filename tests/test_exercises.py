@@ -163,7 +163,8 @@ def test_accepted_submission_with_results_and_one_graded_event(
     received = listen("submission.graded")
     queued = submit(api, student, exercise["id"], SOLUTION)
     assert queued.status_code == 202
-    assert ops(queued) == {"reads": 2, "writes": 3, "deletes": 1}  # + submission.created in the outbox
+    # + submission.created in the outbox; + the author's classes (teacher_ids: one read per class, at least one)
+    assert ops(queued) == {"reads": 3, "writes": 3, "deletes": 1}
     assert set(queued.json) == {"id", "exercise_id", "user_id", "status", "created_at"}
     assert queued.json["status"] == "queued" and queued.json["user_id"] == student.id
     pending = api.get(f"/api/v1/submissions/{queued.json['id']}", token=student.token).json
@@ -359,6 +360,7 @@ def test_submission_history_per_student_and_per_exercise(
     assert theirs.status_code == 200 and theirs.json["items"] == []
     klass = new_class(api, school["other_teacher"], name="Evening")
     join(api, stranger, klass["class_code"])
+    drain()  # class.joined brings the new student's earlier submissions to the teacher's list
     theirs = api.get(f"/api/v1/exercises/{exercise['id']}/submissions", token=school["other_teacher"].token)
     assert [s["id"] for s in theirs.json["items"]] == [outsider["id"]]
     assert api.get(f"/api/v1/exercises/{exercise['id']}/submissions", token=student.token).status_code == 403
@@ -386,6 +388,36 @@ def test_a_teacher_of_more_students_than_one_query_takes_sees_them_all(api: Api,
             break
         cursor = f"&cursor={page.json['next_cursor']}"
     assert seen == expected[::-1]
+
+
+def test_a_teachers_page_costs_the_same_reads_whatever_the_roster(
+    api: Api, drain: Callable[..., int], school: dict[str, Person]
+) -> None:
+    """Issue 22: a page of a teacher's students' submissions reads the session, the exercise and
+    the page (+1), whether the roster holds 1 student or 40; a student who joins later brings
+    their earlier submissions, one who leaves takes theirs away."""
+    exercise = author(api, school["teacher"])
+    teacher = school["other_teacher"]
+    klass = new_class(api, teacher, name="Big class")
+    learners = [person(api, f"roster{n}@example.com") for n in range(40)]
+    for learner in learners:
+        assert join(api, learner, klass["class_code"]).status_code in (200, 201)
+    first = submit(api, learners[0], exercise["id"], SOLUTION).json["id"]
+    late = school["student"]  # not in this class yet: submits, then joins
+    earlier = submit(api, late, exercise["id"], SOLUTION).json["id"]
+    drain()
+    page = api.get(f"/api/v1/exercises/{exercise['id']}/submissions?limit=5", token=teacher.token)
+    assert [s["id"] for s in page.json["items"]] == [first]
+    assert ops(page)["reads"] <= 1 + 1 + 6, ops(page)  # session, exercise, the page and one more
+    assert join(api, late, klass["class_code"]).status_code in (200, 201)
+    drain()
+    page = api.get(f"/api/v1/exercises/{exercise['id']}/submissions?limit=5", token=teacher.token)
+    assert [s["id"] for s in page.json["items"]] == [earlier, first]
+    left = api.delete(f"/api/v1/classes/{klass['id']}/students/{learners[0].id}", token=teacher.token)
+    assert left.status_code == 204
+    drain()
+    page = api.get(f"/api/v1/exercises/{exercise['id']}/submissions?limit=5", token=teacher.token)
+    assert [s["id"] for s in page.json["items"]] == [earlier]
 
 
 # Demo data ------------------------------------------------------------------------------------------

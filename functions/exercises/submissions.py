@@ -3,8 +3,10 @@ the history per student and per exercise, a teacher's override of the score.
 
 A submission document: user_id, exercise_id, language, code, status (queued, running, graded),
 verdict, score (the override when a teacher set one), auto_score (the grader's), tests_passed,
-tests_total, results, feedback, evaluated_by, created_at, graded_at, and the grader's own
-bookkeeping (attempts, lease_until, topic).
+tests_total, results, feedback, evaluated_by, created_at, graded_at, the grader's own
+bookkeeping (attempts, lease_until, topic), and teacher_ids: the teachers of the author's active
+classes, set when it is made and kept in step by class.joined / class.left (`refresh_teachers`),
+so that a teacher's list is one indexed query, whatever the roster (issue 22).
 """
 
 from __future__ import annotations
@@ -39,11 +41,11 @@ BY_USER_EXERCISE = composite_index(
     SUBMISSIONS, ("user_id", "ASCENDING"), ("exercise_id", "ASCENDING"), ("created_at", "DESCENDING")
 )
 BY_EXERCISE = composite_index(SUBMISSIONS, ("exercise_id", "ASCENDING"), ("created_at", "DESCENDING"))
-BY_EXERCISE_USERS = composite_index(
-    SUBMISSIONS, ("exercise_id", "ASCENDING"), ("user_id", "ASCENDING"), ("created_at", "DESCENDING")
+BY_EXERCISE_TEACHER = composite_index(
+    SUBMISSIONS, ("exercise_id", "ASCENDING"), ("teacher_ids", "CONTAINS"), ("created_at", "DESCENDING")
 )
 STALE = composite_index(SUBMISSIONS, ("status", "ASCENDING"), ("stale_at", "ASCENDING"))
-MAX_IN_FILTER = 30
+_BATCH = 400
 
 
 def submission_ref(submission_id: str) -> Any:
@@ -85,6 +87,7 @@ def create_submission(user_id: str, exercise_id: str, code: str, now: datetime) 
         "graded_at": None,
         "attempts": 0,
         "stale_at": now + STALE_AFTER,
+        "teacher_ids": teachers_of(user_id),
     }
     # The event commits with the submission: a crash before the publish cannot lose it.
     batch = store.db().batch()
@@ -124,16 +127,37 @@ def list_student_submissions(student_id: str, exercise_id: str | None, limit: in
     return store.paginate(query, collection, [NEWEST], limit, cursor, lambda s: submission_out(s.id, s.to_dict() or {}))
 
 
-def _students_of(teacher_id: str) -> list[str]:
+def teachers_of(student_id: str) -> list[str]:
+    """The teachers of the student's active classes (one query: a read per class, at least one)."""
     memberships = (
         store.db()
         .collection(MEMBERSHIPS)
-        .where(filter=store.eq("teacher_id", teacher_id))
+        .where(filter=store.eq("student_id", student_id))
         .where(filter=store.eq("status", "active"))
-        .select(["student_id"])
+        .select(["teacher_id"])
         .stream()
     )
-    return sorted({(m.to_dict() or {}).get("student_id", "") for m in memberships} - {""})
+    return sorted({(m.to_dict() or {}).get("teacher_id", "") for m in memberships} - {""})
+
+
+def refresh_teachers(student_id: str) -> int:
+    """Set `teacher_ids` of every submission of the student to their classes' teachers now (a
+    class joined or left); returns how many changed. It reads the current memberships, so a
+    late, repeated or reordered event leaves the same result."""
+    teachers = teachers_of(student_id)
+    mine = store.db().collection(SUBMISSIONS).where(filter=store.eq("user_id", student_id)).select(["teacher_ids"])
+    batch, pending, changed = store.db().batch(), 0, 0
+    for snapshot in mine.stream():
+        if (snapshot.to_dict() or {}).get("teacher_ids") != teachers:
+            batch.update(snapshot.reference, {"teacher_ids": teachers})
+            pending += 1
+            changed += 1
+        if pending == _BATCH:
+            batch.commit()
+            batch, pending = store.db().batch(), 0
+    if pending:
+        batch.commit()
+    return changed
 
 
 def list_exercise_submissions(exercise_id: str, principal: Principal, limit: int, cursor: str | None) -> store.Page:
@@ -146,17 +170,8 @@ def list_exercise_submissions(exercise_id: str, principal: Principal, limit: int
     if not (principal.is_admin or exercise.get("author_id") == principal.user_id):
         if principal.role != "teacher":
             raise Forbidden("Only the exercise's author, teachers and admins see its submissions.")
-        students = _students_of(principal.user_id)
-        # Firestore takes at most 30 values in an `in` filter: one query per 30 students, merged.
-        queries = [
-            query.where(filter=FieldFilter("user_id", "in", students[i : i + MAX_IN_FILTER]))
-            for i in range(0, len(students), MAX_IN_FILTER)
-        ]
-        if not queries:
-            return store.Page(items=[])
-        return store.paginate_union(
-            queries, collection, [NEWEST], limit, cursor, lambda s: submission_out(s.id, s.to_dict() or {})
-        )
+        # The submissions carry their author's teachers: one indexed query, whatever the roster.
+        query = query.where(filter=FieldFilter("teacher_ids", "array_contains", principal.user_id))
     return store.paginate(query, collection, [NEWEST], limit, cursor, lambda s: submission_out(s.id, s.to_dict() or {}))
 
 
