@@ -44,23 +44,13 @@ from shared.registry import load_all
 from tests.conftest import PROJECT, ROOT
 from tests.faults import FIRESTORE_ERRORS, OTHER_ERRORS, Faults
 from tests.support import PASSWORD, Api, JsonResponse, Stack
+from tests.test_exercises import ADD, SOLUTION
 
 FULL = os.environ.get("STUDYHALL_FAULTS") == "full"
 RETRIES = 3
 SEC = "security-plus"
-EXERCISE: dict[str, Any] = {
-    "title": "Add two numbers",
-    "description": "Write `add(a, b)` returning the sum.",
-    "topic": "python-basics",
-    "difficulty": "beginner",
-    "language": "python",
-    "starter_code": "def add(a, b):\n    pass\n",
-    "hints": ["Use the + operator."],
-    "time_limit_ms": 1000,
-    "memory_limit_mb": 64,
-    "tests": [{"name": "small", "code": "print(add(2, 3))", "expected_output": "5\n"}],
-}
-SOLUTION = "def add(a, b):\n    return a + b\n"
+# The exercises suite's exercise, without its solution: writing it runs no sandbox.
+EXERCISE: dict[str, Any] = {k: v for k, v in ADD.items() if k != "solution"}
 
 
 # The world a scenario needs, built on demand through the API --------------------------------
@@ -175,17 +165,12 @@ class World:
 
     @cached_property
     def path(self) -> dict[str, Any]:
-        lessons = [
-            {"title": "Why", "kind": "reading", "topic": "python", "duration_seconds": 60, "body": "Text."},
-            {
-                "title": "Add",
-                "kind": "exercise",
-                "topic": "python",
-                "duration_seconds": 600,
-                "exercise_id": self.exercise["id"],
-            },
-        ]
-        body = {"title": "Python", "subject": "Programming", "modules": [{"title": "Start", "lessons": lessons}]}
+        """A reading lesson, then the exercise."""
+        body = reading_path("Python")
+        exercise = dict(
+            title="Add", kind="exercise", topic="python", duration_seconds=600, exercise_id=self.exercise["id"]
+        )
+        body["modules"][0]["lessons"].append(exercise)
         made = self.api.post("/api/v1/paths", body, token=self.teacher["token"])
         assert made.status_code == 201, made.json
         return dict(made.json)
@@ -232,6 +217,12 @@ class World:
 
 
 # Scenarios ------------------------------------------------------------------------------------
+
+
+def reading_path(title: str) -> dict[str, Any]:
+    """A path of one reading lesson."""
+    lesson = {"title": "Why", "kind": "reading", "topic": "python", "duration_seconds": 60, "body": "Text."}
+    return {"title": title, "subject": "Programming", "modules": [{"title": "Start", "lessons": [lesson]}]}
 
 
 @dataclass(frozen=True)
@@ -594,24 +585,7 @@ SCENARIOS: list[Scenario] = [
             "POST",
             "/api/v1/paths",
             w.teacher["token"],
-            json={
-                "title": "Reading",
-                "subject": "Programming",
-                "modules": [
-                    {
-                        "title": "Start",
-                        "lessons": [
-                            {
-                                "title": "Why",
-                                "kind": "reading",
-                                "topic": "python",
-                                "duration_seconds": 60,
-                                "body": "Text.",
-                            }
-                        ],
-                    }
-                ],
-            },
+            json=reading_path("Reading"),
         ),
     ),
     route(
@@ -622,24 +596,7 @@ SCENARIOS: list[Scenario] = [
             "PUT",
             f"/api/v1/paths/{w.path['id']}",
             w.teacher["token"],
-            json={
-                "title": "Python again",
-                "subject": "Programming",
-                "modules": [
-                    {
-                        "title": "Start",
-                        "lessons": [
-                            {
-                                "title": "Why",
-                                "kind": "reading",
-                                "topic": "python",
-                                "duration_seconds": 60,
-                                "body": "Text.",
-                            }
-                        ],
-                    }
-                ],
-            },
+            json=reading_path("Python again"),
         ),
     ),
     route(

@@ -263,3 +263,31 @@ def test_a_large_jpeg_is_decoded_within_the_memory_budget(tmp_path: Any) -> None
     )
     grown_mib, size = (int(v) for v in done.stdout.split())
     assert size > 0 and grown_mib < 32, grown_mib
+
+
+def test_a_storage_that_never_answers_costs_a_bounded_wait_and_stores_nothing(api: Api, mocker: Any) -> None:
+    """Issue 22: every outbound call has a timeout and a bounded retry. A Storage endpoint that
+    accepts connections and never answers makes the avatar upload fail within its bounds
+    (here shrunk to 0.5 s a request and 1 s of retries) with the contract's JSON error."""
+    import socket
+    import time
+
+    from functions.users import avatar
+    from shared import outbound
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(16)  # accepts, never reads nor answers
+    try:
+        alice = api.register("alice@example.com")
+        mocker.patch.dict(os.environ, {"STORAGE_EMULATOR_HOST": f"http://127.0.0.1:{silent.getsockname()[1]}"})
+        mocker.patch.object(avatar, "STORAGE_TIMEOUT", (0.5, 0.5))
+        mocker.patch.object(outbound, "STORAGE_RETRY_DEADLINE", 1.0)
+        started = time.monotonic()
+        response = put(api, alice["user"]["id"], png(), alice["access_token"], content_type="image/png")
+        waited = time.monotonic() - started
+    finally:
+        silent.close()
+    assert response.status_code == 500 and response.json["error"]["code"] == "internal"
+    assert waited < 8, waited
+    assert "avatar_url" not in stored_user(alice["user"]["id"])

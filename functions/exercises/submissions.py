@@ -45,7 +45,6 @@ BY_EXERCISE_TEACHER = composite_index(
     SUBMISSIONS, ("exercise_id", "ASCENDING"), ("teacher_ids", "CONTAINS"), ("created_at", "DESCENDING")
 )
 STALE = composite_index(SUBMISSIONS, ("status", "ASCENDING"), ("stale_at", "ASCENDING"))
-_BATCH = 400
 
 
 def submission_ref(submission_id: str) -> Any:
@@ -146,18 +145,11 @@ def refresh_teachers(student_id: str) -> int:
     late, repeated or reordered event leaves the same result."""
     teachers = teachers_of(student_id)
     mine = store.db().collection(SUBMISSIONS).where(filter=store.eq("user_id", student_id)).select(["teacher_ids"])
-    batch, pending, changed = store.db().batch(), 0, 0
-    for snapshot in mine.stream():
-        if (snapshot.to_dict() or {}).get("teacher_ids") != teachers:
-            batch.update(snapshot.reference, {"teacher_ids": teachers})
-            pending += 1
-            changed += 1
-        if pending == _BATCH:
-            batch.commit()
-            batch, pending = store.db().batch(), 0
-    if pending:
-        batch.commit()
-    return changed
+    return store.update_all(
+        (s.reference, {"teacher_ids": teachers})
+        for s in mine.stream()
+        if (s.to_dict() or {}).get("teacher_ids") != teachers
+    )
 
 
 def list_exercise_submissions(exercise_id: str, principal: Principal, limit: int, cursor: str | None) -> store.Page:
