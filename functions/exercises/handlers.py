@@ -145,10 +145,10 @@ def sweep(event: Event) -> None:
 @subscriber("exercises-on-class-joined", topic=CLASS_JOINED)
 def on_class_joined(event: Event) -> None:
     """The student's submissions now show in their new teacher's lists."""
-    submissions.refresh_teachers(event.data_as(ClassMembershipChanged).user_id)
+    submissions.refresh_classes(event.data_as(ClassMembershipChanged).user_id)
 
 
 @subscriber("exercises-on-class-left", topic=CLASS_LEFT)
 def on_class_left(event: Event) -> None:
     """The student's submissions leave the lists of a teacher they no longer have."""
-    submissions.refresh_teachers(event.data_as(ClassMembershipChanged).user_id)
+    submissions.refresh_classes(event.data_as(ClassMembershipChanged).user_id)

@@ -4,9 +4,9 @@ the history per student and per exercise, a teacher's override of the score.
 A submission document: user_id, exercise_id, language, code, status (queued, running, graded),
 verdict, score (the override when a teacher set one), auto_score (the grader's), tests_passed,
 tests_total, results, feedback, evaluated_by, created_at, graded_at, the grader's own
-bookkeeping (attempts, lease_until, topic), and teacher_ids: the teachers of the author's active
-classes, set when it is made and kept in step by class.joined / class.left (`refresh_teachers`),
-so that a teacher's list is one indexed query, whatever the roster (issue 22).
+bookkeeping (attempts, lease_until, topic), and class_ids: the author's active classes, set
+when it is made and kept in step by class.joined / class.left (`refresh_classes`), so that a
+teacher's list is one indexed query per 30 of their classes, whatever the roster (issue 22).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from functions.exercises.service import exercise_ref
 from shared import store
 from shared.access import teaches
 from shared.auth import Principal, new_id
-from shared.collections import MEMBERSHIPS, SUBMISSIONS
+from shared.collections import CLASSES, MEMBERSHIPS, SUBMISSIONS
 from shared.config import settings
 from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from shared.event_types import SUBMISSION_CREATED, SubmissionCreated
@@ -41,9 +41,10 @@ BY_USER_EXERCISE = composite_index(
     SUBMISSIONS, ("user_id", "ASCENDING"), ("exercise_id", "ASCENDING"), ("created_at", "DESCENDING")
 )
 BY_EXERCISE = composite_index(SUBMISSIONS, ("exercise_id", "ASCENDING"), ("created_at", "DESCENDING"))
-BY_EXERCISE_TEACHER = composite_index(
-    SUBMISSIONS, ("exercise_id", "ASCENDING"), ("teacher_ids", "CONTAINS"), ("created_at", "DESCENDING")
+BY_EXERCISE_CLASS = composite_index(
+    SUBMISSIONS, ("exercise_id", "ASCENDING"), ("class_ids", "CONTAINS"), ("created_at", "DESCENDING")
 )
+MAX_ANY_OF = 30  # values an `array_contains_any` filter takes
 STALE = composite_index(SUBMISSIONS, ("status", "ASCENDING"), ("stale_at", "ASCENDING"))
 
 
@@ -86,7 +87,7 @@ def create_submission(user_id: str, exercise_id: str, code: str, now: datetime) 
         "graded_at": None,
         "attempts": 0,
         "stale_at": now + STALE_AFTER,
-        "teacher_ids": teachers_of(user_id),
+        "class_ids": classes_of(user_id),
     }
     # The event commits with the submission: a crash before the publish cannot lose it.
     batch = store.db().batch()
@@ -126,30 +127,41 @@ def list_student_submissions(student_id: str, exercise_id: str | None, limit: in
     return store.paginate(query, collection, [NEWEST], limit, cursor, lambda s: submission_out(s.id, s.to_dict() or {}))
 
 
-def teachers_of(student_id: str) -> list[str]:
-    """The teachers of the student's active classes (one query: a read per class, at least one)."""
+def classes_of(student_id: str) -> list[str]:
+    """The student's active classes (one query: a read per class, at least one)."""
     memberships = (
         store.db()
         .collection(MEMBERSHIPS)
         .where(filter=store.eq("student_id", student_id))
         .where(filter=store.eq("status", "active"))
-        .select(["teacher_id"])
+        .select(["class_id"])
         .stream()
     )
-    return sorted({(m.to_dict() or {}).get("teacher_id", "") for m in memberships} - {""})
+    return sorted({(m.to_dict() or {}).get("class_id", "") for m in memberships} - {""})
 
 
-def refresh_teachers(student_id: str) -> int:
-    """Set `teacher_ids` of every submission of the student to their classes' teachers now (a
-    class joined or left); returns how many changed. It reads the current memberships, so a
-    late, repeated or reordered event leaves the same result."""
-    teachers = teachers_of(student_id)
-    mine = store.db().collection(SUBMISSIONS).where(filter=store.eq("user_id", student_id)).select(["teacher_ids"])
+def refresh_classes(student_id: str) -> int:
+    """Set `class_ids` of every submission of the student to their active classes now (a class
+    joined or left); returns how many changed. It reads the current memberships, so a late,
+    repeated or reordered event leaves the same result."""
+    classes = classes_of(student_id)
+    mine = store.db().collection(SUBMISSIONS).where(filter=store.eq("user_id", student_id)).select(["class_ids"])
     return store.update_all(
-        (s.reference, {"teacher_ids": teachers})
-        for s in mine.stream()
-        if (s.to_dict() or {}).get("teacher_ids") != teachers
+        (s.reference, {"class_ids": classes}) for s in mine.stream() if (s.to_dict() or {}).get("class_ids") != classes
     )
+
+
+def _classes_taught(teacher_id: str) -> list[str]:
+    """The teacher's active classes (one query: a read per class, at least one)."""
+    taught = (
+        store.db()
+        .collection(CLASSES)
+        .where(filter=store.eq("teacher_id", teacher_id))
+        .where(filter=store.eq("status", "active"))
+        .select([])
+        .stream()
+    )
+    return sorted(c.id for c in taught)
 
 
 def list_exercise_submissions(exercise_id: str, principal: Principal, limit: int, cursor: str | None) -> store.Page:
@@ -162,8 +174,18 @@ def list_exercise_submissions(exercise_id: str, principal: Principal, limit: int
     if not (principal.is_admin or exercise.get("author_id") == principal.user_id):
         if principal.role != "teacher":
             raise Forbidden("Only the exercise's author, teachers and admins see its submissions.")
-        # The submissions carry their author's teachers: one indexed query, whatever the roster.
-        query = query.where(filter=FieldFilter("teacher_ids", "array_contains", principal.user_id))
+        # The submissions carry their author's classes: one indexed query per 30 of the teacher's
+        # classes (Firestore's limit), merged into one page; the roster's size costs nothing.
+        classes = _classes_taught(principal.user_id)
+        queries = [
+            query.where(filter=FieldFilter("class_ids", "array_contains_any", classes[i : i + MAX_ANY_OF]))
+            for i in range(0, len(classes), MAX_ANY_OF)
+        ]
+        if not queries:
+            return store.Page(items=[])
+        return store.paginate_union(
+            queries, collection, [NEWEST], limit, cursor, lambda s: submission_out(s.id, s.to_dict() or {})
+        )
     return store.paginate(query, collection, [NEWEST], limit, cursor, lambda s: submission_out(s.id, s.to_dict() or {}))
 
 
