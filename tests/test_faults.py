@@ -963,12 +963,15 @@ class Runner:
 
 
 def fault_plan(happy: Faults) -> list[tuple[str, int, str]]:
-    """(kind, n, error name): every call in full mode; else one fault at every Firestore write
-    (errors taking turns) and the first call of each other kind."""
+    """(kind, n, error name). Full mode: every Firestore call (the errors taking turns), every
+    write with each of the three errors, every call of each other kind. Else one fault at every
+    Firestore write (errors taking turns) and the first call of each other kind."""
     plan: list[tuple[str, int, str]] = []
     errors = list(FIRESTORE_ERRORS)
     if FULL:
-        plan += [("firestore", n, e) for n in range(1, happy.calls["firestore"] + 1) for e in errors]
+        turns = {n: errors[(n - 1) % len(errors)] for n in range(1, happy.calls["firestore"] + 1)}
+        plan += [("firestore", n, e) for n, e in turns.items()]
+        plan += [("firestore", n, e) for n in happy.writes for e in errors if e != turns[n]]
         plan += [(k, n, k) for k in OTHER_ERRORS for n in range(1, happy.calls[k] + 1)]
     else:
         # A route that writes nothing to Firestore (it publishes, or signs a token): its first read.
@@ -1020,9 +1023,10 @@ def reliability_page(seconds: float) -> str:
             f"Run {when}, {seconds / 60:.1f} min on the real emulators (2 shared cores).",
             "",
             "Every event consumer and every route that writes (found in the registry) runs its happy path,",
-            "which counts its calls; then each run fails one of them: every Firestore RPC in turn with each",
-            "of UNAVAILABLE, ABORTED and DEADLINE_EXCEEDED, every Pub/Sub publish, every Storage call and",
-            "every sandbox run. The client then sends its request again when it got no success (at most",
+            "which counts its calls; then each run fails one of them: every Firestore RPC in turn (UNAVAILABLE,",
+            "ABORTED and DEADLINE_EXCEEDED taking turns), every Firestore write (commit) with each of the three,",
+            "every Pub/Sub publish, every Storage call and every sandbox run. The client then sends its",
+            "request again when it got no success (at most",
             f"{RETRIES} times), Pub/Sub redelivers what failed, Eventarc the storage event, the outbox flush",
             "publishes what is due and the grading sweep runs. The outcome is **equal** when every document",
             "and stored object (normalised for ids, tokens, times and chance) is the happy path's: nothing",
@@ -1037,8 +1041,22 @@ def reliability_page(seconds: float) -> str:
             "| --- | --- | ---: | ---: | ---: | --- |",
             *rows,
             "",
+            *differences(),
         ]
     )
+
+
+def differences() -> list[str]:
+    """What each outcome that is not the happy path's differs in (its first documents), and the
+    statuses its client saw."""
+    unequal = [o for o in RESULTS if not o.equal]
+    if not unequal:
+        return []
+    lines = ["## Not equal", ""]
+    for o in unequal:
+        shown = "; ".join(d[:160] for d in o.difference[:2]).replace("|", "/")
+        lines.append(f"- {o.scenario}, {o.fault}, statuses {o.statuses}: `{shown}`")
+    return [*lines, ""]
 
 
 @pytest.mark.parametrize("name", [s.name for s in SCENARIOS])
