@@ -1048,11 +1048,11 @@ def reliability_page(seconds: float) -> str:
 
 def differences() -> list[str]:
     """What each outcome that is not the happy path's differs in (its first documents), and the
-    statuses its client saw."""
-    unequal = [o for o in RESULTS if not o.equal]
+    statuses its client saw; also an equal end state whose client never got the happy status."""
+    unequal = [o for o in RESULTS if not o.equal or (o.statuses and o.statuses[-1] != BY_NAME[o.scenario].status)]
     if not unequal:
         return []
-    lines = ["## Not equal", ""]
+    lines = ["## Not equal (state, or the status the client ended with)", ""]
     for o in unequal:
         shown = "; ".join(d[:160] for d in o.difference[:2]).replace("|", "/")
         lines.append(f"- {o.scenario}, {o.fault}, statuses {o.statuses}: `{shown}`")
