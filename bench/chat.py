@@ -241,7 +241,7 @@ def main() -> int:
     from infra.local.emulators import clear_firestore
     from infra.local.gateway import Gateway
     from infra.manifest import TEST_PORTS
-    from shared import store
+    from shared import event_types, store
     from tests.support import Api, PushEndpoint, Stack, ops
 
     port = int(os.environ["FIRESTORE_EMULATOR_HOST"].rsplit(":", 1)[1]) or TEST_PORTS["firestore"]
@@ -249,7 +249,7 @@ def main() -> int:
     pubsub.apply(BENCH_PROJECT, push_base=None)
     load_content()
     lines: list[str] = []
-    from google.cloud import storage  # type: ignore[attr-defined]
+    from google.cloud import storage
 
     from functions.chat import snapshot
     from shared.config import settings
@@ -310,7 +310,7 @@ def main() -> int:
 
     session = call("POST /chat/sessions", "POST", "/api/v1/chat/sessions", {"topic": "networking"}).json
     latencies = []
-    with PushEndpoint(stack, "chat-reply", service.MESSAGE_POSTED):
+    with PushEndpoint(stack, "chat-reply", event_types.MESSAGE_POSTED):
         for i in range(messages):
             started = time.perf_counter()
             posted = call(

@@ -122,7 +122,7 @@ def plain_write(bucket: str, blob: Any, exam_type: str, *, raw: bool = False) ->
     meter = store.start_metering()
     started = time.perf_counter()
     now = store.now()
-    from google.cloud import storage  # type: ignore[attr-defined]
+    from google.cloud import storage
 
     source = storage.Client().bucket(bucket).blob(blob.name)
     with io.TextIOWrapper(source.open("rb", chunk_size=1024 * 1024), encoding="utf-8-sig", newline="") as text:
@@ -154,7 +154,7 @@ def plain_write(bucket: str, blob: Any, exam_type: str, *, raw: bool = False) ->
 
 
 def import_section(rows: int) -> list[str]:
-    from google.cloud import storage  # type: ignore[attr-defined]
+    from google.cloud import storage
 
     from infra.local.emulators import clear_firestore
     from infra.manifest import TEST_PORTS

@@ -78,7 +78,7 @@ def avatar_rows(api: Any) -> list[str]:
             times.append((time.perf_counter() - started) * 1000)
             assert response.status_code == 200, response.json
             op_headers.add(response.headers["X-Firestore-Ops"])
-        from google.cloud import storage  # type: ignore[attr-defined]
+        from google.cloud import storage
 
         from shared.config import settings
 

@@ -110,7 +110,7 @@ def measure_reads(user_count: int) -> dict[str, int]:
 def measure_events(count: int) -> list[tuple[str, int, float]]:
     """Events one handler instance sustains: drained one by one through the gateway, as push
     would deliver them to a single instance with concurrency 1."""
-    from google.cloud import pubsub_v1  # type: ignore[attr-defined]
+    from google.cloud import pubsub_v1
 
     from infra.local import pubsub
     from infra.local.gateway import Gateway

@@ -44,7 +44,7 @@ def original_topic(attributes: dict[str, str], subscriptions: dict[str, str]) ->
 
 
 def replay(project: str, *, max_messages: int = 10_000, dry_run: bool = False) -> ReplayReport:
-    from google.cloud import pubsub_v1  # type: ignore[attr-defined]
+    from google.cloud import pubsub_v1
 
     from infra.local.pubsub import manifest
 

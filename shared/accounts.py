@@ -172,7 +172,6 @@ def revoke_sessions(
 
 # The user's fields that class rosters copy onto a student's memberships.
 ROSTER_FIELDS = ("first_name", "last_name", "grade_level")
-_ROSTER_BATCH = 400
 
 
 def edit_account(
@@ -222,13 +221,4 @@ def edit_account(
 
 def _sync_rosters(student_id: str, fields: dict[str, Any]) -> None:
     memberships = store.db().collection(MEMBERSHIPS).where(filter=FieldFilter("student_id", "==", student_id))
-    batch = store.db().batch()
-    pending = 0
-    for snapshot in memberships.stream():
-        batch.update(snapshot.reference, fields)
-        pending += 1
-        if pending == _ROSTER_BATCH:
-            batch.commit()
-            batch, pending = store.db().batch(), 0
-    if pending:
-        batch.commit()
+    store.update_all((snapshot.reference, fields) for snapshot in memberships.stream())

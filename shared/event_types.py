@@ -15,6 +15,19 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from shared.registry import published
+
+# Each domain topic, named once: publishers and consumers (`@subscriber(..., topic=...)`) use these.
+USER_REGISTERED = published("user.registered")
+EXAM_ANSWERED = published("exam.answered")
+EXAM_COMPLETED = published("exam.completed")
+SUBMISSION_CREATED = published("submission.created")
+SUBMISSION_GRADED = published("submission.graded")
+LESSON_COMPLETED = published("lesson.completed")
+CLASS_JOINED = published("class.joined")
+CLASS_LEFT = published("class.left")
+MESSAGE_POSTED = published("chat.message.posted")
+
 Key = Annotated[str, StringConstraints(min_length=1, max_length=128)]
 # An id that becomes a document path segment.
 Segment = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[^/]+$")]
@@ -95,13 +108,13 @@ class MessagePosted(EventData):
 
 
 MODELS: dict[str, type[EventData]] = {
-    "user.registered": UserRegistered,
-    "exam.answered": ExamAnswered,
-    "exam.completed": ExamCompleted,
-    "submission.created": SubmissionCreated,
-    "submission.graded": SubmissionGraded,
-    "lesson.completed": LessonCompleted,
-    "class.joined": ClassMembershipChanged,
-    "class.left": ClassMembershipChanged,
-    "chat.message.posted": MessagePosted,
+    USER_REGISTERED: UserRegistered,
+    EXAM_ANSWERED: ExamAnswered,
+    EXAM_COMPLETED: ExamCompleted,
+    SUBMISSION_CREATED: SubmissionCreated,
+    SUBMISSION_GRADED: SubmissionGraded,
+    LESSON_COMPLETED: LessonCompleted,
+    CLASS_JOINED: ClassMembershipChanged,
+    CLASS_LEFT: ClassMembershipChanged,
+    MESSAGE_POSTED: MessagePosted,
 }

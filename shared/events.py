@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 import builtins
+import contextlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -26,6 +27,7 @@ from pydantic import ValidationError
 from shared import store
 from shared.event_types import MODELS, EventData
 from shared.logging import get_logger, log_fields, request_id_var
+from shared.outbound import PUBLISH_TIMEOUT
 from shared.pubsub import publisher, topic_path
 from shared.registry import FunctionSpec, expires, register
 from shared.userdata import not_personal
@@ -154,7 +156,9 @@ class StagedEvent:
 
     def send(self) -> None:
         """Publish now and take the event out of the outbox. If Pub/Sub fails, or the process dies
-        before this runs, the outbox still holds it and the flush job publishes it."""
+        before this runs, the outbox still holds it and the flush job publishes it. Never raises:
+        the change has committed, and whatever fails here the flush mends (a second publish of
+        the same event id is counted once), so the caller's answer stays a success."""
         ref = store.db().collection(OUTBOX).document(self.id)
         try:
             _send(self.topic, self.payload, self.attributes)
@@ -163,9 +167,16 @@ class StagedEvent:
                 "publish failed; the staged event waits in the outbox",
                 extra=log_fields(event_type=self.topic, event_id=self.id, error=type(exc).__name__),
             )
-            ref.update({"due_at": store.now()})  # due now: no request is publishing it any more
+            with contextlib.suppress(Exception):  # else it falls due OUTBOX_SETTLE after staging
+                ref.update({"due_at": store.now()})  # due now: no request is publishing it any more
             return
-        ref.delete()
+        try:
+            ref.delete()
+        except Exception as exc:  # published: the flush publishes it again, consumers count it once
+            log.warning(
+                "published, but the outbox entry stays until the flush",
+                extra=log_fields(event_type=self.topic, event_id=self.id, error=type(exc).__name__),
+            )
 
 
 def publish_in(
@@ -195,7 +206,7 @@ def publish_in(
 
 
 def _send(topic: str, payload: str, attributes: dict[str, str]) -> None:
-    publisher().publish(topic_path(topic), payload.encode(), **attributes).result(timeout=30)
+    publisher().publish(topic_path(topic), payload.encode(), **attributes).result(timeout=PUBLISH_TIMEOUT)
 
 
 def flush_outbox(limit: int = 500) -> int:

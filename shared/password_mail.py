@@ -66,13 +66,16 @@ def queue_mail(writer: Any, email: str, link: str, purpose: str, ttl: timedelta,
     writer.create(store.db().collection(MAIL).document(new_id()), _reset_mail(email, link, purpose, ttl, **names))
 
 
-def create_password_reset(user_id: str, email: str, now: datetime, *, purpose: str = "reset") -> str:
+def create_password_reset(
+    user_id: str, email: str, now: datetime, *, purpose: str = "reset", writer: Any = None
+) -> str:
     """Store a single-use, expiring token (only its hash) and queue the mail that carries it.
 
     `purpose` is "reset" (forgotten password, expires after `password_reset_ttl_seconds`) or
     "welcome" (an account created for someone, who sets a first password; expires after
-    `invitation_ttl_seconds`). Two writes, no read. Returns the token for internal use only:
-    never put it in an HTTP response or a log.
+    `invitation_ttl_seconds`). Two writes, no read; through `writer` (the transaction of the
+    change that asks for the mail, so that both commit or neither does), else in their own batch.
+    Returns the token for internal use only: never put it in an HTTP response or a log.
     """
     if purpose not in ("reset", "welcome"):
         raise ValueError(f"unknown password mail purpose {purpose!r}")
@@ -81,7 +84,7 @@ def create_password_reset(user_id: str, email: str, now: datetime, *, purpose: s
     token = new_secret()
     link = f"{cfg.app_url.rstrip('/')}{_MAILS[purpose][1]}?token={token}"
     client_db = store.db()
-    batch = client_db.batch()
+    batch = writer if writer is not None else client_db.batch()
     batch.create(
         client_db.collection(PASSWORD_RESETS).document(hash_token(token)),
         {
@@ -94,5 +97,6 @@ def create_password_reset(user_id: str, email: str, now: datetime, *, purpose: s
         },
     )
     queue_mail(batch, email, link, purpose, ttl)
-    batch.commit()
+    if writer is None:
+        batch.commit()
     return token

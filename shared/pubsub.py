@@ -21,9 +21,11 @@ def publisher() -> Any:
     if _publisher is None:
         with _publisher_lock:
             if _publisher is None:
-                from google.cloud import pubsub_v1  # type: ignore[attr-defined]
+                from google.cloud import pubsub_v1
 
-                _publisher = pubsub_v1.PublisherClient()
+                from shared.outbound import publisher_options
+
+                _publisher = pubsub_v1.PublisherClient(publisher_options=publisher_options())
     return _publisher
 
 

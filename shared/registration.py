@@ -16,7 +16,7 @@ from shared.accounts import USER_EMAILS
 from shared.collections import USERS
 from shared.emails import email_key
 from shared.errors import Conflict
-from shared.event_types import UserRegistered
+from shared.event_types import USER_REGISTERED, UserRegistered
 from shared.events import StagedEvent, publish_in
 
 
@@ -38,5 +38,5 @@ def create_account(
     txn.create(email_ref, {"user_id": user_id, "created_at": now})
     txn.create(client_db.collection(USERS).document(user_id), user)
     return publish_in(
-        txn, "user.registered", UserRegistered.of_account(user_id, user), occurred_at=now, event_id=event_id
+        txn, USER_REGISTERED, UserRegistered.of_account(user_id, user), occurred_at=now, event_id=event_id
     )

@@ -11,7 +11,7 @@ import base64
 import binascii
 import json
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -195,6 +195,25 @@ def run_transaction(work: Callable[[firestore.Transaction], T], *, max_attempts:
                 raise Contention(headers={"Retry-After": "1"}) from exc
             raise
     raise Contention(headers={"Retry-After": "1"})
+
+
+BATCH_LIMIT = 400  # writes per batch, under Firestore's 500
+
+
+def update_all(updates: Iterable[tuple[Any, dict[str, Any]]]) -> int:
+    """Apply each (reference, fields) update, BATCH_LIMIT to a batch (not atomic as a whole:
+    for changes that may land one batch at a time). Returns how many were applied."""
+    batch, pending, done = db().batch(), 0, 0
+    for ref, fields in updates:
+        batch.update(ref, fields)
+        pending += 1
+        done += 1
+        if pending == BATCH_LIMIT:
+            batch.commit()
+            batch, pending = db().batch(), 0
+    if pending:
+        batch.commit()
+    return done
 
 
 # Optimistic writes ---------------------------------------------------------------------------

@@ -19,9 +19,9 @@ from typing import Any
 
 from werkzeug.serving import make_server
 
-from functions.chat import service
 from shared import answers, store
 from shared.collections import CHAT_SESSIONS, EXERCISES, PATHS
+from shared.event_types import MESSAGE_POSTED
 from tests.support import PushEndpoint
 
 SECRET_SOLUTION = "def add(a, b): return SOLUTION_SECRET_7781"
@@ -182,7 +182,7 @@ def gateway_without_push(stack: Any) -> Iterator[int]:
 @contextlib.contextmanager
 def gateway_with_push(stack: Any) -> Iterator[int]:
     """The API on an ephemeral port, and `chat-reply` reached by real Pub/Sub push through it."""
-    with PushEndpoint(stack, "chat-reply", service.MESSAGE_POSTED) as push:
+    with PushEndpoint(stack, "chat-reply", MESSAGE_POSTED) as push:
         yield push.server.server_port
 
 

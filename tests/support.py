@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from google.cloud import pubsub_v1, storage  # type: ignore[attr-defined]
+from google.cloud import pubsub_v1, storage
 from google.cloud.firestore import DocumentSnapshot
 from google.protobuf.timestamp_pb2 import Timestamp
 from werkzeug.test import Client, TestResponse

@@ -136,8 +136,8 @@ def test_budgets_of_the_recovery_routes(api: Api) -> None:
     unknown = api.post(REQUEST, {"email": "nobody@example.com"})
     assert ops(unknown) == {"reads": 1, "writes": 2, "deletes": 0}
     confirm = api.post(CONFIRM, {"token": mailed_token(), "new_password": NEW})
-    # reset + user (txn) 2r 2w; live sessions query 1r (1 session) + 1w; audit 1w
-    assert ops(confirm) == {"reads": 3, "writes": 4, "deletes": 0}
+    # reset + user judged 2r; live sessions query 1r (1 session) + 1w; reset + user (txn) 2r 2w, audit 1w
+    assert ops(confirm) == {"reads": 5, "writes": 4, "deletes": 0}
     second = api.login("ida@example.com", NEW)
     change = api.post(CHANGE, {"current_password": NEW, "new_password": NEW + "?"}, token=second["access_token"])
     # session 1r; user 1r + 1w; lockout 1r; live sessions query 1r (own kept); audit 1w

@@ -10,7 +10,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from google.cloud import storage  # type: ignore[attr-defined]
+from google.cloud import storage
 
 from functions.chat import service, snapshot
 from functions.chat.retrieval import CONTENT

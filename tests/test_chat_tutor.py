@@ -10,7 +10,7 @@ import pytest
 
 from functions.chat import service
 from functions.chat.retrieval import CONTENT
-from shared import store
+from shared import event_types, store
 from shared.collections import EXERCISES, PATHS, QUESTIONS
 from shared.config import settings
 from shared.events import publish
@@ -174,8 +174,8 @@ def test_a_redelivered_event_writes_no_second_reply(
     session_id, message = ask(api, token, "What does a subnet mask do?")
     drain()
     first = replies_of(session_id)
-    publish(service.MESSAGE_POSTED, {"session_id": session_id, "message_id": message["id"], "user_id": "x"})
-    publish(service.MESSAGE_POSTED, {"session_id": session_id, "message_id": message["id"], "user_id": "x"})
+    publish(event_types.MESSAGE_POSTED, {"session_id": session_id, "message_id": message["id"], "user_id": "x"})
+    publish(event_types.MESSAGE_POSTED, {"session_id": session_id, "message_id": message["id"], "user_id": "x"})
     assert drain() >= 2
     assert replies_of(session_id) == first and len(first) == 1
 
@@ -199,7 +199,7 @@ def test_concurrent_deliveries_write_one_reply(api: Any, drain: Any, student: di
 
 def test_reply_arrives_by_real_pubsub_push(api: Any, stack: Any, student: dict[str, Any], content: Any) -> None:
     token = student["access_token"]
-    with PushEndpoint(stack, "chat-reply", service.MESSAGE_POSTED):
+    with PushEndpoint(stack, "chat-reply", event_types.MESSAGE_POSTED):
         session_id, message = ask(api, token, "How does DNS resolve names?")
         reply = eventually(lambda: replies_of(session_id), timeout=30)
     assert reply[0]["id"] == service.reply_id(message["id"])
@@ -329,8 +329,8 @@ def test_an_event_naming_nothing_writes_nothing(api: Any, drain: Any, student: d
     token = student["access_token"]
     session_id, message = ask(api, token, "What does a subnet mask do?")
     store.db().collection("chat_sessions").document(session_id).collection("messages").document(message["id"]).delete()
-    publish(service.MESSAGE_POSTED, {"session_id": session_id})  # no message id
-    publish(service.MESSAGE_POSTED, {"session_id": session_id, "message_id": "a/b"})
+    publish(event_types.MESSAGE_POSTED, {"session_id": session_id})  # no message id
+    publish(event_types.MESSAGE_POSTED, {"session_id": session_id, "message_id": "a/b"})
     assert drain() >= 3  # the original event too: its message is gone
     assert messages_of(session_id) == []
 

@@ -16,7 +16,7 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 
 # google-cloud-pubsub ships no type information (no py.typed).
-from google.cloud import pubsub_v1  # type: ignore[attr-defined]
+from google.cloud import pubsub_v1
 from pytest_mock import MockerFixture
 
 from functions.classes import service
@@ -433,19 +433,26 @@ def test_request_and_approve_creates_enrolled_account_with_welcome_mail(
     assert count("users") == 3
 
 
-def test_approval_stands_when_the_welcome_mail_fails(api: Api, mocker: MockerFixture) -> None:
-    """Fault injection: the mail step crashes after the account committed."""
+def test_approval_and_its_welcome_mail_commit_together(api: Api, mocker: MockerFixture) -> None:
+    """Fault injection: the mail step fails. Nothing is written (no account without its mail),
+    and the approval sent again creates both."""
     from shared import password_mail
 
     teacher, boss = person(api, "t@example.com", "teacher"), admin(api)
     klass = new_class(api, teacher)
     asked = api.post("/api/v1/teachers/student-requests", request_body(klass), token=teacher.token)
+    real = password_mail.create_password_reset
     mocker.patch.object(password_mail, "create_password_reset", side_effect=RuntimeError("mail store down"))
+    failed = api.post(f"/api/v1/student-requests/{asked.json['id']}/approve", token=boss.token)
+    assert failed.status_code == 500
+    assert count("users") == 2 and count("mail") == 0  # the teacher and the admin: nobody new
+    assert existing("student_requests", asked.json["id"])["status"] == "pending"
+    mocker.patch.object(password_mail, "create_password_reset", side_effect=real)
     approved = api.post(f"/api/v1/student-requests/{asked.json['id']}/approve", token=boss.token)
     assert approved.status_code == 200, approved.json
     assert doc("users", approved.json["student_id"]) is not None
     assert existing("class_memberships", f"{klass['id']}_{approved.json['student_id']}")["status"] == "active"
-    assert count("mail") == 0
+    assert count("mail") == 1
 
 
 def test_request_refusals_and_rejection(api: Api) -> None:

@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 # google-cloud-pubsub ships no type information (no py.typed).
-from google.cloud import pubsub_v1  # type: ignore[attr-defined]
+from google.cloud import pubsub_v1
 from werkzeug.serving import make_server
 
 from tests.support import Api, Stack

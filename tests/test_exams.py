@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from google.api_core import exceptions as gexc
-from google.cloud import pubsub_v1  # type: ignore[attr-defined]
+from google.cloud import pubsub_v1
 
 from functions.exams import history
 from shared import store

@@ -153,14 +153,18 @@ def test_a_solution_must_pass_its_tests_and_bad_input_is_refused(api: Api, schoo
 
 
 def test_accepted_submission_with_results_and_one_graded_event(
-    api: Api, drain: Callable[..., int], school: dict[str, Person], listen: Any  # noqa: F811
+    api: Api,
+    drain: Callable[..., int],
+    school: dict[str, Person],
+    listen: Any,  # noqa: F811
 ) -> None:
     student = school["student"]
     exercise = author(api, school["teacher"])
     received = listen("submission.graded")
     queued = submit(api, student, exercise["id"], SOLUTION)
     assert queued.status_code == 202
-    assert ops(queued) == {"reads": 2, "writes": 3, "deletes": 1}  # + submission.created in the outbox
+    # + submission.created in the outbox; + the author's classes (class_ids: one read per class, at least one)
+    assert ops(queued) == {"reads": 3, "writes": 3, "deletes": 1}
     assert set(queued.json) == {"id", "exercise_id", "user_id", "status", "created_at"}
     assert queued.json["status"] == "queued" and queued.json["user_id"] == student.id
     pending = api.get(f"/api/v1/submissions/{queued.json['id']}", token=student.token).json
@@ -350,6 +354,7 @@ def test_submission_history_per_student_and_per_exercise(
     assert theirs.status_code == 200 and theirs.json["items"] == []
     klass = new_class(api, school["other_teacher"], name="Evening")
     join(api, stranger, klass["class_code"])
+    drain()  # class.joined brings the new student's earlier submissions to the teacher's list
     theirs = api.get(f"/api/v1/exercises/{exercise['id']}/submissions", token=school["other_teacher"].token)
     assert [s["id"] for s in theirs.json["items"]] == [outsider["id"]]
     assert api.get(f"/api/v1/exercises/{exercise['id']}/submissions", token=student.token).status_code == 403
@@ -377,6 +382,36 @@ def test_a_teacher_of_more_students_than_one_query_takes_sees_them_all(api: Api,
             break
         cursor = f"&cursor={page.json['next_cursor']}"
     assert seen == expected[::-1]
+
+
+def test_a_teachers_page_costs_the_same_reads_whatever_the_roster(
+    api: Api, drain: Callable[..., int], school: dict[str, Person]
+) -> None:
+    """Issue 22: a page of a teacher's students' submissions reads the session, the exercise, the
+    teacher's classes and the page (+1), whether the roster holds 1 student or 40; a student who
+    joins later brings their earlier submissions, one who leaves takes theirs away."""
+    exercise = author(api, school["teacher"])
+    teacher = school["other_teacher"]
+    klass = new_class(api, teacher, name="Big class")
+    learners = [person(api, f"roster{n}@example.com") for n in range(40)]
+    for learner in learners:
+        assert join(api, learner, klass["class_code"]).status_code in (200, 201)
+    first = submit(api, learners[0], exercise["id"], SOLUTION).json["id"]
+    late = school["student"]  # not in this class yet: submits, then joins
+    earlier = submit(api, late, exercise["id"], SOLUTION).json["id"]
+    drain()
+    page = api.get(f"/api/v1/exercises/{exercise['id']}/submissions?limit=5", token=teacher.token)
+    assert [s["id"] for s in page.json["items"]] == [first]
+    assert ops(page)["reads"] <= 1 + 1 + 1 + 6, ops(page)  # session, exercise, 1 class, the page and one more
+    assert join(api, late, klass["class_code"]).status_code in (200, 201)
+    drain()
+    page = api.get(f"/api/v1/exercises/{exercise['id']}/submissions?limit=5", token=teacher.token)
+    assert [s["id"] for s in page.json["items"]] == [earlier, first]
+    left = api.delete(f"/api/v1/classes/{klass['id']}/students/{learners[0].id}", token=teacher.token)
+    assert left.status_code == 204
+    drain()
+    page = api.get(f"/api/v1/exercises/{exercise['id']}/submissions?limit=5", token=teacher.token)
+    assert [s["id"] for s in page.json["items"]] == [earlier]
 
 
 # Demo data ------------------------------------------------------------------------------------------
@@ -498,3 +533,52 @@ def test_a_grader_crash_is_retried_and_repeated_crashes_end_as_internal_error(
     body = api.get(f"/api/v1/submissions/{always['id']}", token=student.token).json
     assert body["status"] == "graded" and body["verdict"] == "internal_error"
     assert existing(SUBMISSIONS, always["id"])["attempts"] == 3  # three claims, then ended
+
+
+def test_a_firestore_failure_at_any_step_of_grading_loses_no_grade_and_pays_once(
+    api: Api, drain: Callable[..., int], school: dict[str, Person], mocker: MockerFixture
+) -> None:
+    """Fail each Firestore call the grader makes (the claim, the exercise read, the finish, the
+    outbox clean-up), one at a time: the redelivery grades it, once, and pays XP once."""
+    from functions.progress.service import XP_EXERCISE_FIRST_PASS
+    from tests.faults import FIRESTORE_ERRORS, Faults
+
+    exercise = author(api, school["teacher"])
+    faults = Faults(mocker).install()
+    drain()
+    happy = submit(api, school["student"], exercise["id"], SOLUTION).json
+    with faults.armed():
+        drain(GRADE)
+    assert existing(SUBMISSIONS, happy["id"])["verdict"] == "accepted"
+    calls = faults.calls["firestore"]
+    assert calls >= 6
+    errors = list(FIRESTORE_ERRORS.values())
+    for n in range(1, calls + 1):
+        learner = person(api, f"learner-{n}@example.com")
+        drain()
+        queued = submit(api, learner, exercise["id"], SOLUTION).json
+        faults.reset()
+        faults.fail("firestore", n, errors[n % len(errors)])
+        with faults.armed():
+            drain(GRADE)
+        assert faults.injected, n
+        drain()  # redeliveries, and what submission.graded sets off
+        body = api.get(f"/api/v1/submissions/{queued['id']}", token=learner.token).json
+        assert (body["status"], body["verdict"]) == ("graded", "accepted"), (faults.injected, body)
+        assert existing("user_stats", learner.id)["xp"] == XP_EXERCISE_FIRST_PASS, faults.injected
+        assert store.db().collection("event_outbox").get() == [] or n == calls, faults.injected
+
+
+def test_the_sweep_ends_only_claims_whose_lease_ran_out(api: Api, school: dict[str, Person]) -> None:
+    student = school["student"]
+    exercise = author(api, school["teacher"])
+    queued = submit(api, student, exercise["id"], SOLUTION).json
+    ref = store.db().collection(SUBMISSIONS).document(queued["id"])
+    late = store.now() + timedelta(minutes=16)  # past stale_at
+    # A grader still at work past stale_at (a long queue): its lease holds, the sweep leaves it.
+    ref.update({"status": "running", "attempts": 1, "lease_until": late + timedelta(minutes=2)})
+    assert grading.sweep(late) == 0
+    assert existing(SUBMISSIONS, queued["id"])["status"] == "running"
+    # Its lease ran out: the grader is gone, the sweep ends it.
+    assert grading.sweep(late + timedelta(minutes=3)) == 1
+    assert existing(SUBMISSIONS, queued["id"])["verdict"] == "internal_error"

@@ -37,7 +37,7 @@ def test_registration_creates_stats_through_a_real_push(api: Api, stack: Stack) 
 
 def test_the_same_event_delivered_twice_is_processed_once(api: Api, stack: Stack) -> None:
     # google-cloud-pubsub ships no type information (no py.typed).
-    from google.cloud import pubsub_v1  # type: ignore[attr-defined]
+    from google.cloud import pubsub_v1
 
     user = api.register("twice@example.com")["user"]
     subscriber = pubsub_v1.SubscriberClient()
@@ -80,7 +80,7 @@ def test_a_failed_delivery_waiting_out_its_backoff_does_not_outlive_the_purge_be
     retry backoff too (a pull does not see it), or the next test would get its redeliveries."""
     import time
 
-    from google.cloud import pubsub_v1  # type: ignore[attr-defined]
+    from google.cloud import pubsub_v1
 
     from shared.events import publish
 

@@ -51,3 +51,23 @@ def test_bodies_that_are_not_objects_are_refused(api: Api, raw: bytes) -> None:
         assert response.status_code in (400, 403, 404, 405, 413, 415, 422), (verb, path, response.status_code)
         assert response.json["error"]["code"]
     assert _collections() == before
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/" + "a" * 4096,
+        "/" + "a" * 300,  # one segment past the file system's 255-byte name limit
+        "/docs/" + "b" * 5000,
+        "/api/v1/classes/" + "c" * 4096,
+        "/" + "/".join(["d" * 200] * 30),
+    ],
+    ids=["root-4096", "segment-300", "under-docs", "route-parameter", "deep"],
+)
+@pytest.mark.parametrize("verb", ["GET", "HEAD", "POST"])
+def test_any_long_path_gets_the_contracts_json_error(api: Api, path: str, verb: str) -> None:
+    response = api.call(verb, path)
+    assert response.status_code == 404, (verb, path[:40], response.status_code)
+    assert response.headers["Content-Type"].startswith("application/json")
+    if verb != "HEAD":
+        assert response.json["error"]["code"] == "not_found"

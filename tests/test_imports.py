@@ -8,7 +8,7 @@ import io
 from typing import Any
 
 import pytest
-from google.cloud import storage  # type: ignore[attr-defined]
+from google.cloud import storage
 from google.cloud.firestore_v1.base_query import FieldFilter
 from pytest_mock import MockerFixture
 

@@ -11,8 +11,7 @@ from typing import Any
 import pytest
 
 from functions.exercises import grading
-from functions.paths import learning
-from shared import events, store
+from shared import event_types, events, store
 from shared.collections import SUBMISSIONS
 from shared.event_types import SubmissionGraded
 from tests.chat_support import messages_of
@@ -115,7 +114,7 @@ def test_a_lesson_completion_survives_a_crash_before_the_publish(
 
     assert recover(crash) == 1
     [event] = completions.pull()
-    assert event["type"] == learning.LESSON_COMPLETED
+    assert event["type"] == event_types.LESSON_COMPLETED
     assert (event["data"]["user_id"], event["data"]["lesson_id"], event["data"]["path_id"]) == (
         learner["user"]["id"],
         reading,

@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from google.cloud import storage  # type: ignore[attr-defined]
+from google.cloud import storage
 from PIL import Image
 
 from shared import store

@@ -4,11 +4,12 @@ metadata, stored under an unguessable name in the storage emulator."""
 from __future__ import annotations
 
 import io
+import os
 import re
 from typing import Any
 
 import requests
-from google.cloud import storage  # type: ignore[attr-defined]
+from google.cloud import storage
 from PIL import ExifTags, Image
 
 from shared import store
@@ -194,3 +195,99 @@ def test_budgets_of_the_profile_routes(api: Api) -> None:
     assert ops(refused) == {"reads": 1, "writes": 0, "deletes": 0}  # the session only
     delete = api.delete(avatar_path(uid), token=token)
     assert ops(delete) == {"reads": 2, "writes": 2, "deletes": 0}
+
+
+def _jpeg(size: tuple[int, int], orientation: int = 1) -> bytes:
+    exif = Image.Exif()
+    exif[ExifTags.Base.Orientation] = orientation
+    out = io.BytesIO()
+    Image.new("RGB", size, (20, 120, 200)).save(out, format="JPEG", exif=exif, quality=70)
+    return out.getvalue()
+
+
+def test_pictures_past_the_decode_budget_are_refused_unless_jpeg_draft_mode_shrinks_them(api: Api) -> None:
+    from functions.users.avatar import DECODE_PIXEL_BUDGET, MAX_SOURCE_PIXELS
+
+    alice = api.register("alice@example.com")
+    uid, token = alice["user"]["id"], alice["access_token"]
+    # 20 MP of PNG must be decoded whole: past the budget, refused before decoding.
+    wide = io.BytesIO()
+    Image.new("1", (5_000, 4_000)).save(wide, format="PNG")
+    assert DECODE_PIXEL_BUDGET < 5_000 * 4_000
+    refused = put(api, uid, wide.getvalue(), token, content_type="image/png")
+    assert refused.status_code == 422 and bucket_objects() == {}
+    # 20 MP of JPEG is decoded at 1/8 (625 x 500): taken, at 512 px, turned upright by its EXIF.
+    photo = _jpeg((5_000, 4_000), orientation=6)
+    assert len(photo) < 2 * 1024 * 1024 and MAX_SOURCE_PIXELS > 5_000 * 4_000
+    taken = put(api, uid, photo, token)
+    assert taken.status_code == 200, taken.json
+    [stored] = bucket_objects().values()
+    assert Image.open(io.BytesIO(stored)).size == (410, 512)  # rotated a quarter turn
+
+
+def test_a_large_jpeg_is_decoded_within_the_memory_budget(tmp_path: Any) -> None:
+    """Peak memory of re-encoding a 36 MP JPEG, in a fresh process, stays well under the 64 MiB
+    that a full decode of the budget would take (a whole decode would take 144 MiB)."""
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    source = tmp_path / "big.jpg"
+    subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            f"from tests.test_profile import _jpeg; open({str(source)!r}, 'wb').write(_jpeg((7_200, 5_000)))",
+        ],
+        cwd=ROOT,
+        check=True,
+        env={**os.environ},
+    )
+    measure = (
+        "import resource, sys\n"
+        "from PIL import Image, ImageOps, WebPImagePlugin, JpegImagePlugin\n"
+        "from functions.users.avatar import reencode\n"
+        "data = open(sys.argv[1], 'rb').read()\n"
+        "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "out = reencode(data)\n"
+        "print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) // 1024, len(out))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", measure, str(source)],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+        env={**os.environ},
+    )
+    grown_mib, size = (int(v) for v in done.stdout.split())
+    assert size > 0 and grown_mib < 32, grown_mib
+
+
+def test_a_storage_that_never_answers_costs_a_bounded_wait_and_stores_nothing(api: Api, mocker: Any) -> None:
+    """Issue 22: every outbound call has a timeout and a bounded retry. A Storage endpoint that
+    accepts connections and never answers makes the avatar upload fail within its bounds
+    (here shrunk to 0.5 s a request and 1 s of retries) with the contract's JSON error."""
+    import socket
+    import time
+
+    from functions.users import avatar
+    from shared import outbound
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(16)  # accepts, never reads nor answers
+    try:
+        alice = api.register("alice@example.com")
+        mocker.patch.dict(os.environ, {"STORAGE_EMULATOR_HOST": f"http://127.0.0.1:{silent.getsockname()[1]}"})
+        mocker.patch.object(avatar, "STORAGE_TIMEOUT", (0.5, 0.5))
+        mocker.patch.object(outbound, "STORAGE_RETRY_DEADLINE", 1.0)
+        started = time.monotonic()
+        response = put(api, alice["user"]["id"], png(), alice["access_token"], content_type="image/png")
+        waited = time.monotonic() - started
+    finally:
+        silent.close()
+    assert response.status_code == 500 and response.json["error"]["code"] == "internal"
+    assert waited < 8, waited
+    assert "avatar_url" not in stored_user(alice["user"]["id"])

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 
 # google-cloud-pubsub ships no type information (no py.typed).
-from google.cloud import pubsub_v1  # type: ignore[attr-defined]
+from google.cloud import pubsub_v1
 from pytest_mock import MockerFixture
 
 from infra.manifest import DEAD_LETTER_SUBSCRIPTION

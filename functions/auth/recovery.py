@@ -4,6 +4,7 @@ known password; both end the other sessions."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from functions.auth.lockout import failures_ref, locked_for, record_failure
 from shared import audit, firebase, store
@@ -49,9 +50,10 @@ def request_password_reset(*, email: str, client: Client, now: datetime) -> None
         return
     found = find_user_by_email(email)
     user_id = None
+    batch = store.db().batch()  # the mail, its token and the audit entry: all or nothing
     if found and found[1].get("status") in ("active", "suspended"):
         user_id = found[0]
-        create_password_reset(user_id, email, now)
+        create_password_reset(user_id, email, now, writer=batch)
     audit.record(
         "auth.password_reset_requested",
         actor_id=None,
@@ -59,7 +61,9 @@ def request_password_reset(*, email: str, client: Client, now: datetime) -> None
         client=client,
         details={"mail_queued": user_id is not None},
         at=now,
+        writer=batch,
     )
+    batch.commit()
 
 
 def _bad_reset_token() -> ValidationFailed:
@@ -72,18 +76,21 @@ def _bad_reset_token() -> ValidationFailed:
 def confirm_password_reset(*, token: str, new_password: str, client: Client, now: datetime) -> int:
     """Set a new password with a single-use token; every session of the user ends.
 
-    The token is spent in the same transaction as the password change, so two concurrent
-    confirmations cannot both succeed. A token older than the last password change is dead.
-    Returns the number of sessions revoked."""
+    The token is spent in the same transaction as the password change and its audit entry, so
+    two concurrent confirmations cannot both succeed. A token older than the last password
+    change is dead. The sessions end before that commit (once the token and password are
+    judged good): a failure in between leaves the token unspent and the request can be sent
+    again, never a new password with the old sessions alive. Returns the sessions revoked."""
     ref = store.db().collection(PASSWORD_RESETS).document(hash_token(token))
     password_hash = hash_password(new_password)  # outside the transaction: retries stay cheap
 
-    def spend(txn: store.Transaction) -> str:
-        reset = ref.get(transaction=txn).to_dict()
+    def judged(reader: Any) -> tuple[dict[str, Any], Any, dict[str, Any]]:
+        """The reset, its user's reference and the user, if the token may set this password."""
+        reset = ref.get(transaction=reader).to_dict()
         if reset is None or reset.get("used_at") is not None or reset["expires_at"] <= now:
             raise _bad_reset_token()
         user_ref = store.db().collection(USERS).document(reset["user_id"])
-        user = user_ref.get(transaction=txn).to_dict()
+        user = user_ref.get(transaction=reader).to_dict()
         changed = (user or {}).get("password_changed_at")
         if user is None or user.get("status") == "archived" or (changed is not None and changed > reset["created_at"]):
             raise _bad_reset_token()
@@ -92,26 +99,33 @@ def confirm_password_reset(*, token: str, new_password: str, client: Client, now
             raise ValidationFailed(
                 "The password is not acceptable.", details=[{"field": "new_password", "message": problem}]
             )
+        return reset, user_ref, user
+
+    reset, _, _ = judged(None)
+    revoked = revoke_sessions(str(reset["user_id"]), now, reason="password_reset")
+
+    def spend(txn: store.Transaction) -> str:
+        reset, user_ref, user = judged(txn)
         txn.update(ref, {"used_at": now})
         changes = {"password_hash": password_hash, "password_changed_at": now, "updated_at": now}
-        changes |= firebase.signed_out(now)
         if reset.get("email") == user["email"] and not user.get("email_verified"):
             # The link reached this address: no separate confirmation mail is needed any more.
             changes |= {"email_verified": True, "email_verified_at": now}
+        changes |= firebase.signed_out(now)
         txn.update(user_ref, changes)
+        audit.record(
+            "auth.password_reset",
+            actor_id=reset["user_id"],
+            target_id=reset["user_id"],
+            client=client,
+            details={"sessions_revoked": revoked},
+            at=now,
+            writer=txn,
+        )
         return str(reset["user_id"])
 
-    user_id = store.run_transaction(spend)
-    revoked = revoke_sessions(user_id, now, reason="password_reset")
-    firebase.revoke_sign_ins(user_id)
-    audit.record(
-        "auth.password_reset",
-        actor_id=user_id,
-        target_id=user_id,
-        client=client,
-        details={"sessions_revoked": revoked},
-        at=now,
-    )
+    store.run_transaction(spend)
+    firebase.revoke_sign_ins(str(reset["user_id"]))
     return revoked
 
 
@@ -151,12 +165,15 @@ def change_password(
         raise ValidationFailed(
             "The password is not acceptable.", details=[{"field": "new_password", "message": problem}]
         )
-    user_ref.update(
-        {"password_hash": hash_password(new_password), "password_changed_at": now, "updated_at": now}
-        | firebase.signed_out(now)
-    )
+    # Other sessions end first; the new password and its audit entry then commit together, last:
+    # a failure before that leaves the old password, so the request can simply be sent again.
     revoked = revoke_sessions(user_id, now, reason="password_changed", keep=session_id)
-    firebase.revoke_sign_ins(user_id)  # this session stays, but its Firebase sign-in must be renewed
+    batch = store.db().batch()
+    batch.update(
+        user_ref,
+        {"password_hash": hash_password(new_password), "password_changed_at": now, "updated_at": now}
+        | firebase.signed_out(now),
+    )
     audit.record(
         "auth.password_changed",
         actor_id=user_id,
@@ -164,5 +181,8 @@ def change_password(
         client=client,
         details={"sessions_revoked": revoked},
         at=now,
+        writer=batch,
     )
+    batch.commit()
+    firebase.revoke_sign_ins(user_id)  # this session stays, but its Firebase sign-in must be renewed
     return revoked

@@ -62,7 +62,9 @@ def refresh(*, refresh_token: str, client: Client, now: datetime) -> TokensOut:
     ref = store.db().collection(SESSIONS).document(session_id)
     new_secret_value = new_secret()
 
-    def rotate(session: dict[str, Any] | None) -> tuple[dict[str, Any] | None, tuple[dict[str, Any], int] | None]:
+    def rotate(
+        session: dict[str, Any] | None,
+    ) -> tuple[dict[str, Any] | None, tuple[dict[str, Any], int, dict[str, Any]] | None]:
         if session is None:
             raise Unauthorized("The refresh token is invalid.")
         if presented in session.get("spent_hashes", []):
@@ -78,6 +80,11 @@ def refresh(*, refresh_token: str, client: Client, now: datetime) -> TokensOut:
             raise AccountSuspended()
         if session.get("revoked_at") is not None or session.get("expires_at", now) <= now:
             raise Unauthorized("The session has ended; sign in again.")
+        # The user is read before the rotation commits (issue 22): nothing that can fail is left
+        # after it, or a failure there would spend the token with no new pair ever given out.
+        user = store.db().collection(USERS).document(session["user_id"]).get().to_dict()
+        if user is None:
+            raise Unauthorized("The session has ended; sign in again.")
         next_gen = generation + 1
         rotation = {
             "refresh_gen": next_gen,
@@ -87,7 +94,7 @@ def refresh(*, refresh_token: str, client: Client, now: datetime) -> TokensOut:
             "last_used_at": now,
             "ip": client.ip,
         }
-        return rotation, (session, next_gen)
+        return rotation, (session, next_gen, user)
 
     # Optimistic (store.guarded_write): of two tabs refreshing at once one rotates, the other reads
     # the rotation again and finds it lost the race; no lock waits, no transaction aborts.
@@ -104,9 +111,5 @@ def refresh(*, refresh_token: str, client: Client, now: datetime) -> TokensOut:
             at=now,
         )
         raise RefreshReuse()
-    session, next_gen = outcome
-    user_id = session["user_id"]
-    user = store.db().collection(USERS).document(user_id).get().to_dict()
-    if user is None:
-        raise Unauthorized("The session has ended; sign in again.")
-    return _tokens(user_id, user, session_id, f"{session_id}.{next_gen}.{new_secret_value}", now)
+    session, next_gen, user = outcome
+    return _tokens(session["user_id"], user, session_id, f"{session_id}.{next_gen}.{new_secret_value}", now)

@@ -277,14 +277,19 @@ def login(*, email: str, password: str, client: Client, now: datetime) -> Tokens
 def logout(*, user_id: str, session_id: str, all_devices: bool, client: Client | None = None, now: datetime) -> int:
     """End this session (1 write) or every session of the user (a query, 1 write each), and the
     user's Firebase sign-ins (1 write: the moment the rules compare with)."""
+    # The session's end, the sign-out moment and the audit entry commit together: a retry never
+    # finds one without the others.
+    batch = store.db().batch()
     if all_devices:
         count = revoke_sessions(user_id, now, reason="logout_all")
         action = "auth.logout_all"
     else:
-        store.db().collection(SESSIONS).document(session_id).update({"revoked_at": now, "revoked_reason": "logout"})
+        batch.update(
+            store.db().collection(SESSIONS).document(session_id), {"revoked_at": now, "revoked_reason": "logout"}
+        )
         count = 1
         action = "auth.logout"
-    store.db().collection(USERS).document(user_id).update(firebase.signed_out(now))
+    batch.update(store.db().collection(USERS).document(user_id), firebase.signed_out(now))
     audit.record(
         action,
         actor_id=user_id,
@@ -292,6 +297,8 @@ def logout(*, user_id: str, session_id: str, all_devices: bool, client: Client |
         client=client or Client(ip="", user_agent=""),
         details={"session_id": session_id, "sessions_revoked": count},
         at=now,
+        writer=batch,
     )
+    batch.commit()
     firebase.revoke_sign_ins(user_id)
     return count

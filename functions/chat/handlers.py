@@ -15,7 +15,7 @@ from functions.chat.models import (
 )
 from shared import store
 from shared.errors import ServiceUnavailable
-from shared.event_types import MessagePosted
+from shared.event_types import MESSAGE_POSTED, MessagePosted
 from shared.events import Event, subscriber
 from shared.http import SIGNED_IN, Call, HttpFunction
 from shared.logging import get_logger, log_fields
@@ -73,7 +73,7 @@ def firebase_token(call: Call[None, None]) -> FirebaseTokenOut:
     return FirebaseTokenOut(token=token, expires_in=expires_in)
 
 
-@subscriber("chat-reply", topic=service.MESSAGE_POSTED, timeout_seconds=120, memory="1Gi")
+@subscriber("chat-reply", topic=MESSAGE_POSTED, timeout_seconds=120, memory="1Gi")
 def reply(event: Event) -> None:
     """Write the tutor's reply to a user message, once (the reply's id comes from the message's)."""
     data = event.data_as(MessagePosted)  # ids that are path segments, or the event was dropped

@@ -20,11 +20,11 @@ from shared.auth import new_id
 from shared.collections import CHAT_SESSIONS, EXAM_SESSIONS, EXERCISES, QUESTIONS, USERS
 from shared.config import settings
 from shared.errors import Conflict, NotFound, ValidationFailed
-from shared.event_types import MessagePosted
+from shared.event_types import MESSAGE_POSTED, MessagePosted
 from shared.events import publish_in
 from shared.logging import get_logger, log_fields
 from shared.ratelimit import Limit, hit
-from shared.registry import composite_index, published
+from shared.registry import composite_index
 
 if TYPE_CHECKING:
     from functions.chat.tutor import Turn
@@ -32,7 +32,6 @@ if TYPE_CHECKING:
 log = get_logger("chat")
 
 MESSAGES = "messages"  # subcollection of chat_sessions/{id}
-MESSAGE_POSTED = published("chat.message.posted")
 SESSIONS_BY_USER = composite_index(CHAT_SESSIONS, ("user_id", "ASCENDING"), ("created_at", "DESCENDING"))
 HISTORY_TURNS = 6  # recent messages a reply reads for follow-ups
 _SESSION_ID = re.compile(r"^[0-9a-f]{32}$")

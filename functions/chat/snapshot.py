@@ -48,7 +48,7 @@ def _bucket() -> Any | None:
     name = settings().tutor_index_bucket
     if not name:
         return None
-    from google.cloud import storage  # type: ignore[attr-defined]
+    from google.cloud import storage
 
     return storage.Client(project=settings().project_id).bucket(name)
 

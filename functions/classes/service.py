@@ -37,11 +37,11 @@ from shared.auth import Principal, new_id
 from shared.collections import CLASSES, MEMBERSHIPS, SCHOOLS, USER_STATS, USERS
 from shared.emails import email_key
 from shared.errors import Conflict, NotFound, ServiceUnavailable
-from shared.event_types import ClassMembershipChanged
+from shared.event_types import CLASS_JOINED, CLASS_LEFT, ClassMembershipChanged
 from shared.events import StagedEvent, publish_in
 from shared.logging import get_logger, log_fields
 from shared.registration import create_account
-from shared.registry import composite_index, published
+from shared.registry import composite_index
 from shared.store import eq
 from shared.userdata import field, personal
 
@@ -52,8 +52,6 @@ CLASS_CODES = personal("class_codes", field("teacher_id"))
 STUDENT_REQUESTS = personal(
     "student_requests", field("teacher_id"), field("student_id"), field("email", email=True), field("decided_by")
 )
-CLASS_JOINED = published("class.joined")
-CLASS_LEFT = published("class.left")
 
 # Join codes: SUBJ-XXX-XXX. No 0/O, 1/I/L: a code read aloud or off a board is typed right.
 CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
@@ -397,8 +395,8 @@ def list_requests(*, status: str, limit: int, cursor: str | None) -> store.Page:
 
 
 def approve_request(request_id: str, admin_id: str, now: datetime) -> StudentRequestOut:
-    """Create the account (no password yet) and enrol it in one transaction; then queue the
-    welcome mail with its set-password link (auth's `create_password_reset`)."""
+    """Create the account (no password yet), enrol it and queue the welcome mail with its
+    set-password link (`create_password_reset`), in one transaction."""
     request_ref = _col(STUDENT_REQUESTS).document(request_id)
     user_id = new_id()
     snapshot = request_ref.get()
@@ -412,7 +410,7 @@ def approve_request(request_id: str, admin_id: str, now: datetime) -> StudentReq
 
     registered_id, joined_id = new_id(), new_id()  # the same events whichever attempt commits
 
-    def approve(txn: store.Transaction) -> tuple[dict[str, Any], dict[str, Any], list[StagedEvent]]:
+    def approve(txn: store.Transaction) -> tuple[dict[str, Any], list[StagedEvent]]:
         request = request_ref.get(transaction=txn).to_dict() or {}
         if request.get("status") != "pending":
             raise Conflict(f"This request is already {request.get('status')}.")
@@ -433,6 +431,8 @@ def approve_request(request_id: str, admin_id: str, now: datetime) -> StudentReq
         txn.update(class_ref, {"student_count": store.Increment(1)})
         decided = {"status": "approved", "decided_at": now, "decided_by": admin_id, "student_id": user_id}
         txn.update(request_ref, decided)
+        # The welcome mail commits with the account: a failure cannot leave one without the other.
+        password_mail.create_password_reset(user_id, user["email"], now, purpose="welcome", writer=txn)
         staged = [
             registered,
             publish_in(
@@ -443,17 +443,12 @@ def approve_request(request_id: str, admin_id: str, now: datetime) -> StudentReq
                 event_id=joined_id,
             ),
         ]
-        return {**request, **decided}, user, staged
+        return {**request, **decided}, staged
 
     try:
-        request, user, staged = store.run_transaction(approve)
+        request, staged = store.run_transaction(approve)
     except gexc.AlreadyExists as exc:
         raise Conflict("An account with this email already exists.") from exc
-    try:
-        password_mail.create_password_reset(user_id, user["email"], now, purpose="welcome")
-    except Exception:
-        # The account stands; the student can still ask for a reset link from the sign-in page.
-        log.exception("welcome mail not queued", extra=log_fields(request_id=request_id, user_id=user_id))
     for event in staged:
         event.send()
     log.info("student request approved", extra=log_fields(request_id=request_id, user_id=user_id))

@@ -14,6 +14,7 @@ Three ways a chunk of IMPORT_CHUNK valid rows is committed (docs/exams.md):
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import io
@@ -33,6 +34,7 @@ from shared import store, userdata
 from shared.collections import EXAM_TYPES, QUESTIONS
 from shared.errors import NotFound
 from shared.logging import get_logger, log_fields
+from shared.outbound import STORAGE_TIMEOUT, storage_retry
 
 log = get_logger("exams")
 
@@ -87,14 +89,14 @@ def _import_doc(import_id: str, exam_type: str | None, obj: str, now: datetime, 
 
 def upload_import(exam_type: str, stream: IO[bytes], size: int | None, requested_by: str, now: datetime) -> ImportOut:
     """Store an uploaded CSV at `questions/<exam_type>.csv`; the storage trigger imports it."""
-    from google.cloud import storage  # type: ignore[attr-defined]
+    from google.cloud import storage
 
     from shared.config import settings
 
     bucket_name = settings().imports_bucket
     name = f"{IMPORT_PREFIX}{exam_type}.csv"
     blob = storage.Client().bucket(bucket_name).blob(name)
-    blob.upload_from_file(stream, size=size, content_type="text/csv")
+    blob.upload_from_file(stream, size=size, content_type="text/csv", timeout=STORAGE_TIMEOUT)
     import_id = import_id_of(bucket_name, name, str(blob.generation))
     doc = _import_doc(import_id, exam_type, name, now, requested_by)
     ref = bank.col(IMPORTS).document(import_id)
@@ -399,6 +401,19 @@ def run_import(exam_type: str | None, obj: str, import_id: str, open_text: Any, 
     if fresh is None:
         log.info("import already handled", extra=log_fields(import_id=import_id))
         return "skipped"
+    try:
+        status = _import_claimed(ref, exam_type, open_text, now, fresh)
+    except Exception:
+        # Release the lease so the platform's retry can start over (every step is idempotent);
+        # if even that fails, the lease runs out and a later delivery takes the import over.
+        with contextlib.suppress(Exception):
+            ref.update({"lease_until": None})
+        raise
+    return status
+
+
+def _import_claimed(ref: Any, exam_type: str | None, open_text: Any, now: datetime, fresh: bool) -> str:
+    """The claimed import, to its finish: "completed" or "failed" (the file's fault)."""
     progress = ImportProgress()
     if exam_type is None or not valid_exam_type(exam_type):
         _finish(ref, progress, "failed", "The file name must be questions/<exam_type>.csv, lowercase kebab-case.", now)
@@ -417,14 +432,10 @@ def run_import(exam_type: str | None, obj: str, import_id: str, open_text: Any, 
         # This generation was replaced or deleted before we ran: its successor has its own event.
         _finish(ref, progress, "failed", "The file was replaced or deleted before it could be imported.", now)
         return "failed"
-    except Exception:
-        # Release the lease so the platform's retry can start over (every step is idempotent).
-        ref.update({"lease_until": None})
-        raise
     _finish(ref, progress, "completed", None, now)
     log.info(
         "import completed",
-        extra=log_fields(import_id=import_id, exam_type=exam_type, **progress.counts()),
+        extra=log_fields(import_id=ref.id, exam_type=exam_type, **progress.counts()),
     )
     return "completed"
 
@@ -436,10 +447,10 @@ def import_object(bucket: str, name: str, generation: str, now: datetime) -> str
     import_id = import_id_of(bucket, name, generation)
 
     def open_text() -> Any:
-        from google.cloud import storage  # type: ignore[attr-defined]
+        from google.cloud import storage
 
         blob = storage.Client().bucket(bucket).blob(name, generation=int(generation) if generation else None)
-        raw = blob.open("rb", chunk_size=1024 * 1024)
+        raw = blob.open("rb", chunk_size=1024 * 1024, timeout=STORAGE_TIMEOUT, retry=storage_retry())
         return io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
 
     return run_import(exam_type_of_object(name), name, import_id, open_text, now)

@@ -35,7 +35,7 @@ from shared import answers, store, userdata
 from shared.auth import Principal, new_id
 from shared.collections import EXAM_SESSIONS, QUESTIONS
 from shared.errors import Conflict, NotFound, ValidationFailed
-from shared.event_types import EventData, ExamAnswered, ExamCompleted
+from shared.event_types import EXAM_ANSWERED, EXAM_COMPLETED, EventData, ExamAnswered, ExamCompleted
 from shared.events import StagedEvent, publish_in
 from shared.logging import get_logger, log_fields
 from shared.registry import composite_index, unindexed
@@ -287,7 +287,7 @@ def answer(session_id: str, principal: Principal, question_id: str, letter: str,
             answers.grant_keys_in(txn, data["user_id"], [question_id], now)
             # exam.answered commits with the answer (shared.events.publish_in).
             answered = _answered_event(session_id, data, question_id, question["domain"], correct)
-            staged = publish_in(txn, "exam.answered", answered, occurred_at=now, event_id=event_id)
+            staged = publish_in(txn, EXAM_ANSWERED, answered, occurred_at=now, event_id=event_id)
         return data, question, full, staged
 
     _, question, full, staged = store.run_transaction(work)
@@ -360,7 +360,7 @@ def _stage_completion(
         by_id = {q["id"]: q for q in data["questions"]}
         for qid, given in (data.get("answers") or {}).items():
             event = _answered_event(session_id, data, qid, by_id[qid]["domain"], bool(given["correct"]))
-            messages.append(("exam.answered", event, given["answered_at"]))
+            messages.append((EXAM_ANSWERED, event, given["answered_at"]))
     result = data["result"]
     completed = ExamCompleted.model_validate(
         {
@@ -371,7 +371,7 @@ def _stage_completion(
             **result,
         }
     )
-    messages.append(("exam.completed", completed, now))
+    messages.append((EXAM_COMPLETED, completed, now))
     ids = [f"{event_id}-{n}" for n in range(len(messages) - 1)] + [event_id]  # exam.completed last
     return [
         publish_in(txn, kind, body, occurred_at=at, event_id=id_)

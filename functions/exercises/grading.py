@@ -10,8 +10,12 @@
 4. Send the staged event; if the process dies first, the outbox flush publishes it. One
    result per submission, whoever publishes it.
 
-A grading that keeps failing ends as `internal_error` after MAX_ATTEMPTS claims; one that
-vanished (a killed instance) is ended by the sweep once `stale_at` has passed.
+Every failure after the claim (the exercise read, the sandbox, the finish) gives the claim
+back (`_release`) and fails the delivery, so Pub/Sub delivers it again and a new attempt grades
+it; a failure after the finish committed changes nothing (the next delivery finds it graded). A
+grading that keeps failing ends as `internal_error` after MAX_ATTEMPTS claims. A claim whose
+release failed too, or whose instance was killed, holds until its lease runs out: then the next
+delivery takes it over, and the sweep ends it only once both `stale_at` and the lease have passed.
 """
 
 from __future__ import annotations
@@ -23,11 +27,11 @@ from google.cloud.firestore_v1.base_query import FieldFilter
 
 from functions.exercises import judge
 from functions.exercises.service import exercise_ref
-from functions.exercises.submissions import SUBMISSION_GRADED, submission_ref
+from functions.exercises.submissions import submission_ref
 from shared import store
 from shared.collections import SUBMISSIONS
 from shared.errors import NotFound
-from shared.event_types import SubmissionGraded
+from shared.event_types import SUBMISSION_GRADED, SubmissionGraded
 from shared.events import StagedEvent, publish, publish_in
 from shared.logging import get_logger, log_fields
 
@@ -151,30 +155,47 @@ def grade(submission_id: str, now: datetime) -> str:
     if state != "claimed":
         return state
     attempt = int(data["attempts"])
-    exercise = exercise_ref(data["exercise_id"]).get().to_dict()
     try:
+        exercise = exercise_ref(data["exercise_id"]).get().to_dict()
         if exercise is None:
             outcome = _internal_error("The exercise no longer exists.", store.now())
         else:
             outcome = outcome_of(exercise, data["code"], store.now())
+        finished = _finish(ref, attempt, outcome)
     except Exception:
         # The platform failed, not the submission: give the claim back for the next delivery.
-        ref.update({"status": "queued", "lease_until": None})
+        _release(ref, attempt)
         raise
-    finished = _finish(ref, attempt, outcome)
     if finished is not None:
         stored, staged = finished
-        if staged is not None:
-            staged.send()
         log.info(
             "submission graded",
             extra=log_fields(submission_id=submission_id, verdict=stored["verdict"], attempt=attempt),
         )
+        if staged is not None:
+            staged.send()  # if this fails, the outbox flush publishes it
     return "claimed"
 
 
+def _release(ref: Any, attempt: int) -> None:
+    """Give back attempt `attempt`'s claim (queued again, no lease), if it still holds it: a
+    finish that did commit before its answer was lost leaves nothing to release. When even
+    this fails, the claim holds until its lease runs out (then a delivery takes it over)."""
+
+    def work(txn: store.Transaction) -> None:
+        data = ref.get(transaction=txn).to_dict()
+        if data is not None and data.get("status") == "running" and int(data.get("attempts", 0)) == attempt:
+            txn.update(ref, {"status": "queued", "lease_until": None})
+
+    try:
+        store.run_transaction(work)
+    except Exception as exc:
+        log.error("grading: the claim could not be released", extra=log_fields(error=type(exc).__name__))
+
+
 def sweep(now: datetime) -> int:
-    """End every queued or running submission past `stale_at` as internal_error."""
+    """End as internal_error every queued submission past `stale_at`, and every running one past
+    `stale_at` whose lease ran out (a live grader's claim is left alone)."""
     ended = 0
     collection = store.db().collection(SUBMISSIONS)
     for status in ("queued", "running"):
@@ -189,6 +210,9 @@ def sweep(now: datetime) -> int:
             def work(txn: store.Transaction, ref: Any = snapshot.reference) -> bool:
                 data = ref.get(transaction=txn).to_dict()
                 if data is None or data.get("status") == "graded":
+                    return False
+                lease = data.get("lease_until")
+                if data.get("status") == "running" and lease is not None and lease > now:
                     return False
                 txn.update(ref, _internal_error("Grading did not finish in time; submit again.", now))
                 return True

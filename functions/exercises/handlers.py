@@ -14,10 +14,9 @@ from functions.exercises.models import (
     SubmissionOut,
     SubmissionQueuedOut,
 )
-from functions.exercises.submissions import SUBMISSION_CREATED
 from shared import store
 from shared.auth import STAFF_ROLES
-from shared.event_types import SubmissionCreated
+from shared.event_types import CLASS_JOINED, CLASS_LEFT, SUBMISSION_CREATED, ClassMembershipChanged, SubmissionCreated
 from shared.events import Event, subscriber
 from shared.http import SIGNED_IN, Call, HttpFunction, Response, roles, student_data
 from shared.validation import PageQuery
@@ -142,3 +141,15 @@ def grade(event: Event) -> None:
 def sweep(event: Event) -> None:
     """End submissions stuck in queued or running past their deadline as internal_error."""
     grading.sweep(store.now())
+
+
+@subscriber("exercises-on-class-joined", topic=CLASS_JOINED)
+def on_class_joined(event: Event) -> None:
+    """The student's submissions now show in their new teacher's lists."""
+    submissions.refresh_classes(event.data_as(ClassMembershipChanged).user_id)
+
+
+@subscriber("exercises-on-class-left", topic=CLASS_LEFT)
+def on_class_left(event: Event) -> None:
+    """The student's submissions leave the lists of a teacher they no longer have."""
+    submissions.refresh_classes(event.data_as(ClassMembershipChanged).user_id)

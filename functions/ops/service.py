@@ -14,6 +14,7 @@ from typing import Any
 
 from shared.errors import NotFound
 from shared.logging import get_logger, log_fields
+from shared.outbound import PUBLISH_TIMEOUT
 from shared.pubsub import publisher, topic_path
 
 log = get_logger("ops")
@@ -34,6 +35,7 @@ def run_job(name: str, requested_by: str) -> tuple[str, str]:
         raise NotFound("No such scheduled job.")
     body = json.dumps(job["payload"], separators=(",", ":")).encode()
     # The same body as the scheduler's; `event_type` names the topic for dead-letter replays.
-    message_id = publisher().publish(topic_path(job["topic"]), body, event_type=job["topic"]).result(timeout=30)
+    future = publisher().publish(topic_path(job["topic"]), body, event_type=job["topic"])
+    message_id = future.result(timeout=PUBLISH_TIMEOUT)
     log.info("job run on demand", extra=log_fields(job=name, user_id=requested_by))
     return str(job["topic"]), str(message_id)

@@ -21,7 +21,7 @@ from functions.paths.models import (
 )
 from shared import store
 from shared.auth import STAFF_ROLES
-from shared.event_types import ExamCompleted, SubmissionGraded
+from shared.event_types import EXAM_COMPLETED, SUBMISSION_GRADED, ExamCompleted, SubmissionGraded
 from shared.events import Event, subscriber
 from shared.http import SIGNED_IN, Call, HttpFunction, Response, roles, student_data
 from shared.logging import get_logger
@@ -37,6 +37,10 @@ path_route = HttpFunction("paths-item", "/api/v1/paths/{path_id}")
 enrollment_route = HttpFunction("paths-enrollment", "/api/v1/paths/{path_id}/enrollment")
 user_paths_route = HttpFunction("paths-user-paths", "/api/v1/users/{user_id}/paths")
 lesson_progress_route = HttpFunction("paths-lesson-progress", "/api/v1/lessons/{lesson_id}/progress")
+
+# Each consumer's name, once: its function and its processed-event markers.
+ON_SUBMISSION_GRADED = "paths-on-submission-graded"
+ON_EXAM_COMPLETED = "paths-on-exam-completed"
 
 
 @paths_route.get(SIGNED_IN, query=PathListQuery, response=PathSummaryPage)
@@ -99,13 +103,13 @@ def report_progress(call: Call[LessonProgressIn, None]) -> LessonProgressOut:
     return learning.report_progress(call.params["lesson_id"], call.user.user_id, call.body, call.now)
 
 
-@subscriber("paths-on-submission-graded", topic="submission.graded")
+@subscriber(ON_SUBMISSION_GRADED, topic=SUBMISSION_GRADED)
 def on_submission_graded(event: Event) -> None:
     """An accepted submission completes the learner's exercise lessons of that exercise."""
-    learning.on_submission_graded("paths-on-submission-graded", event.data_as(SubmissionGraded), event)
+    learning.on_submission_graded(ON_SUBMISSION_GRADED, event.data_as(SubmissionGraded), event)
 
 
-@subscriber("paths-on-exam-completed", topic="exam.completed")
+@subscriber(ON_EXAM_COMPLETED, topic=EXAM_COMPLETED)
 def on_exam_completed(event: Event) -> None:
     """A submitted exam session completes the learner's practice lessons it passes."""
-    learning.on_exam_completed("paths-on-exam-completed", event.data_as(ExamCompleted), event)
+    learning.on_exam_completed(ON_EXAM_COMPLETED, event.data_as(ExamCompleted), event)

@@ -32,17 +32,16 @@ from shared import store
 from shared.auth import new_id
 from shared.collections import EXAM_SESSIONS, PATH_ENROLLMENTS, PATHS, SUBMISSIONS
 from shared.errors import Conflict, NotFound, ValidationFailed
-from shared.event_types import ExamCompleted, LessonCompleted, SubmissionGraded
+from shared.event_types import LESSON_COMPLETED, ExamCompleted, LessonCompleted, SubmissionGraded
 from shared.events import Event, StagedEvent, publish_in, run_once
 from shared.logging import get_logger, log_fields
-from shared.registry import composite_index, published
+from shared.registry import composite_index
 from shared.store import eq
 
 log = get_logger("paths")
 T = TypeVar("T")
 
 ENROLLMENTS = PATH_ENROLLMENTS
-LESSON_COMPLETED = published("lesson.completed")
 
 # Video: a lesson completes once 90% of it has been watched. The client reports its running
 # total of seconds played; the server credits, in all, at most MAX_PLAYBACK_RATE times the

@@ -2,7 +2,8 @@
 
 An upload is at most 2 MiB (413 above). Its first bytes must be a PNG, JPEG or WebP signature
 (else 415), whatever its name or content type claim, and it must decode whole (else 422) within
-a pixel budget (no decompression bombs). What is stored is not the upload but a fresh WebP
+a pixel budget that fits the function's memory (no decompression bombs; a JPEG is decoded at
+a reduced size, draft mode, so a large photo fits it). What is stored is not the upload but a fresh WebP
 re-encoding of its pixels, at most 512 px a side: EXIF (GPS, camera, owner), ICC profiles,
 comments and trailing data never leave. The object's name is 128 random bits
 (`avatars/<hex>.webp`), so knowing a user does not find their picture and no name is reused;
@@ -29,12 +30,18 @@ from shared.collections import USERS
 from shared.config import settings
 from shared.errors import ApiError, Conflict, NotFound, PayloadTooLarge, ValidationFailed
 from shared.logging import get_logger, log_fields
+from shared.outbound import STORAGE_TIMEOUT, storage_retry
 
 log = get_logger("users.avatar")
 
 MAX_AVATAR_BYTES = 2 * 1024 * 1024
 MAX_SIDE = 512
-# Decoding cost is pixels, not bytes: a 2 MiB PNG can claim 100 000 x 100 000 pixels.
+# Decoding cost is pixels, not bytes: a 2 MiB PNG can claim 100 000 x 100 000 pixels. Pillow
+# holds a decoded pixel in 4 bytes (RGB too): 16 MP is 64 MiB, on a 512 MiB function whose
+# baseline is ~150 MiB, beside which only MAX_SIDE-sized copies are made (docs/auth.md).
+DECODE_PIXEL_BUDGET = 16_000_000
+# A JPEG is decoded at 1/2, 1/4 or 1/8 of its size (draft mode: still at least MAX_SIDE a side),
+# so one may declare this many pixels if its reduced decode fits the budget.
 MAX_SOURCE_PIXELS = 40_000_000
 WEBP_QUALITY = 85
 
@@ -96,14 +103,22 @@ def reencode(data: bytes) -> bytes:
             width, height = source.size
             if width < 1 or height < 1 or width * height > MAX_SOURCE_PIXELS:
                 raise _undecodable()
+            if kind == "JPEG":
+                source.draft(None, (MAX_SIDE, MAX_SIDE))  # decode at the smallest scale still >= MAX_SIDE
+            width, height = source.size
+            if width * height > DECODE_PIXEL_BUDGET:
+                raise _undecodable()
             source.load()  # the whole decode: a truncated or corrupt file fails here
-            upright = ImageOps.exif_transpose(source)
-            has_alpha = upright.mode in ("RGBA", "LA", "PA") or "transparency" in upright.info
-            pixels = upright.convert("RGBA" if has_alpha else "RGB")
-            pixels.thumbnail((MAX_SIDE, MAX_SIDE), Image.Resampling.LANCZOS)
+            has_alpha = source.mode in ("RGBA", "LA", "PA") or "transparency" in source.info
+            # Palette, 1-bit, CMYK or 16-bit pixels become colour before they are resampled.
+            pixels = (
+                source if source.mode in ("RGB", "RGBA", "L", "LA") else source.convert("RGBA" if has_alpha else "RGB")
+            )
+            pixels.thumbnail((MAX_SIDE, MAX_SIDE), Image.Resampling.LANCZOS)  # in place: no full-size copy
+            upright = ImageOps.exif_transpose(pixels).convert("RGBA" if has_alpha else "RGB")
             out = io.BytesIO()
             # No exif=, icc_profile= or xmp=: only the pixels are written.
-            pixels.save(out, format="WEBP", quality=WEBP_QUALITY, method=4)
+            upright.save(out, format="WEBP", quality=WEBP_QUALITY, method=4)
             return out.getvalue()
     except ApiError:
         raise
@@ -113,7 +128,7 @@ def reencode(data: bytes) -> bytes:
 
 
 def _bucket() -> Any:
-    from google.cloud import storage  # type: ignore[attr-defined]
+    from google.cloud import storage
 
     return storage.Client().bucket(settings().avatars_bucket)
 
@@ -131,7 +146,7 @@ def _delete_quietly(object_name: str | None) -> None:
     if not object_name:
         return
     try:
-        _bucket().blob(object_name).delete()
+        _bucket().blob(object_name).delete(timeout=STORAGE_TIMEOUT, retry=storage_retry())
     except Exception:
         # An orphan picture costs cents and names nobody; the request has done its work.
         log.warning("old avatar not deleted", extra=log_fields(object=object_name))
@@ -171,7 +186,10 @@ def set_avatar(*, actor_id: str, user_id: str, data: bytes, client: Client, now:
     blob = _bucket().blob(object_name)
     # A name is never reused, so caches may keep it for good.
     blob.cache_control = "public, max-age=31536000, immutable"
-    blob.upload_from_string(clean, content_type="image/webp")
+    # A new name: created only if absent (generation 0), which makes the upload safe to retry.
+    blob.upload_from_string(
+        clean, content_type="image/webp", if_generation_match=0, timeout=STORAGE_TIMEOUT, retry=storage_retry()
+    )
     url = public_url(object_name)
     try:
         replaced = _apply(actor_id, user_id, {"avatar_url": url, "avatar_object": object_name}, client, now)

@@ -104,11 +104,13 @@ def set_status(
         data["status"] = status
         return data, True
 
-    data, changed = store.run_transaction(apply)
-    if changed and status == "suspended":
+    data, _changed = store.run_transaction(apply)
+    # Unchanged too: a request that failed after its commit is sent again, and must still end
+    # (or restore) the sessions, or a suspended account would keep its live sessions.
+    if status == "suspended":
         revoke_sessions(user_id, now, reason="suspended", extra={"user_status": "suspended"})
         firebase.revoke_sign_ins(user_id)
-    elif changed:
+    else:
         # The sessions that suspension ended stay ended; their tokens now answer "sign in again".
         suspended = (
             store.db()
@@ -144,6 +146,8 @@ def archive_user(*, actor_id: str, user_id: str, client: Client, now: datetime) 
         )
         return True
 
-    if store.run_transaction(apply):
-        revoke_sessions(user_id, now, reason="archived")
-        firebase.revoke_sign_ins(user_id)
+    store.run_transaction(apply)
+    # Again when already archived: a retry after a failure between the commit and this must
+    # still end the sessions (and the Firebase sign-ins).
+    revoke_sessions(user_id, now, reason="archived")
+    firebase.revoke_sign_ins(user_id)

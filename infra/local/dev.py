@@ -82,7 +82,7 @@ def main() -> int:
 
         specs = load_all()
         bucket = settings().imports_bucket
-        from google.cloud import storage  # type: ignore[attr-defined]
+        from google.cloud import storage
 
         storage.Client(project=PROJECT).create_bucket(bucket)
         storage.Client(project=PROJECT).create_bucket(settings().avatars_bucket)

@@ -171,9 +171,12 @@ class Gateway:
             return None
         candidates = [relative, f"{relative}/index.html"] + ([f"{relative}.html"] if self.clean_urls else [])
         for candidate in candidates:
-            file = (self.public / candidate).resolve()
-            if file.is_file() and file.is_relative_to(self.public):
-                return Path(file)
+            try:
+                file = (self.public / candidate).resolve()
+                if file.is_file() and file.is_relative_to(self.public):
+                    return Path(file)
+            except OSError:  # a name past the file system's limits (ENAMETOOLONG) is no file of ours
+                continue
         return None
 
     def _serve_file(
@@ -241,7 +244,7 @@ class StorageWatcher:
         self._stop = threading.Event()
 
     def poll_once(self) -> int:
-        from google.cloud import storage  # type: ignore[attr-defined]
+        from google.cloud import storage
 
         fired = 0
         for blob in storage.Client().list_blobs(self.bucket):

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from google.api_core import exceptions as gexc
-from google.cloud import pubsub_v1  # type: ignore[attr-defined]
+from google.cloud import pubsub_v1
 from google.protobuf import duration_pb2
 
 ROOT = Path(__file__).resolve().parents[2]

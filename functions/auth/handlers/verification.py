@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functions.auth import verification
 from functions.auth.models import EmailVerifiedOut, MessageOut, VerifyEmailIn
+from shared.event_types import USER_REGISTERED
 from shared.events import Event, subscriber
 from shared.http import PUBLIC, SIGNED_IN, Call, HttpFunction
 from shared.ratelimit import per_ip
@@ -29,7 +30,7 @@ def resend_verification(call: Call[None, None]) -> MessageOut:
     return MessageOut(message="A new link is on its way." if sent else "Your email address is already confirmed.")
 
 
-@subscriber("auth-on-user-registered", topic="user.registered")
+@subscriber(verification.CONSUMER, topic=USER_REGISTERED)
 def on_user_registered(event: Event) -> None:
     """A new account gets its verification mail, once however often the event arrives."""
     verification.on_user_registered(event)

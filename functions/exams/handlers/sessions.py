@@ -17,7 +17,7 @@ from functions.exams.models import (
     WeakAreasQuery,
 )
 from shared import answers, store
-from shared.event_types import ExamAnswered
+from shared.event_types import EXAM_ANSWERED, ExamAnswered
 from shared.events import Event, subscriber
 from shared.http import SIGNED_IN, Call, HttpFunction, student_data
 from shared.logging import get_logger, log_fields
@@ -74,7 +74,7 @@ def weak_areas(call: Call[None, WeakAreasQuery]) -> WeakAreasOut:
     return history.weak_areas(call.params["user_id"], call.query.exam_type)
 
 
-@subscriber("exams-on-answered", topic="exam.answered")
+@subscriber("exams-on-answered", topic=EXAM_ANSWERED)
 def on_answered(event: Event) -> None:
     """Keep the student's per-question progress (adaptive selection reads it); idempotent."""
     data = event.data_as(ExamAnswered)
