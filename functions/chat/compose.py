@@ -28,6 +28,12 @@ NOTHING_FOUND = (
     "vowels...), the lessons of the learning paths, and the practice questions you have answered. "
     "What are you working on?"
 )
+# The course covers it, in practice questions the caller has not answered yet: say so, quote nothing.
+LOCKED_TOPIC = (
+    "The course covers this in practice questions you have not answered yet, so I will not quote "
+    "them before you try them: answer them in a practice session, then ask me again and we can go "
+    "through every option together. Before that: what do you already know about it?"
+)
 NOT_READY = "I am still reading the course material, so I cannot answer from it yet. Ask me again in a minute, please."
 EXAM_NOTICE = (
     "You have an exam in progress, so I will not discuss its questions or say which option is "
@@ -116,12 +122,17 @@ def sources_line(passages: list[Passage]) -> str:
     return "Sources: " + "; ".join(f"[{n}] {p.title} ({p.kind})" for n, p in enumerate(passages, start=1))
 
 
-def local_answer(passages: list[Passage], words: list[str], *, in_exam: bool, withheld: bool = False) -> Draft:
-    """Explanation, guiding question, sources; or the honest "nothing in the course"."""
+def local_answer(
+    passages: list[Passage], words: list[str], *, in_exam: bool, withheld: bool = False, locked: bool = False
+) -> Draft:
+    """Explanation, guiding question, sources; or, with nothing the caller may see, an honest
+    "practice questions you have not answered cover this" or "nothing in the course"."""
     notice = [EXAM_NOTICE] if in_exam else [NOT_YOURS_YET] if withheld else []
     if not passages:
         if withheld and not in_exam:
             return Draft(content="\n\n".join([*notice, NO_IDEA_TO_SHARE, GUIDING_WITHHELD]), sources=[])
+        if locked and not in_exam:
+            return Draft(content=LOCKED_TOPIC, sources=[])
         return Draft(content="\n\n".join([*notice, NOTHING_FOUND]), sources=[])
     best = passages[0]
     question = GUIDING_WITHHELD if withheld else guiding_question(best)

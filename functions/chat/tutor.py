@@ -67,6 +67,9 @@ class Retrieved:
     in_exam: bool  # an exam of the caller's is in progress: no bank question at all
     withheld: bool  # the best match was a question the caller may not see
     words: list[str]
+    # Relevant practice questions matched that the caller has not earned: the course does cover
+    # the topic, so "nothing in the course" would not be true.
+    locked: bool = False
     ready: bool = True  # false while a new instance has no index yet (docs/chat.md, "Retrieval")
 
 
@@ -162,6 +165,7 @@ def retrieve(message: str, history: list[Turn], context: dict[str, str], viewer:
         in_exam=bool(running),
         withheld=withheld,
         words=terms(message),
+        locked=any(h.passage.kind == "question" and h.passage.id not in citable for h in hits),
     )
 
 
@@ -176,7 +180,9 @@ def answer(
     found = retrieve(message, history, context, viewer)
     if not found.ready:
         return Answer(compose.NOT_READY, [], "local")
-    local = compose.local_answer(found.passages, found.words, in_exam=found.in_exam, withheld=found.withheld)
+    local = compose.local_answer(
+        found.passages, found.words, in_exam=found.in_exam, withheld=found.withheld, locked=found.locked
+    )
     provider = providers.configured()
     if provider is None or not found.passages:
         return Answer(local.content, local.sources, "local")
