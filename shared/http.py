@@ -43,7 +43,7 @@ from shared.errors import (
 )
 from shared.logging import get_logger, log_fields, request_id_var, trace_var
 from shared.registry import FunctionSpec, register
-from shared.validation import parse_json_body, validate, validate_query
+from shared.validation import NoQuery, parse_json_body, validate, validate_query
 
 log = get_logger("http")
 
@@ -167,7 +167,9 @@ class Method:
     query: type[BaseModel] | None = None
     response: Any = None  # a model, or a union of models (`A | B`)
     status: int = 200
-    raw_body: bool = False
+    # An upload route: the media types it takes as the body itself (besides a multipart form with a
+    # `file` field), read by the handler (shared/uploads.py) rather than parsed as JSON.
+    raw_body: tuple[str, ...] = ()
     before: tuple[Callable[[Call[Any, Any]], None], ...] = ()
     summary: str = ""
     # The statuses the business rules answer beyond those the declaration implies (derived_errors):
@@ -271,20 +273,19 @@ class HttpFunction:
         return self._method("DELETE", access, **options)
 
     def derived_errors(self, method: Method) -> set[int]:
-        """The error statuses a method's declaration implies: 401/403 when it needs a caller, 404
-        with a path parameter, 400/413/422 with a body, 422 with a query (and 400 for a bad cursor
-        when it pages), 429 with a `before=` rate limit."""
-        statuses: set[int] = set()
+        """The error statuses a method's declaration implies: 422 always (a query parameter it does
+        not declare, or one that does not fit), 401/403 when it needs a caller, 404 with a path
+        parameter, 400/413 with a body, 404 when it pages (a cursor this list did not issue names
+        no page), 429 with a `before=` rate limit."""
+        statuses: set[int] = {422}  # a query parameter the route does not declare
         if not method.access.public:
             statuses |= {401, 403}
         if self.param_names:
             statuses.add(404)
         if method.body is not None or method.raw_body:
-            statuses |= {400, 413, 422}
-        if method.query is not None:
-            statuses.add(422)
-            if "cursor" in method.query.model_fields:
-                statuses.add(400)  # store.paginate refuses a cursor of another list
+            statuses |= {400, 413}
+        if method.query is not None and "cursor" in method.query.model_fields:
+            statuses.add(404)  # store.paginate: a cursor of another list names no page here
         if method.before:
             statuses.add(429)
         return statuses
@@ -400,7 +401,9 @@ class HttpFunction:
         if principal is not None:
             access.require_owner(principal, params)  # before the body is read
         body = self._parse_body(request, method)
-        query = validate_query(method.query, request.args) if method.query else None
+        query: BaseModel | None = validate_query(method.query or NoQuery, request.args)
+        if method.query is None:
+            query = None  # checked empty: the handler takes no query
         if principal is not None and access.student_param:
             require_student_access(principal, params[access.student_param])
         call: Call[Any, Any] = Call(

@@ -45,7 +45,7 @@ def list_paths(call: Call[None, PathListQuery]) -> store.Page:
     return authoring.list_paths(q.subject, q.interest, q.limit, q.cursor)
 
 
-@paths_route.post(AUTHORS, body=PathIn, response=PathOut, status=201)
+@paths_route.post(AUTHORS, body=PathIn, response=PathOut, status=201, errors=(404,))
 def create_path(call: Call[PathIn, None]) -> PathOut:
     """Author a whole path, modules and lessons inline (admins and teachers)."""
     return authoring.create_path(call.user.user_id, call.body, call.now)
