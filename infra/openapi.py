@@ -34,7 +34,7 @@ from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue, models_jso
 from pydantic_core import core_schema
 
 from shared.config import settings
-from shared.http import Method, all_methods
+from shared.http import Method, Upload, all_methods
 from shared.registry import API_GROUPS, FunctionSpec, api_group
 
 _STATUS_TEXT = {200: "OK", 201: "Created", 202: "Accepted", 204: "No Content"}
@@ -166,17 +166,27 @@ def _query_parameters(model: type[BaseModel], schema: dict[str, Any]) -> list[di
     return parameters
 
 
-def _upload_body(media_types: tuple[str, ...]) -> dict[str, Any]:
-    """An upload: a multipart form's `file` field, or the file as the body. Never empty; its size
+def _upload_body(upload: Upload) -> dict[str, Any]:
+    """An upload: a multipart form's `file` part, or the file as the body. Never empty; its size
     and, for an image, its format are judged on its bytes (413, 415)."""
     # OpenAPI 3.1 spells a file as a string of a media type (`format: binary` is 3.0's, and
     # generators ignore `minLength` beside it).
-    file_schema = {"type": "string", "contentMediaType": "application/octet-stream", "minLength": 1}
-    content: dict[str, Any] = {
-        "multipart/form-data": {"schema": {"type": "object", "required": ["file"], "properties": {"file": file_schema}}}
+    text: dict[str, Any] = {"type": "string", "minLength": 1}
+    if upload.pattern:
+        text["pattern"] = upload.pattern
+    media_types = ", ".join(upload.media_types)
+    form = {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["file"],
+        "properties": {"file": {**text, "contentMediaType": media_types}},
     }
-    for media_type in media_types:
-        content[media_type] = {"schema": {"type": "string", "minLength": 1}}
+    # `encoding`: the file is a file part (with a filename), not a plain form field.
+    content: dict[str, Any] = {
+        "multipart/form-data": {"schema": form, "encoding": {"file": {"contentType": media_types}}}
+    }
+    for media_type in upload.media_types:
+        content[media_type] = {"schema": dict(text)}
     return {"required": True, "content": content}
 
 

@@ -158,6 +158,15 @@ class Call(Generic[B, Q]):
         return Client(ip=self.ip, user_agent=self.user_agent)
 
 
+@dataclass(frozen=True)
+class Upload:
+    """What an upload route takes: a multipart form's `file` field, or the file as the body in one
+    of `media_types`; never empty; `pattern`, what its text must match (the document states it)."""
+
+    media_types: tuple[str, ...]
+    pattern: str | None = None
+
+
 @dataclass
 class Method:
     verb: str
@@ -167,9 +176,8 @@ class Method:
     query: type[BaseModel] | None = None
     response: Any = None  # a model, or a union of models (`A | B`)
     status: int = 200
-    # An upload route: the media types it takes as the body itself (besides a multipart form with a
-    # `file` field), read by the handler (shared/uploads.py) rather than parsed as JSON.
-    raw_body: tuple[str, ...] = ()
+    # An upload route: the file, read by the handler (shared/uploads.py) rather than parsed as JSON.
+    raw_body: Upload | None = None
     before: tuple[Callable[[Call[Any, Any]], None], ...] = ()
     summary: str = ""
     # The statuses the business rules answer beyond those the declaration implies (derived_errors):

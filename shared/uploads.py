@@ -3,7 +3,6 @@ memory up to 1 MiB and to disk beyond, never held whole, the upload limit enforc
 
 from __future__ import annotations
 
-import io
 import tempfile
 from typing import IO
 
@@ -32,17 +31,13 @@ def spool(source: IO[bytes]) -> tuple[IO[bytes], int]:
 
 
 def form_file(request: flask.Request, field: str) -> IO[bytes]:
-    """The `field` of a multipart form: a file part, or a plain part (no filename) holding the
-    file's text; 422 when the form has neither."""
+    """The file part `field` of a multipart form; 422 when there is none."""
     part = request.files.get(field)
-    if part is not None:
-        return part.stream
-    text = request.form.get(field)
-    if text is None:
+    if part is None:
         raise ValidationFailed(
             f"Send the file in a `{field}` field.", details=[{"field": field, "message": "Field required."}]
         )
-    return io.BytesIO(text.encode("utf-8"))
+    return part.stream
 
 
 def read_upload(request: flask.Request, *, field: str, body_types: tuple[str, ...]) -> tuple[IO[bytes], int]:
