@@ -3,6 +3,7 @@ memory up to 1 MiB and to disk beyond, never held whole, the upload limit enforc
 
 from __future__ import annotations
 
+import io
 import tempfile
 from typing import IO
 
@@ -31,13 +32,17 @@ def spool(source: IO[bytes]) -> tuple[IO[bytes], int]:
 
 
 def form_file(request: flask.Request, field: str) -> IO[bytes]:
-    """The file part `field` of a multipart form; 422 when there is none."""
+    """The `field` of a multipart form: a file part, or a plain part (no filename) holding the
+    file's text, as some clients send a string field; 422 when the form has neither."""
     part = request.files.get(field)
-    if part is None:
+    if part is not None:
+        return part.stream
+    text = request.form.get(field)
+    if text is None:
         raise ValidationFailed(
             f"Send the file in a `{field}` field.", details=[{"field": field, "message": "Field required."}]
         )
-    return part.stream
+    return io.BytesIO(text.encode("utf-8"))
 
 
 def read_upload(request: flask.Request, *, field: str, body_types: tuple[str, ...]) -> tuple[IO[bytes], int]:

@@ -183,6 +183,15 @@ def test_unknown_exercise_or_exam_type_is_404_and_nothing_is_stored(api: Api, te
     assert count("paths") == 0
 
 
+def test_a_lesson_id_that_names_nothing_is_404_and_nothing_is_stored(api: Api, teacher: str, refs: None) -> None:
+    body = copy.deepcopy(path_body())
+    body["modules"][0]["lessons"][0]["id"] = "made-up"
+    response = api.post("/api/v1/paths", body, token=teacher)
+    assert response.status_code == 404, response.json
+    assert [d["field"] for d in response.json["error"]["details"]] == ["modules.0.lessons.0.id"]
+    assert count("paths") == 0
+
+
 @pytest.mark.parametrize(
     ("change", "field"),
     [
@@ -203,15 +212,6 @@ def test_unknown_exercise_or_exam_type_is_404_and_nothing_is_stored(api: Api, te
         (lambda b: b.update(author_id="someone"), "author_id"),
     ],
 )
-def test_a_lesson_id_that_names_nothing_is_404_and_nothing_is_stored(api: Api, teacher: str, refs: None) -> None:
-    body = copy.deepcopy(path_body())
-    body["modules"][0]["lessons"][0]["id"] = "made-up"
-    response = api.post("/api/v1/paths", body, token=teacher)
-    assert response.status_code == 404, response.json
-    assert [d["field"] for d in response.json["error"]["details"]] == ["modules.0.lessons.0.id"]
-    assert count("paths") == 0
-
-
 def test_bad_paths_are_422_and_nothing_is_stored(
     api: Api, teacher: str, refs: None, change: Callable[[dict[str, Any]], object], field: str
 ) -> None:
