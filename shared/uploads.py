@@ -33,7 +33,14 @@ def spool(source: IO[bytes]) -> tuple[IO[bytes], int]:
 
 def form_file(request: flask.Request, field: str) -> IO[bytes]:
     """The `field` of a multipart form: a file part, or a plain part (no filename) holding the
-    file's text, as some clients send a string field; 422 when the form has neither."""
+    file's text, as some clients send a string field; 422 when the form has neither, or has any
+    other field (as a JSON body with an unknown field)."""
+    unknown = sorted((set(request.files) | set(request.form)) - {field})
+    if unknown:
+        raise ValidationFailed(
+            "The form has fields other than the file.",
+            details=[{"field": f, "message": "Unknown field."} for f in unknown],
+        )
     part = request.files.get(field)
     if part is not None:
         return part.stream
