@@ -251,6 +251,8 @@ def openapi_document(specs: dict[str, FunctionSpec]) -> dict[str, Any]:
                 body = _page_of(body)
             success["content"] = {"application/json": {"schema": body}}
         responses: dict[str, Any] = {str(method.status): success}
+        for status in method.also:
+            responses[str(status)] = {**success, "description": _STATUS_TEXT.get(status, "OK")}
         for status in spec.spec.error_statuses(method):
             error_statuses.add(status)
             responses[str(status)] = {"$ref": f"#/components/responses/Error{status}"}

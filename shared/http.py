@@ -176,6 +176,8 @@ class Method:
     query: type[BaseModel] | None = None
     response: Any = None  # a model, or a union of models (`A | B`)
     status: int = 200
+    # Other success statuses answered with the same body (an enrolment again: 200 rather than 201).
+    also: tuple[int, ...] = ()
     # An upload route: the file, read by the handler (shared/uploads.py) rather than parsed as JSON.
     raw_body: Upload | None = None
     before: tuple[Callable[[Call[Any, Any]], None], ...] = ()

@@ -70,7 +70,7 @@ def delete_path(call: Call[None, None]) -> Response:
     return Response(status=204)
 
 
-@enrollment_route.post(SIGNED_IN, response=EnrollmentOut, status=201)
+@enrollment_route.post(SIGNED_IN, response=EnrollmentOut, status=201, also=(200,))
 def enroll(call: Call[None, None]) -> Response:
     """Enrol the caller: 201 the first time, 200 when already enrolled."""
     enrollment, created = learning.enroll(call.params["path_id"], call.user.user_id, call.now)
