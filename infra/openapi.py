@@ -36,6 +36,7 @@ from pydantic_core import core_schema
 from shared.config import settings
 from shared.http import Method, Upload, all_methods
 from shared.registry import API_GROUPS, FunctionSpec, api_group
+from shared.validation import NOT_BLANK
 
 _STATUS_TEXT = {200: "OK", 201: "Created", 202: "Accepted", 204: "No Content"}
 _REF = "#/components/schemas/{model}"
@@ -85,7 +86,7 @@ class PayloadJsonSchema(GenerateJsonSchema):
         strips = schema.get("strip_whitespace", config.str_strip_whitespace)
         if strips and json_schema.get("minLength", 0) >= 1 and "pattern" not in json_schema:
             # Stripped first, then measured: a blank string is too short.
-            json_schema["pattern"] = r"\S"
+            json_schema["pattern"] = NOT_BLANK
         return json_schema
 
     def default_schema(self, schema: core_schema.WithDefaultSchema) -> JsonSchemaValue:

@@ -134,6 +134,12 @@ def _not_a_number(value: Any) -> Any:
 # of seconds (which pydantic would otherwise read as a Unix time).
 Moment = Annotated[AwareDatetime, BeforeValidator(_not_a_number)]
 
+# What pydantic strips from a payload's strings, and what `\s` means to its (Rust) regex engine:
+# Unicode White_Space, spelled out so that every engine reads a pattern alike (ECMA's `\s` lacks
+# U+0085 and adds U+FEFF; Python's adds U+001C-U+001F).
+WHITE_SPACE = r"\t\n\u000b\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+NOT_BLANK = f"[^{WHITE_SPACE}]"
+
 # What `store.paginate` issues: URL-safe base64 without padding. A cursor of this form that the
 # list did not issue names no page: 404.
 CURSOR_PATTERN = r"^[A-Za-z0-9_-]{1,1000}$"

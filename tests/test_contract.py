@@ -14,7 +14,7 @@ from infra.openapi import openapi_document
 from shared import store
 from shared.errors import ValidationFailed
 from shared.registry import API_GROUPS, load_all
-from shared.validation import NoQuery, validate
+from shared.validation import NOT_BLANK, NoQuery, validate
 from tests.support import Api
 from tests.test_classes import admin, new_class, person
 from tests.test_exercises import ADD
@@ -114,7 +114,7 @@ def test_an_unknown_query_parameter_is_422_on_a_route_without_a_query(api: Api) 
 
 def test_blank_and_oversized_strings_are_stated() -> None:
     name = SCHEMAS["ClassIn"]["properties"]["name"]
-    assert name["pattern"] == r"\S" and name["minLength"] == 1  # stripped, then measured
+    assert name["pattern"] == NOT_BLANK and name["minLength"] == 1  # stripped, then measured
     # No field limit of its own: the cap every payload string has (shared.validation.Payload).
     assert SCHEMAS["ExerciseIn"]["properties"]["starter_code"]["maxLength"] == 64 * 1024
     password = SCHEMAS["RegisterIn"]["properties"]["password"]

@@ -270,11 +270,11 @@ def test_put_keeps_the_ids_it_is_sent_and_only_the_author_or_an_admin_may(
     assert updated["title"] == "Python, revised" and updated["created_at"] == created["created_at"]
     assert updated["lesson_count"] == 3 and updated["author_id"] == created["author_id"]
 
-    # An id of a lesson that is no longer in the path names nothing (404); twice the same, 422.
+    # An id of a lesson that is no longer in the path, or one used twice, names nothing: 404.
     body["modules"][1]["lessons"][1]["id"] = video
     assert api.put(f"/api/v1/paths/{path_id}", body, token=teacher).status_code == 404
     body["modules"][1]["lessons"][1]["id"] = reading
-    assert api.put(f"/api/v1/paths/{path_id}", body, token=teacher).status_code == 422
+    assert api.put(f"/api/v1/paths/{path_id}", body, token=teacher).status_code == 404
     assert lesson_ids(api.get(f"/api/v1/paths/{path_id}", token=student).json) == ids
 
     del body["modules"][1]["lessons"][1]["id"]

@@ -22,7 +22,7 @@ from functions.paths.models import LessonIn, PathIn, PathOut, PathSummaryOut
 from shared import store
 from shared.auth import Principal, new_id
 from shared.collections import EXAM_TYPES, EXERCISES, PATHS
-from shared.errors import Forbidden, NotFound, PayloadTooLarge, ValidationFailed
+from shared.errors import Forbidden, NotFound, PayloadTooLarge
 from shared.logging import get_logger, log_fields
 from shared.registry import composite_index
 from shared.store import eq
@@ -115,19 +115,16 @@ def _assign_ids(body: PathIn, known_modules: set[str], known_lessons: set[str]) 
     """The modules as stored, with ids. A given id must name a module or lesson of this path as
     it stands (so progress keyed by it carries over), at most once; new ones get fresh ids."""
     details: list[dict[str, str]] = []
-    unknown = False  # an id that names nothing of this path: 404; one given twice: 422
     seen: set[str] = set()
     modules: list[dict[str, Any]] = []
     for m, module in enumerate(body.modules):
         if module.id is not None and (module.id not in known_modules or module.id in seen):
-            unknown |= module.id not in known_modules
             details.append({"field": f"modules.{m}.id", "message": "Not a module of this path (or given twice)."})
         module_id = module.id or new_id()
         seen.add(module_id)
         lessons = []
         for n, lesson in enumerate(module.lessons):
             if lesson.id is not None and (lesson.id not in known_lessons or lesson.id in seen):
-                unknown |= lesson.id not in known_lessons
                 details.append(
                     {"field": f"modules.{m}.lessons.{n}.id", "message": "Not a lesson of this path (or given twice)."}
                 )
@@ -136,8 +133,10 @@ def _assign_ids(body: PathIn, known_modules: set[str], known_lessons: set[str]) 
             lessons.append(_lesson_doc(lesson_id, lesson))
         modules.append({"id": module_id, "title": module.title, "lessons": lessons})
     if details:
-        error = NotFound if unknown else ValidationFailed
-        raise error("Ids must name modules and lessons of this path.", details=details)
+        # An id that names nothing of this path, or whose one module or lesson is taken already by
+        # an earlier use: a reference to something that is not there (404). No schema states
+        # "unique across nested lists", so it cannot be a 422 the document announces.
+        raise NotFound("Ids must name modules and lessons of this path, each once.", details=details)
     return modules
 
 

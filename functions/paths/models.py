@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import ConfigDict, Field, StringConstraints, model_validator
 
 from shared.interests import InterestId
-from shared.validation import DISTINCT, Changes, Out, Page, PageQuery, Payload
+from shared.validation import DISTINCT, WHITE_SPACE, Changes, Out, Page, PageQuery, Payload
 
 LessonKind = Literal["reading", "video", "exercise", "practice_exam"]
 Title = Annotated[str, StringConstraints(min_length=1, max_length=200)]
@@ -18,7 +18,7 @@ Description = Annotated[str, StringConstraints(max_length=2000)]
 Topic = Annotated[str, StringConstraints(min_length=1, max_length=100)]
 Body = Annotated[str, StringConstraints(min_length=1, max_length=20_000)]
 Ref = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:@-]+$")]
-VideoUrl = Annotated[str, StringConstraints(min_length=9, max_length=2000, pattern=r"^https://\S+$")]
+VideoUrl = Annotated[str, StringConstraints(min_length=9, max_length=2000, pattern=f"^https://[^{WHITE_SPACE}]+$")]
 Seconds = Annotated[int, Field(ge=1, le=24 * 3600)]
 
 MAX_MODULES = 50
