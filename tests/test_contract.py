@@ -4,12 +4,14 @@ every operation is tests/test_openapi_conformance.py; these pin the cases issue 
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from functions.exams import csvrows
 from infra.openapi import openapi_document
 from shared import store
 from shared.errors import ValidationFailed
@@ -132,3 +134,30 @@ def test_swagger_groups_follow_a_readers_order_with_a_line_each() -> None:
     grouped = {area for group in API_GROUPS for area in group.areas}
     assert {s.area for s in load_all().values() if s.kind == "http"} <= grouped
     assert openapi_document(load_all())["tags"] == DOCUMENT["tags"]
+
+
+def test_an_upload_form_holds_its_file_and_nothing_else(api: Api) -> None:
+    boss = admin(api)
+    header = ",".join(csvrows.COLUMNS) + "\n"
+    extra = api.call(
+        "POST",
+        "/api/v1/imports?exam_type=security-plus",
+        token=boss.token,
+        data={"file": (io.BytesIO(header.encode()), "q.csv"), "note": "hi"},
+        content_type="multipart/form-data",
+    )
+    assert extra.status_code == 422
+    assert extra.json["error"]["details"] == [{"field": "note", "message": "Unknown field."}]
+    assert stored("question_imports") == 0
+    # The file's text as a plain part (a client sending the document's string field): taken.
+    plain = api.call(
+        "POST",
+        "/api/v1/imports?exam_type=security-plus",
+        token=boss.token,
+        data={"file": header},
+        content_type="multipart/form-data",
+    )
+    assert plain.status_code == 202, plain.json
+    body = DOCUMENT["paths"]["/api/v1/imports"]["post"]["requestBody"]["content"]
+    assert body["multipart/form-data"]["schema"]["properties"]["file"]["pattern"] == csvrows.HEADER_PATTERN
+    assert body["multipart/form-data"]["schema"]["additionalProperties"] is False
