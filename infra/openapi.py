@@ -13,7 +13,13 @@ Exact, and kept exact by schemathesis over this document against the test stack
   a caller, 404 with a path parameter, 400/413/422 with a body, 422 with a query and 400 when it
   pages, 429 with a rate limit), those it declares (`errors=(409, ...)`: the business rules'
   statuses, held outside production by shared/http.py), and `default`;
-- an upload route's bodies (multipart `file` field, or the file as the body).
+- an upload route's bodies (multipart `file` field, or the file as the body);
+- every rule a payload enforces on input (docs/api-contract.md): what `Payload`'s config adds to
+  every string (the 20,000-character cap, and a non-blank pattern where surrounding white space
+  is stripped before a minimum length is checked), and what the kernel's markers state
+  (`NotNull`, `DISTINCT`, `OneOf`, `Changes`);
+- operations grouped by tag in a reader's order, one line of description each
+  (`shared.registry.API_GROUPS`).
 """
 
 from __future__ import annotations
@@ -24,17 +30,18 @@ from http import HTTPStatus
 from typing import Any
 
 from pydantic import BaseModel
-from pydantic.json_schema import models_json_schema
+from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue, models_json_schema
+from pydantic_core import core_schema
 
 from shared.config import settings
-from shared.http import Method, all_methods
-from shared.registry import FunctionSpec
+from shared.http import Method, Upload, all_methods
+from shared.registry import API_GROUPS, FunctionSpec, api_group
+from shared.validation import NOT_BLANK
 
 _STATUS_TEXT = {200: "OK", 201: "Created", 202: "Accepted", 204: "No Content"}
 _REF = "#/components/schemas/{model}"
 # What a path parameter may be (shared.http refuses anything else with 404).
 PATH_PARAM_SCHEMA = {"type": "string", "pattern": "^[A-Za-z0-9_.:@-]{1,128}$"}
-UPLOAD_TYPES = ("text/csv", "application/csv", "text/plain")
 
 ERROR_SCHEMA = {
     "type": "object",
@@ -55,7 +62,10 @@ _ERROR_TEXT = {
     400: "Malformed request (not JSON, wrong content type)",
     401: "No valid access token",
     403: "The caller's role or ownership does not allow it",
-    404: "No such resource",
+    404: (
+        "No such resource, or a reference in the request to something that does not exist "
+        "(a cursor this list did not issue, an unknown exercise, exam type or link token)"
+    ),
     409: "Conflict with the current state (already done, taken, a condition not met)",
     413: "Body too large",
     415: "Unsupported media type",
@@ -63,6 +73,28 @@ _ERROR_TEXT = {
     429: "Rate limited (Retry-After)",
     503: "A dependency is unavailable (Retry-After when it is worth retrying)",
 }
+
+
+class PayloadJsonSchema(GenerateJsonSchema):
+    """Pydantic's schema, plus what a model's config enforces on every string of a request."""
+
+    def str_schema(self, schema: core_schema.StringSchema) -> JsonSchemaValue:
+        json_schema = super().str_schema(schema)
+        config = self._config
+        if "max_length" not in schema and config.str_max_length is not None:
+            json_schema["maxLength"] = config.str_max_length
+        strips = schema.get("strip_whitespace", config.str_strip_whitespace)
+        if strips and json_schema.get("minLength", 0) >= 1 and "pattern" not in json_schema:
+            # Stripped first, then measured: a blank string is too short.
+            json_schema["pattern"] = NOT_BLANK
+        return json_schema
+
+    def default_schema(self, schema: core_schema.WithDefaultSchema) -> JsonSchemaValue:
+        json_schema = super().default_schema(schema)
+        nullable = {"type": "null"} in json_schema.get("anyOf", []) or json_schema.get("type") == "null"
+        if json_schema.get("default", ...) is None and not nullable:
+            del json_schema["default"]  # a NotNull field left out: null is not a value it takes
+        return json_schema
 
 
 def _members(response: Any) -> list[type[BaseModel]]:
@@ -135,16 +167,34 @@ def _query_parameters(model: type[BaseModel], schema: dict[str, Any]) -> list[di
     return parameters
 
 
-def _upload_body() -> dict[str, Any]:
-    file_schema = {"type": "string", "format": "binary"}
-    content: dict[str, Any] = {
-        "multipart/form-data": {
-            "schema": {"type": "object", "required": ["file"], "properties": {"file": file_schema}}
-        }
+def _upload_body(upload: Upload) -> dict[str, Any]:
+    """An upload: a multipart form's `file` part, or the file as the body. Never empty; its size
+    and, for an image, its format are judged on its bytes (413, 415)."""
+    # OpenAPI 3.1 spells a file as a string of a media type (`format: binary` is 3.0's, and
+    # generators ignore `minLength` beside it).
+    text: dict[str, Any] = {"type": "string", "minLength": 1}
+    if upload.pattern:
+        text["pattern"] = upload.pattern
+    media_types = ", ".join(upload.media_types)
+    form = {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["file"],
+        "properties": {"file": {**text, "contentMediaType": media_types}},
     }
-    for media_type in UPLOAD_TYPES:
-        content[media_type] = {"schema": {"type": "string"}}
+    # `encoding`: the file is a file part (with a filename), not a plain form field.
+    content: dict[str, Any] = {
+        "multipart/form-data": {"schema": form, "encoding": {"file": {"contentType": media_types}}}
+    }
+    for media_type in upload.media_types:
+        content[media_type] = {"schema": dict(text)}
     return {"required": True, "content": content}
+
+
+def _reading_order(operations: dict[str, Any]) -> int:
+    """Swagger UI lists tags in the document's order, and each tag's operations in path order."""
+    tag = next(iter(operations.values()))["tags"][0]
+    return [group.tag for group in API_GROUPS].index(tag)
 
 
 def openapi_document(specs: dict[str, FunctionSpec]) -> dict[str, Any]:
@@ -160,7 +210,7 @@ def openapi_document(specs: dict[str, FunctionSpec]) -> dict[str, Any]:
             wanted.append((method.query, "validation"))
         wanted += [(m, "serialization") for m in _members(method.response)]
     unique = list(dict.fromkeys(wanted))
-    refs, defs = models_json_schema(unique, ref_template=_REF)
+    refs, defs = models_json_schema(unique, ref_template=_REF, schema_generator=PayloadJsonSchema)
     schemas: dict[str, Any] = {"Error": ERROR_SCHEMA, **defs.get("$defs", {})}
 
     paths: dict[str, Any] = {}
@@ -170,7 +220,7 @@ def openapi_document(specs: dict[str, FunctionSpec]) -> dict[str, Any]:
         operation: dict[str, Any] = {
             "operationId": f"{spec.entry_point}_{method.verb.lower()}",
             "summary": method.summary,
-            "tags": [spec.area],
+            "tags": [api_group(spec.area).tag],
             "x-function": spec.name,
             "x-access": method.access.describe(),
         }
@@ -192,7 +242,7 @@ def openapi_document(specs: dict[str, FunctionSpec]) -> dict[str, Any]:
                 "content": {"application/json": {"schema": refs[(method.body, "validation")]}},
             }
         elif method.raw_body:
-            operation["requestBody"] = _upload_body()
+            operation["requestBody"] = _upload_body(method.raw_body)
 
         success: dict[str, Any] = {"description": _STATUS_TEXT.get(method.status, "OK")}
         members = [refs[(m, "serialization")] for m in _members(method.response)]
@@ -202,6 +252,8 @@ def openapi_document(specs: dict[str, FunctionSpec]) -> dict[str, Any]:
                 body = _page_of(body)
             success["content"] = {"application/json": {"schema": body}}
         responses: dict[str, Any] = {str(method.status): success}
+        for status in method.also:
+            responses[str(status)] = {**success, "description": _STATUS_TEXT.get(status, "OK")}
         for status in spec.spec.error_statuses(method):
             error_statuses.add(status)
             responses[str(status)] = {"$ref": f"#/components/responses/Error{status}"}
@@ -213,7 +265,8 @@ def openapi_document(specs: dict[str, FunctionSpec]) -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
         "info": {"title": "Studyhall API", "version": settings().version},
-        "paths": dict(sorted(paths.items())),
+        "tags": [{"name": group.tag, "description": group.description} for group in API_GROUPS],
+        "paths": dict(sorted(paths.items(), key=lambda item: (_reading_order(item[1]), item[0]))),
         "components": {
             "schemas": dict(sorted(schemas.items())),
             "responses": {

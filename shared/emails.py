@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import unicodedata
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, Field, StringConstraints
 
@@ -52,12 +52,23 @@ def _lenient(value: str) -> str:
     return normalize_email(value, strict=False)
 
 
+def _address_schema(schema: dict[str, Any]) -> None:
+    """`format: email`, and what email-validator refuses beyond it: a special-use domain
+    (`x@host.test`, `x@localhost`), in any case."""
+    from email_validator import SPECIAL_USE_DOMAIN_NAMES
+
+    names = "|".join(
+        "".join(f"[{c.lower()}{c.upper()}]" if c.isalpha() else c for c in n) for n in SPECIAL_USE_DOMAIN_NAMES
+    )
+    schema.update({"format": "email", "not": {"pattern": rf"@(.*\.)?({names})\.?$"}})
+
+
 # A payload field that must be a valid address (registration, requests that create accounts).
 Email = Annotated[
     str,
     StringConstraints(min_length=3, max_length=MAX_LENGTH),
     AfterValidator(_strict),
-    Field(json_schema_extra={"format": "email"}),
+    Field(json_schema_extra=_address_schema),
 ]
 # A payload field that looks an address up (login, reset): any text, normalised the same way.
 EmailLookup = Annotated[

@@ -45,7 +45,7 @@ from shared.errors import (
 )
 from shared.logging import get_logger, log_fields, request_id_var, trace_var
 from shared.registry import FunctionSpec, register
-from shared.validation import parse_json_body, validate, validate_query
+from shared.validation import NoQuery, parse_json_body, validate, validate_query
 
 log = get_logger("http")
 
@@ -184,6 +184,15 @@ class Call(Generic[B, Q]):
         return Client(ip=self.ip, user_agent=self.user_agent)
 
 
+@dataclass(frozen=True)
+class Upload:
+    """What an upload route takes: a multipart form's `file` field, or the file as the body in one
+    of `media_types`; never empty; `pattern`, what its text must match (the document states it)."""
+
+    media_types: tuple[str, ...]
+    pattern: str | None = None
+
+
 @dataclass
 class Method:
     verb: str
@@ -193,7 +202,10 @@ class Method:
     query: type[BaseModel] | None = None
     response: Any = None  # a model, or a union of models (`A | B`)
     status: int = 200
-    raw_body: bool = False
+    # Other success statuses answered with the same body (an enrolment again: 200 rather than 201).
+    also: tuple[int, ...] = ()
+    # An upload route: the file, read by the handler (shared/uploads.py) rather than parsed as JSON.
+    raw_body: Upload | None = None
     before: tuple[Callable[[Call[Any, Any]], None], ...] = ()
     summary: str = ""
     # The statuses the business rules answer beyond those the declaration implies (derived_errors):
@@ -328,20 +340,19 @@ class HttpFunction:
         return self._method("DELETE", access, **options)
 
     def derived_errors(self, method: Method) -> set[int]:
-        """The error statuses a method's declaration implies: 401/403 when it needs a caller, 404
-        with a path parameter, 400/413/422 with a body, 422 with a query (and 400 for a bad cursor
-        when it pages), 429 with a `before=` rate limit."""
-        statuses: set[int] = set()
+        """The error statuses a method's declaration implies: 422 always (a query parameter it does
+        not declare, or one that does not fit), 401/403 when it needs a caller, 404 with a path
+        parameter, 400/413 with a body, 404 when it pages (a cursor this list did not issue names
+        no page), 429 with a `before=` rate limit."""
+        statuses: set[int] = {422}  # a query parameter the route does not declare
         if not method.access.public:
             statuses |= {401, 403}
         if self.param_names:
             statuses.add(404)
         if method.body is not None or method.raw_body:
-            statuses |= {400, 413, 422}
-        if method.query is not None:
-            statuses.add(422)
-            if "cursor" in method.query.model_fields:
-                statuses.add(400)  # store.paginate refuses a cursor of another list
+            statuses |= {400, 413}
+        if method.query is not None and "cursor" in method.query.model_fields:
+            statuses.add(404)  # store.paginate: a cursor of another list names no page here
         if method.before:
             statuses.add(429)
         return statuses
@@ -457,7 +468,9 @@ class HttpFunction:
         if principal is not None:
             access.require_owner(principal, params)  # before the body is read
         body = self._parse_body(request, method)
-        query = validate_query(method.query, request.args) if method.query else None
+        query: BaseModel | None = validate_query(method.query or NoQuery, request.args)
+        if method.query is None:
+            query = None  # checked empty: the handler takes no query
         if principal is not None and access.student_param:
             require_student_access(principal, params[access.student_param])
         call: Call[Any, Any] = Call(

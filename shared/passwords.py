@@ -7,6 +7,16 @@ from importlib import resources
 
 MIN_LENGTH = 8
 MAX_LENGTH = 256  # well past the 64 that NIST asks to accept; bounds the hashing work
+# The rules below in the OpenAPI document: the length is the field's own; "more than two distinct
+# characters" is a pattern it must not match (two characters at most, in any order); the
+# blocklist and the email are said in words.
+NEW_PASSWORD_RULES = {
+    "not": {"pattern": r"^([\s\S])\1*(?:([\s\S])(?:\1|\2)*)?$"},
+    "description": (
+        f"{MIN_LENGTH} to {MAX_LENGTH} characters, every one kept (spaces too), more than two distinct; "
+        "not a common password (case-insensitive) nor the account's email or its local part."
+    ),
+}
 
 
 @lru_cache(maxsize=1)

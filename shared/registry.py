@@ -217,6 +217,48 @@ def _import_area(area: str) -> None:
         importlib.import_module(f"{handlers.__name__}.{module.name}")
 
 
+@dataclass(frozen=True)
+class ApiGroup:
+    """One group of operations in the API docs (an OpenAPI tag): its line of description and
+    the areas whose routes it holds."""
+
+    tag: str
+    description: str
+    areas: tuple[str, ...]
+
+
+# Swagger UI's groups, in a reader's order. A new area with routes joins a group here
+# (tests/test_api_docs.py fails until it does); a group may be listed before its routes land.
+API_GROUPS = (
+    ApiGroup(
+        "auth",
+        "Sign-up, sign-in, tokens and sessions, password recovery, email verification, live (Firebase) tokens.",
+        ("auth",),
+    ),
+    ApiGroup("users", "Accounts: profile, avatar, status, data export.", ("users",)),
+    ApiGroup("schools", "Schools, their invitations and members: the staff a school vouches for.", ("schools",)),
+    ApiGroup(
+        "classes",
+        "Classes, rosters and joins; student profiles and interests; student requests; dashboards.",
+        ("classes", "students"),
+    ),
+    ApiGroup("exams", "Practice exams: the question bank, CSV imports, exam sessions, weak areas.", ("exams",)),
+    ApiGroup("exercises", "Python coding exercises and their sandbox-graded submissions.", ("exercises",)),
+    ApiGroup("paths", "Learning paths: authoring, enrolment, lesson progress.", ("paths",)),
+    ApiGroup("chat", "The tutor chat, grounded in the platform's own content.", ("chat",)),
+    ApiGroup("progress", "XP, streaks, badges, mastery and leaderboards.", ("progress", "leaderboards")),
+    ApiGroup("analytics", "Student, exercise, class and school analytics, read from aggregates.", ("analytics",)),
+    ApiGroup("ops", "Health, scheduled jobs run on demand, the audit trail.", ("ops", "health", "audit")),
+)
+
+
+def api_group(area: str) -> ApiGroup:
+    for group in API_GROUPS:
+        if area in group.areas:
+            return group
+    raise LookupError(f"area {area!r} has routes but no group in shared.registry.API_GROUPS")
+
+
 def areas() -> list[str]:
     import functions
 

@@ -22,7 +22,7 @@ from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
 from shared.config import settings
-from shared.errors import BadRequest, Contention
+from shared.errors import Contention, NotFound
 
 T = TypeVar("T")
 
@@ -301,7 +301,8 @@ def decode_cursor(cursor: str, fields: list[str]) -> tuple[list[Any], str]:
             raise ValueError("cursor does not fit this list")
         return values, doc_id
     except (ValueError, KeyError, TypeError, binascii.Error, json.JSONDecodeError) as exc:
-        raise BadRequest("The cursor is not valid for this list.") from exc
+        # Well-formed (the query's pattern held) but not one this list issued: no such page.
+        raise NotFound("No such page: the cursor was not issued by this list.") from exc
 
 
 def stream_in_pages(query: Any, page_size: int = 500) -> Iterator[Any]:

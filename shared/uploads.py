@@ -3,6 +3,7 @@ memory up to 1 MiB and to disk beyond, never held whole, the upload limit enforc
 
 from __future__ import annotations
 
+import io
 import tempfile
 from typing import IO
 
@@ -30,17 +31,33 @@ def spool(source: IO[bytes]) -> tuple[IO[bytes], int]:
     return spooled, size
 
 
+def form_file(request: flask.Request, field: str) -> IO[bytes]:
+    """The `field` of a multipart form: a file part, or a plain part (no filename) holding the
+    file's text, as some clients send a string field; 422 when the form has neither, or has any
+    other field (as a JSON body with an unknown field)."""
+    unknown = sorted((set(request.files) | set(request.form)) - {field})
+    if unknown:
+        raise ValidationFailed(
+            "The form has fields other than the file.",
+            details=[{"field": f, "message": "Unknown field."} for f in unknown],
+        )
+    part = request.files.get(field)
+    if part is not None:
+        return part.stream
+    text = request.form.get(field)
+    if text is None:
+        raise ValidationFailed(
+            f"Send the file in a `{field}` field.", details=[{"field": field, "message": "Field required."}]
+        )
+    return io.BytesIO(text.encode("utf-8"))
+
+
 def read_upload(request: flask.Request, *, field: str, body_types: tuple[str, ...]) -> tuple[IO[bytes], int]:
     """The uploaded file: the `field` part of a multipart form, or the body itself when its
     content type is one of `body_types`. An empty file is a 422."""
     mimetype = request.mimetype or ""
     if mimetype == "multipart/form-data":
-        part = request.files.get(field)
-        if part is None:
-            raise ValidationFailed(
-                f"Send the file in a `{field}` field.", details=[{"field": field, "message": "Field required."}]
-            )
-        stream: IO[bytes] = part.stream
+        stream: IO[bytes] = form_file(request, field)
     elif mimetype in body_types:
         stream = request.stream
     else:

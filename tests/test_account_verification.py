@@ -62,7 +62,7 @@ def test_registration_mails_a_link_that_verifies_the_address_once(api: Api, drai
     assert "auth.email_verified" in [a["action"] for a in collection("audit_logs")]
 
     again = api.post(VERIFY, {"token": token})
-    assert again.status_code == 422 and again.json["error"]["details"][0]["field"] == "token"
+    assert again.status_code == 404 and again.json["error"]["details"][0]["field"] == "token"
 
 
 def test_the_event_queues_one_mail_however_often_it_arrives(api: Api) -> None:
@@ -80,14 +80,14 @@ def test_unknown_expired_and_forged_tokens_change_nothing(api: Api, drain: Calla
     tokens, token = registered_and_mailed(api, drain, "ned@example.com")
     for bad in ("nope", token + "x", "a" * 512):
         response = api.post(VERIFY, {"token": bad})
-        assert response.status_code == 422, bad
+        assert response.status_code == 404, bad
     assert api.post(VERIFY, {"token": ""}).status_code == 422
     assert api.post(VERIFY, {}).status_code == 422
     assert api.post(VERIFY, {"token": "x" * 513}).status_code == 422
     # Expire the link: it no longer works.
     [snap] = list(store.db().collection("email_verifications").stream())
     snap.reference.update({"expires_at": store.now() - timedelta(seconds=1)})
-    assert api.post(VERIFY, {"token": token}).status_code == 422
+    assert api.post(VERIFY, {"token": token}).status_code == 404
     assert api.get(ME, token=tokens["access_token"]).json["email_verified"] is False
 
 
@@ -95,7 +95,7 @@ def test_a_link_for_an_address_the_account_no_longer_has_is_dead(api: Api, drain
     tokens, token = registered_and_mailed(api, drain, "old@example.com")
     user_ref = store.db().collection("users").document(tokens["user"]["id"])
     user_ref.update(verification.email_changed_fields("new@example.com"))
-    assert api.post(VERIFY, {"token": token}).status_code == 422
+    assert api.post(VERIFY, {"token": token}).status_code == 404
     assert fields(user_ref.get())["email_verified"] is False
 
 
@@ -103,7 +103,7 @@ def test_two_confirmations_at_once_spend_the_token_once(api: Api, drain: Callabl
     _, token = registered_and_mailed(api, drain, "twin@example.com")
     with ThreadPoolExecutor(max_workers=4) as pool:
         statuses = sorted(pool.map(lambda _: api.post(VERIFY, {"token": token}).status_code, range(4)))
-    assert statuses.count(200) == 1 and set(statuses) <= {200, 422, 503}
+    assert statuses.count(200) == 1 and set(statuses) <= {200, 404, 503}
     assert sum(1 for a in collection("audit_logs") if a["action"] == "auth.email_verified") == 1
 
 
@@ -145,7 +145,7 @@ def test_verify_and_resend_are_limited_per_ip(
 
     tokens, _ = registered_and_mailed(api, drain, "ipx@example.com")
     monkeypatch.setattr(settings(), "ip_limit_verify_email", 2)
-    assert api.post(VERIFY, {"token": "guess-1"}).status_code == 422
+    assert api.post(VERIFY, {"token": "guess-1"}).status_code == 404
     assert api.post(RESEND, token=tokens["access_token"]).status_code == 202
     assert api.post(VERIFY, {"token": "guess-2"}).status_code == 429
     assert api.post(RESEND, token=tokens["access_token"]).status_code == 429

@@ -53,10 +53,8 @@ def test_session_with_an_exercise_context(api: Any, student: dict[str, Any]) -> 
 @pytest.mark.parametrize(
     ("body", "field"),
     [
-        ({"context": {"exercise_id": "nope"}}, "context.exercise_id"),
-        ({"context": {"question_id": "security-plus:NOPE"}}, "context.question_id"),
-        ({"context": {"exam_session_id": "0" * 32}}, "context.exam_session_id"),
         ({"context": {"exercise_id": "a", "lesson_id": "b"}}, "context"),
+        ({"context": {"exercise_id": None}}, "context.exercise_id"),
         ({"context": {"video_id": "a"}}, "context.video_id"),
         ({"topic": ""}, "topic"),
         ({"topic": "x" * 201}, "topic"),
@@ -71,10 +69,27 @@ def test_bad_session_bodies_are_422_and_store_nothing(api: Any, student: dict[st
     assert list(store.db().collection(CHAT_SESSIONS).stream()) == []
 
 
+@pytest.mark.parametrize(
+    ("context", "field"),
+    [
+        ({"exercise_id": "nope"}, "context.exercise_id"),
+        ({"question_id": "security-plus:NOPE"}, "context.question_id"),
+        ({"exam_session_id": "0" * 32}, "context.exam_session_id"),
+    ],
+)
+def test_a_context_naming_nothing_is_404_and_stores_nothing(
+    api: Any, student: dict[str, Any], context: Any, field: str
+) -> None:
+    response = api.post(SESSIONS, {"context": context}, token=student["access_token"])
+    assert response.status_code == 404, response.json
+    assert [d["field"] for d in response.json["error"]["details"]] == [field]
+    assert list(store.db().collection(CHAT_SESSIONS).stream()) == []
+
+
 def test_another_users_exam_session_is_no_context(api: Any, student: dict[str, Any], other: dict[str, Any]) -> None:
     store.db().collection("exam_sessions").document("a" * 32).set({"user_id": other["user"]["id"], "mode": "exam"})
     response = api.post(SESSIONS, {"context": {"exam_session_id": "a" * 32}}, token=student["access_token"])
-    assert response.status_code == 422
+    assert response.status_code == 404
     store.db().collection("exam_sessions").document("b" * 32).set({"user_id": student["user"]["id"], "mode": "exam"})
     response = api.post(SESSIONS, {"context": {"exam_session_id": "b" * 32}}, token=student["access_token"])
     assert response.status_code == 201
@@ -167,7 +182,7 @@ def test_messages_are_listed_oldest_first_and_paged(api: Any, student: dict[str,
     assert ops(first) == {"reads": 1 + 1 + 3, "writes": 0, "deletes": 0}
     second = api.get(f"{SESSIONS}/{session['id']}/messages?limit=2&cursor={first.json['next_cursor']}", token=token)
     assert [m["id"] for m in second.json["items"]] == [sent[2]["id"]] and second.json["next_cursor"] is None
-    assert api.get(f"{SESSIONS}/{session['id']}/messages?cursor=garbage", token=token).status_code == 400
+    assert api.get(f"{SESSIONS}/{session['id']}/messages?cursor=garbage", token=token).status_code == 404
 
 
 def test_messages_per_minute_are_limited_with_retry_after(

@@ -220,7 +220,7 @@ def test_the_index_of_a_bank_that_predates_it_can_be_rebuilt(api: Api) -> None:
     for ref in index.shard_refs(SEC):
         ref.delete()
     token = api.register("alice@example.com")["access_token"]
-    assert start_status(api, token) == 422  # no index: as if there were no bank
+    assert start_status(api, token) == 404  # no index: as if there were no bank
     assert bank.rebuild_index(SEC) == 9
     assert index_of(SEC) == {"1.1": 3, "2.1": 3, "3.1": 3}
     assert start_status(api, token) == 201

@@ -267,7 +267,7 @@ def test_submission_input_is_checked_and_nothing_stored(api: Api, school: dict[s
     assert (
         api.post("/api/v1/submissions", {**body, "code": "é" * (32 * 1024 + 1)}, token=student.token).status_code == 422
     )
-    assert api.post("/api/v1/submissions", {**body, "exercise_id": "nope"}, token=student.token).status_code == 422
+    assert api.post("/api/v1/submissions", {**body, "exercise_id": "nope"}, token=student.token).status_code == 404
     assert api.post("/api/v1/submissions", {**body, "extra": 1}, token=student.token).status_code == 422
     assert list(store.db().collection(SUBMISSIONS).stream()) == []
     fits = api.post("/api/v1/submissions", {**body, "code": "#" * (64 * 1024)}, token=student.token)

@@ -165,10 +165,11 @@ def test_a_practice_exam_lesson_passes_at_70_unless_told(api: Api, teacher: str,
     assert response.json["modules"][1]["lessons"][1]["pass_score"] == 70
 
 
-def test_unknown_exercise_or_exam_type_is_422_and_nothing_is_stored(api: Api, teacher: str) -> None:
+def test_unknown_exercise_or_exam_type_is_404_and_nothing_is_stored(api: Api, teacher: str) -> None:
+    # A reference to something that does not exist: 404, as for any other (docs/api-contract.md).
     exercise("ex-hello")
     response = api.post("/api/v1/paths", path_body(), token=teacher)  # no security-plus exam type yet
-    assert response.status_code == 422
+    assert response.status_code == 404
     assert response.json["error"]["details"] == [
         {"field": "modules.1.lessons.1.exam_type", "message": "Unknown exam type."}
     ]
@@ -179,6 +180,15 @@ def test_unknown_exercise_or_exam_type_is_422_and_nothing_is_stored(api: Api, te
         "modules.1.lessons.0.exercise_id",
         "modules.1.lessons.1.exam_type",
     ]
+    assert count("paths") == 0
+
+
+def test_a_lesson_id_that_names_nothing_is_404_and_nothing_is_stored(api: Api, teacher: str, refs: None) -> None:
+    body = copy.deepcopy(path_body())
+    body["modules"][0]["lessons"][0]["id"] = "made-up"
+    response = api.post("/api/v1/paths", body, token=teacher)
+    assert response.status_code == 404, response.json
+    assert [d["field"] for d in response.json["error"]["details"]] == ["modules.0.lessons.0.id"]
     assert count("paths") == 0
 
 
@@ -195,11 +205,10 @@ def test_unknown_exercise_or_exam_type_is_422_and_nothing_is_stored(api: Api, te
         (lambda b: b["modules"][0]["lessons"][0].update(kind="podcast"), "modules.0.lessons.0.kind"),
         (lambda b: b["modules"][0]["lessons"][0].update(duration_seconds=0), "modules.0.lessons.0.duration_seconds"),
         (lambda b: b["modules"][1]["lessons"][1].update(pass_score=101), "modules.1.lessons.1.pass_score"),
-        (lambda b: b.update(interests=["knitting"]), "interests"),
+        (lambda b: b.update(interests=["knitting"]), "interests.0"),
         (lambda b: b.update(interests=["programming", "programming"]), "interests"),
         (lambda b: b.update(modules=[]), "modules"),
         (lambda b: b["modules"][0].update(lessons=[]), "modules.0.lessons"),
-        (lambda b: b["modules"][0]["lessons"][0].update(id="made-up"), "modules.0.lessons.0.id"),
         (lambda b: b.update(author_id="someone"), "author_id"),
     ],
 )
@@ -214,13 +223,13 @@ def test_bad_paths_are_422_and_nothing_is_stored(
     assert count("paths") == 0
 
 
-def test_a_path_too_large_for_one_document_is_422(api: Api, teacher: str, refs: None) -> None:
+def test_a_path_too_large_for_one_document_is_413(api: Api, teacher: str, refs: None) -> None:
     lessons = [
         {"title": f"R{n}", "kind": "reading", "topic": "t", "duration_seconds": 60, "body": "x" * 20_000}
         for n in range(48)
     ]
     response = api.post("/api/v1/paths", path_body(modules=[{"title": "Big", "lessons": lessons}]), token=teacher)
-    assert response.status_code == 422
+    assert response.status_code == 413
     assert count("paths") == 0
 
 
@@ -261,11 +270,11 @@ def test_put_keeps_the_ids_it_is_sent_and_only_the_author_or_an_admin_may(
     assert updated["title"] == "Python, revised" and updated["created_at"] == created["created_at"]
     assert updated["lesson_count"] == 3 and updated["author_id"] == created["author_id"]
 
-    # An id of a lesson that is no longer in the path (or twice the same) is refused.
+    # An id of a lesson that is no longer in the path, or one used twice, names nothing: 404.
     body["modules"][1]["lessons"][1]["id"] = video
-    assert api.put(f"/api/v1/paths/{path_id}", body, token=teacher).status_code == 422
+    assert api.put(f"/api/v1/paths/{path_id}", body, token=teacher).status_code == 404
     body["modules"][1]["lessons"][1]["id"] = reading
-    assert api.put(f"/api/v1/paths/{path_id}", body, token=teacher).status_code == 422
+    assert api.put(f"/api/v1/paths/{path_id}", body, token=teacher).status_code == 404
     assert lesson_ids(api.get(f"/api/v1/paths/{path_id}", token=student).json) == ids
 
     del body["modules"][1]["lessons"][1]["id"]
@@ -334,7 +343,7 @@ def test_list_filters_by_subject_and_interest_newest_first(api: Api, teacher: st
 
     bad = api.get("/api/v1/paths?interest=knitting", token=student)
     assert bad.status_code == 422 and bad.json["error"]["details"][0]["field"] == "interest"
-    assert api.get("/api/v1/paths?cursor=garbage", token=student).status_code == 400
+    assert api.get("/api/v1/paths?cursor=garbage", token=student).status_code == 404
     assert api.get("/api/v1/paths").status_code == 401
 
 

@@ -68,7 +68,9 @@ def test_unknown_interest_is_named_in_details(api: Api) -> None:
     response = api.put(
         f"/api/v1/students/{student.id}/interests", {"interest_ids": ["programming", "nope"]}, token=student.token
     )
-    assert response.json["error"]["details"] == [{"field": "interest_ids.1", "message": "Unknown interest."}]
+    assert response.json["error"]["details"] == [
+        {"field": "interest_ids.1", "message": "Unknown interest: pick ids from GET /api/v1/interests."}
+    ]
 
 
 def test_interests_of_others(api: Api) -> None:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import AwareDatetime, StringConstraints
+from pydantic import StringConstraints
 
 from functions.audit import service
 from shared import store
 from shared.http import Call, HttpFunction, roles
-from shared.validation import Page, PageQuery
+from shared.validation import Moment, Page, PageQuery
 
 Id = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:@\-]+$")]
 
@@ -20,8 +20,8 @@ class AuditQuery(PageQuery):
     action: Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[a-z_.]+$")] | None = None
     actor_id: Id | None = None
     target_id: Id | None = None
-    since: AwareDatetime | None = None
-    until: AwareDatetime | None = None
+    since: Moment | None = None
+    until: Moment | None = None
 
 
 AuditPage = Page[service.AuditLogOut]

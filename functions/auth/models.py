@@ -5,21 +5,28 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import StringConstraints
+from pydantic import Field, StringConstraints
 
 from shared.accounts import GradeLevel, Name, TimeZone, UserOut
 from shared.emails import Email, EmailLookup
 from shared.emails import normalize_email as normalize_email  # re-exported: the one normaliser
-from shared.passwords import MAX_LENGTH
+from shared.passwords import MAX_LENGTH, MIN_LENGTH, NEW_PASSWORD_RULES
 from shared.validation import Out, Page, Payload
 
 # Passwords keep every character, leading and trailing spaces included.
 Password = Annotated[str, StringConstraints(strip_whitespace=False, min_length=1, max_length=MAX_LENGTH)]
+# A password being set: the policy of shared.passwords, as far as a schema can say it (the rest in
+# its description).
+NewPassword = Annotated[
+    str,
+    StringConstraints(strip_whitespace=False, min_length=MIN_LENGTH, max_length=MAX_LENGTH),
+    Field(json_schema_extra=NEW_PASSWORD_RULES),
+]
 
 
 class RegisterIn(Payload):
     email: Email
-    password: Password
+    password: NewPassword
     first_name: Name
     last_name: Name
     role: Literal["student", "teacher", "admin"] = "student"
@@ -56,12 +63,12 @@ class PasswordResetRequestIn(Payload):
 
 class PasswordResetConfirmIn(Payload):
     token: Annotated[str, StringConstraints(min_length=1, max_length=512)]
-    new_password: Password
+    new_password: NewPassword
 
 
 class ChangePasswordIn(Payload):
     current_password: Password
-    new_password: Password
+    new_password: NewPassword
 
 
 class MessageOut(Out):

@@ -66,8 +66,9 @@ def request_password_reset(*, email: str, client: Client, now: datetime) -> None
     batch.commit()
 
 
-def _bad_reset_token() -> ValidationFailed:
-    return ValidationFailed(
+def _bad_reset_token() -> NotFound:
+    # A token that names no live link: a reference to something that does not exist (404).
+    return NotFound(
         "The link is invalid or has expired; ask for a new one.",
         details=[{"field": "token", "message": "Invalid or expired."}],
     )

@@ -18,7 +18,7 @@ from shared.audit import Client
 from shared.auth import hash_token, new_id, new_secret
 from shared.collections import USERS
 from shared.config import settings
-from shared.errors import ValidationFailed
+from shared.errors import NotFound
 from shared.event_types import UserRegistered
 from shared.events import Event, run_once
 from shared.logging import get_logger, log_fields
@@ -100,8 +100,9 @@ def resend(*, user_id: str, now: datetime) -> bool:
     return True
 
 
-def _bad_token() -> ValidationFailed:
-    return ValidationFailed(
+def _bad_token() -> NotFound:
+    # A token that names no live link: a reference to something that does not exist (404).
+    return NotFound(
         "The link is invalid or has expired; ask for a new one.",
         details=[{"field": "token", "message": "Invalid or expired."}],
     )

@@ -29,7 +29,7 @@ end_route = HttpFunction("chat-session-end", "/api/v1/chat/sessions/{session_id}
 token_route = HttpFunction("chat-firebase-token", "/api/v1/auth/firebase-token")
 
 
-@sessions_route.post(SIGNED_IN, body=SessionIn, response=SessionOut, status=201)
+@sessions_route.post(SIGNED_IN, body=SessionIn, response=SessionOut, status=201, errors=(404,))
 def create_session(call: Call[SessionIn, None]) -> SessionOut:
     """Start a chat with the tutor, about a topic and optionally an exercise, question, lesson or exam session."""
     context = call.body.context.given() if call.body.context else None

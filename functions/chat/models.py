@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import Field, StringConstraints, model_validator
+from pydantic import ConfigDict, Field, StringConstraints, model_validator
 
-from shared.validation import Out, PageQuery, Payload
+from shared.validation import NotNull, Out, PageQuery, Payload
 
 MAX_CONTENT = 4000
 Ident = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:\-]*$")]
@@ -16,10 +16,12 @@ Ident = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r
 class ContextIn(Payload):
     """What the chat is about: at most one exercise, question, lesson or exam session."""
 
-    exercise_id: Ident | None = None
-    question_id: Ident | None = None
-    lesson_id: Ident | None = None
-    exam_session_id: Ident | None = None
+    model_config = ConfigDict(json_schema_extra={"maxProperties": 1})
+
+    exercise_id: NotNull[Ident] = None
+    question_id: NotNull[Ident] = None
+    lesson_id: NotNull[Ident] = None
+    exam_session_id: NotNull[Ident] = None
 
     @model_validator(mode="after")
     def _one_at_most(self) -> ContextIn:

@@ -19,7 +19,7 @@ from shared import answers, store
 from shared.auth import new_id
 from shared.collections import CHAT_SESSIONS, EXAM_SESSIONS, EXERCISES, QUESTIONS, USERS
 from shared.config import settings
-from shared.errors import Conflict, NotFound, ValidationFailed
+from shared.errors import Conflict, NotFound
 from shared.event_types import MESSAGE_POSTED, MessagePosted
 from shared.events import publish_in
 from shared.logging import get_logger, log_fields
@@ -77,7 +77,7 @@ def _check_context(user_id: str, context: dict[str, str]) -> None:
             invalid = ("exam_session_id", "No such exam session of yours.")
     if invalid:
         field, message = invalid
-        raise ValidationFailed(message, details=[{"field": f"context.{field}", "message": message}])
+        raise NotFound(message, details=[{"field": f"context.{field}", "message": message}])
 
 
 def create_session(user_id: str, topic: str | None, context: dict[str, str] | None, now: datetime) -> SessionOut:

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import Field, StringConstraints, field_validator, model_validator
+from pydantic import AfterValidator, Field, StringConstraints
 
 from shared.emails import Email
-from shared.validation import Out, Page, PageQuery, Payload
+from shared.validation import DISTINCT, Changes, NotNull, Out, Page, PageQuery, Payload
 
 ClassName = Annotated[str, StringConstraints(min_length=1, max_length=100)]
 Subject = Annotated[str, StringConstraints(min_length=1, max_length=50)]
@@ -19,45 +19,21 @@ ClassStatus = Literal["active", "archived"]
 RequestStatus = Literal["pending", "approved", "rejected"]
 
 
-def _unique_grades(value: list[int] | None) -> list[int] | None:
-    if value is None:
-        return None
-    if len(set(value)) != len(value):
-        raise ValueError("Grade levels must be unique.")
-    return sorted(value)
+GradeLevels = Annotated[list[GradeLevel], Field(max_length=4), DISTINCT, AfterValidator(sorted)]
 
 
 class ClassIn(Payload):
     name: ClassName
     subject: Subject
     description: Description = ""
-    grade_levels: Annotated[list[GradeLevel], Field(max_length=4)] = []
-
-    @field_validator("grade_levels")
-    @classmethod
-    def _grades(cls, value: list[int]) -> list[int]:
-        return _unique_grades(value) or []
+    grade_levels: GradeLevels = []
 
 
-class ClassPatch(Payload):
-    name: ClassName | None = None
-    subject: Subject | None = None
-    description: Description | None = None
-    grade_levels: Annotated[list[GradeLevel], Field(max_length=4)] | None = None
-
-    @field_validator("grade_levels")
-    @classmethod
-    def _grades(cls, value: list[int] | None) -> list[int] | None:
-        return _unique_grades(value)
-
-    @model_validator(mode="after")
-    def _something(self) -> ClassPatch:
-        if not self.model_fields_set:
-            raise ValueError("Send at least one field to change.")
-        for name in ("name", "subject", "description", "grade_levels"):
-            if name in self.model_fields_set and getattr(self, name) is None:
-                raise ValueError(f"{name} cannot be null.")
-        return self
+class ClassPatch(Changes):
+    name: NotNull[ClassName] = None
+    subject: NotNull[Subject] = None
+    description: NotNull[Description] = None
+    grade_levels: NotNull[GradeLevels] = None
 
 
 class ClassOut(Out):

@@ -43,6 +43,8 @@ _LIMITS = {
 }
 _DOMAIN = re.compile(DOMAIN_PATTERN)
 _QUESTION_ID = re.compile(QUESTION_ID_PATTERN)
+# The header as the OpenAPI document states it: the columns in this order, an optional BOM first.
+HEADER_PATTERN = "^\ufeff?" + ",".join(COLUMNS) + "(\r?\n|$)"
 
 
 class HeaderError(ValueError):

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field, StringConstraints, field_validator, model_validator
+from pydantic import AfterValidator, Field, StringConstraints, field_validator
 
-from shared.validation import Out, PageQuery, Payload
+from shared.validation import DISTINCT, Changes, NotNull, Out, PageQuery, Payload
 
 EXAM_TYPE_PATTERN = r"^[a-z0-9]+(-[a-z0-9]+)*$"
 DOMAIN_PATTERN = r"^[0-9]{1,2}\.[0-9]{1,2}$"
@@ -66,26 +66,17 @@ class QuestionIn(Payload):
         return _upper_letter(value)
 
 
-class QuestionPatch(Payload):
-    domain: Domain | None = None
-    question_text: QuestionText | None = None
-    options: Options | None = None
-    explanations: Explanations | None = None
-    correct_answer: Letter | None = None
+class QuestionPatch(Changes):
+    domain: NotNull[Domain] = None
+    question_text: NotNull[QuestionText] = None
+    options: NotNull[Options] = None
+    explanations: NotNull[Explanations] = None
+    correct_answer: NotNull[Letter] = None
 
     @field_validator("correct_answer", mode="before")
     @classmethod
     def _letter(cls, value: object) -> object:
         return _upper_letter(value)
-
-    @model_validator(mode="after")
-    def _not_empty(self) -> QuestionPatch:
-        if not self.model_fields_set:
-            raise ValueError("Change at least one field.")
-        for name in self.model_fields_set:
-            if getattr(self, name) is None:
-                raise ValueError(f"{name} cannot be null.")
-        return self
 
 
 class QuestionListQuery(PageQuery):
@@ -161,15 +152,8 @@ class ImportOut(Out):
 class SessionIn(Payload):
     exam_type: ExamType
     question_count: int = Field(ge=1, le=MAX_SESSION_QUESTIONS)
-    domains: Annotated[list[Domain], Field(min_length=1, max_length=30)] | None = None
+    domains: Annotated[list[Domain], Field(min_length=1, max_length=30), DISTINCT] | None = None
     mode: Mode = "practice"
-
-    @field_validator("domains")
-    @classmethod
-    def _unique(cls, value: list[str] | None) -> list[str] | None:
-        if value is not None and len(set(value)) != len(value):
-            raise ValueError("List each domain once.")
-        return value
 
 
 class AnswerIn(Payload):

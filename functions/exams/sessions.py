@@ -34,7 +34,7 @@ from functions.exams.models import (
 from shared import answers, store, userdata
 from shared.auth import Principal, new_id
 from shared.collections import EXAM_SESSIONS, QUESTIONS
-from shared.errors import Conflict, NotFound, ValidationFailed
+from shared.errors import Conflict, NotFound
 from shared.event_types import EXAM_ANSWERED, EXAM_COMPLETED, EventData, ExamAnswered, ExamCompleted
 from shared.events import StagedEvent, publish_in
 from shared.logging import get_logger, log_fields
@@ -63,8 +63,8 @@ def _session_ref(session_id: str) -> Any:
 # Start -----------------------------------------------------------------------------------------
 
 
-def _no_bank() -> ValidationFailed:
-    return ValidationFailed(
+def _no_bank() -> NotFound:
+    return NotFound(
         "There is no question bank for this exam type.",
         details=[{"field": "exam_type", "message": "Unknown exam type."}],
     )
@@ -77,14 +77,14 @@ def _candidates(bank_domains: dict[str, list[str]], domains: list[str] | None, c
     if domains:
         unknown = [d for d in domains if d not in bank_domains]
         if unknown:
-            raise ValidationFailed(
+            raise NotFound(
                 "Some domains have no questions.",
                 details=[{"field": "domains", "message": "No questions in " + ", ".join(unknown) + "."}],
             )
     candidates = {d: ids for d, ids in bank_domains.items() if not domains or d in domains}
     available = sum(len(ids) for ids in candidates.values())
     if available < count:
-        raise ValidationFailed(
+        raise Conflict(  # the bank holds fewer questions than asked for: its state, not the input
             f"Only {available} questions are available.",
             details=[{"field": "question_count", "message": f"At most {available}."}],
         )

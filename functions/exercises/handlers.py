@@ -91,7 +91,7 @@ def exercise_submissions(call: Call[None, PageQuery]) -> store.Page:
 # Submissions -----------------------------------------------------------------------------------
 
 
-@submit_route.post(SIGNED_IN, body=SubmissionIn, response=SubmissionQueuedOut, status=202, errors=(429,))
+@submit_route.post(SIGNED_IN, body=SubmissionIn, response=SubmissionQueuedOut, status=202, errors=(404, 429))
 def submit(call: Call[SubmissionIn, None]) -> SubmissionQueuedOut:
     """Submit code for grading (202; graded asynchronously). Rate-limited per user."""
     b = call.body

@@ -70,7 +70,7 @@ class ExerciseIn(_Program):
     time_limit_ms: int = Field(default=2000, ge=100, le=MAX_TIME_LIMIT_MS)
     memory_limit_mb: int = Field(default=128, ge=32, le=MAX_MEMORY_LIMIT_MB)
     tests: Annotated[list[TestCaseIn], Field(min_length=1, max_length=MAX_TESTS)]
-    solution: str | None = None
+    solution: str | None = Field(default=None, description="When given, it must pass every test (else 422).")
 
     @field_validator("starter_code", "solution")
     @classmethod

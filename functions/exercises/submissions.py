@@ -24,7 +24,7 @@ from shared.access import teaches
 from shared.auth import Principal, new_id
 from shared.collections import CLASSES, MEMBERSHIPS, SUBMISSIONS
 from shared.config import settings
-from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from shared.errors import Conflict, Forbidden, NotFound
 from shared.event_types import SUBMISSION_CREATED, SubmissionCreated
 from shared.events import publish_in
 from shared.ratelimit import Limit, hit
@@ -67,7 +67,7 @@ def create_submission(user_id: str, exercise_id: str, code: str, now: datetime) 
         now,
     )
     if not exercise_ref(exercise_id).get(field_paths=["topic"]).exists:
-        raise ValidationFailed("No such exercise.", details=[{"field": "exercise_id", "message": "No such exercise."}])
+        raise NotFound("No such exercise.", details=[{"field": "exercise_id", "message": "No such exercise."}])
     submission_id = new_id()
     data: dict[str, Any] = {
         "user_id": user_id,

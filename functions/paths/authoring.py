@@ -22,7 +22,7 @@ from functions.paths.models import LessonIn, PathIn, PathOut, PathSummaryOut
 from shared import store
 from shared.auth import Principal, new_id
 from shared.collections import EXAM_TYPES, EXERCISES, PATHS
-from shared.errors import Forbidden, NotFound, ValidationFailed
+from shared.errors import Forbidden, NotFound, PayloadTooLarge
 from shared.logging import get_logger, log_fields
 from shared.registry import composite_index
 from shared.store import eq
@@ -133,7 +133,10 @@ def _assign_ids(body: PathIn, known_modules: set[str], known_lessons: set[str]) 
             lessons.append(_lesson_doc(lesson_id, lesson))
         modules.append({"id": module_id, "title": module.title, "lessons": lessons})
     if details:
-        raise ValidationFailed("Ids must name modules and lessons of this path.", details=details)
+        # An id that names nothing of this path, or whose one module or lesson is taken already by
+        # an earlier use: a reference to something that is not there (404). No schema states
+        # "unique across nested lists", so it cannot be a 422 the document announces.
+        raise NotFound("Ids must name modules and lessons of this path, each once.", details=details)
     return modules
 
 
@@ -173,7 +176,7 @@ def check_references(body: PathIn) -> None:
     ]
     if details:
         details.sort(key=lambda d: d["field"])
-        raise ValidationFailed("A lesson names an exercise or exam type that does not exist.", details=details)
+        raise NotFound("A lesson names an exercise or exam type that does not exist.", details=details)
 
 
 def _document(body: PathIn, modules: list[dict[str, Any]]) -> dict[str, Any]:
@@ -191,7 +194,7 @@ def _document(body: PathIn, modules: list[dict[str, Any]]) -> dict[str, Any]:
         "lesson_ids": [lesson["id"] for lesson in lessons],
     }
     if len(json.dumps(doc, default=str).encode()) > MAX_DOCUMENT_BYTES:
-        raise ValidationFailed(
+        raise PayloadTooLarge(
             "The path is too large to store; split it into several paths.",
             details=[{"field": "modules", "message": "Too large."}],
         )

@@ -50,7 +50,7 @@ def list_paths(call: Call[None, PathListQuery]) -> store.Page:
     return authoring.list_paths(q.subject, q.interest, q.limit, q.cursor)
 
 
-@paths_route.post(AUTHORS, body=PathIn, response=PathOut, status=201)
+@paths_route.post(AUTHORS, body=PathIn, response=PathOut, status=201, errors=(404,))
 def create_path(call: Call[PathIn, None]) -> PathOut:
     """Author a whole path, modules and lessons inline (admins and teachers)."""
     return authoring.create_path(call.user.user_id, call.body, call.now)
@@ -75,7 +75,7 @@ def delete_path(call: Call[None, None]) -> Response:
     return Response(status=204)
 
 
-@enrollment_route.post(SIGNED_IN, response=EnrollmentOut, status=201)
+@enrollment_route.post(SIGNED_IN, response=EnrollmentOut, status=201, also=(200,))
 def enroll(call: Call[None, None]) -> Response:
     """Enrol the caller: 201 the first time, 200 when already enrolled."""
     enrollment, created = learning.enroll(call.params["path_id"], call.user.user_id, call.now)

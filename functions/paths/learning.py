@@ -31,7 +31,7 @@ from functions.paths.models import (
 from shared import store
 from shared.auth import new_id
 from shared.collections import EXAM_SESSIONS, PATH_ENROLLMENTS, PATHS, SUBMISSIONS
-from shared.errors import Conflict, NotFound, ValidationFailed
+from shared.errors import Conflict, NotFound
 from shared.event_types import LESSON_COMPLETED, ExamCompleted, LessonCompleted, SubmissionGraded
 from shared.events import Event, StagedEvent, publish_in, run_once
 from shared.logging import get_logger, log_fields
@@ -327,7 +327,7 @@ def report_progress(lesson_id: str, user_id: str, report: LessonProgressIn, now:
     path_id, path, lesson = path_of_lesson(lesson_id)
     kind, duration = lesson["kind"], int(lesson["duration_seconds"])
     if report.watched_seconds is not None and kind != "video":
-        raise ValidationFailed(
+        raise Conflict(  # the lesson's kind, stored: a state the report does not fit
             "Only video lessons take watched_seconds.",
             details=[{"field": "watched_seconds", "message": "Not a video lesson."}],
         )

@@ -3,15 +3,13 @@ another area's models)."""
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
-from functools import lru_cache
-from importlib import resources
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, StringConstraints, field_validator, model_validator
+from pydantic import ConfigDict, Field, StringConstraints, model_validator
 
-from shared.validation import Out, Page, PageQuery, Payload
+from shared.interests import InterestId
+from shared.validation import DISTINCT, WHITE_SPACE, Changes, Out, Page, PageQuery, Payload
 
 LessonKind = Literal["reading", "video", "exercise", "practice_exam"]
 Title = Annotated[str, StringConstraints(min_length=1, max_length=200)]
@@ -20,20 +18,13 @@ Description = Annotated[str, StringConstraints(max_length=2000)]
 Topic = Annotated[str, StringConstraints(min_length=1, max_length=100)]
 Body = Annotated[str, StringConstraints(min_length=1, max_length=20_000)]
 Ref = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:@-]+$")]
-VideoUrl = Annotated[str, StringConstraints(min_length=9, max_length=2000, pattern=r"^https://\S+$")]
+VideoUrl = Annotated[str, StringConstraints(min_length=9, max_length=2000, pattern=f"^https://[^{WHITE_SPACE}]+$")]
 Seconds = Annotated[int, Field(ge=1, le=24 * 3600)]
 
 MAX_MODULES = 50
 MAX_LESSONS = 300  # per path: the learner's progress on every lesson lives in one document
 MAX_INTERESTS = 5
 DEFAULT_PASS_SCORE = 70
-
-
-@lru_cache(maxsize=1)
-def interest_ids() -> frozenset[str]:
-    """The ids of the shipped interest catalogue (shared/data/interests.json)."""
-    text = resources.files("shared.data").joinpath("interests.json").read_text("utf-8")
-    return frozenset(str(item["id"]) for item in json.loads(text))
 
 
 # Authoring ---------------------------------------------------------------------------------------
@@ -53,9 +44,28 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
 }
 
 
+def _kind_rules(schema: dict[str, Any]) -> None:
+    """REQUIRED and FORBIDDEN in the OpenAPI document: per kind, an if/then."""
+    schema["allOf"] = [
+        {
+            "if": {"properties": {"kind": {"const": kind}}, "required": ["kind"]},
+            "then": {
+                "required": list(REQUIRED[kind]),
+                "properties": {
+                    **{name: {"not": {"type": "null"}} for name in REQUIRED[kind]},
+                    **{name: {"type": "null"} for name in FORBIDDEN[kind]},
+                },
+            },
+        }
+        for kind in REQUIRED
+    ]
+
+
 class LessonIn(Payload):
     """A lesson. `id` names an existing lesson of this path (on PUT) to keep it and the
     learners' progress on it; a lesson without `id` is new and gets one."""
+
+    model_config = ConfigDict(json_schema_extra=_kind_rules)
 
     id: Ref | None = None
     title: Title
@@ -93,18 +103,8 @@ class PathIn(Payload):
     title: Title
     subject: Subject
     description: Description = ""
-    interests: Annotated[list[str], Field(max_length=MAX_INTERESTS)] = []
+    interests: Annotated[list[InterestId], Field(max_length=MAX_INTERESTS), DISTINCT] = []
     modules: Annotated[list[ModuleIn], Field(min_length=1, max_length=MAX_MODULES)]
-
-    @field_validator("interests")
-    @classmethod
-    def _known_interests(cls, value: list[str]) -> list[str]:
-        if len(set(value)) != len(value):
-            raise ValueError("Interests must be unique.")
-        unknown = [v for v in value if v not in interest_ids()]
-        if unknown:
-            raise ValueError("Unknown interest: pick ids from GET /api/v1/interests.")
-        return value
 
     @model_validator(mode="after")
     def _bounded(self) -> PathIn:
@@ -115,14 +115,7 @@ class PathIn(Payload):
 
 class PathListQuery(PageQuery):
     subject: Subject | None = None
-    interest: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
-
-    @field_validator("interest")
-    @classmethod
-    def _known(cls, value: str | None) -> str | None:
-        if value is not None and value not in interest_ids():
-            raise ValueError("Unknown interest: pick an id from GET /api/v1/interests.")
-        return value
+    interest: InterestId | None = None
 
 
 class LessonOut(Out):
@@ -207,19 +200,13 @@ class UserPathOut(Out):
 UserPathPage = Page[UserPathOut]
 
 
-class LessonProgressIn(Payload):
+class LessonProgressIn(Changes):
     """A report from the player or reader. `watched_seconds` is the client's running total of
     seconds actually played (video only); the server decides how much of it to believe."""
 
     watched_seconds: Annotated[int, Field(ge=0, le=24 * 3600)] | None = None
     position_seconds: Annotated[int, Field(ge=0, le=24 * 3600)] | None = None
     completed: bool | None = None
-
-    @model_validator(mode="after")
-    def _something(self) -> LessonProgressIn:
-        if not self.model_fields_set:
-            raise ValueError("Send watched_seconds, position_seconds or completed.")
-        return self
 
 
 class LessonProgressOut(Out):

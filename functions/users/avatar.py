@@ -31,6 +31,7 @@ from shared.config import settings
 from shared.errors import ApiError, Conflict, NotFound, PayloadTooLarge, ValidationFailed
 from shared.logging import get_logger, log_fields
 from shared.outbound import STORAGE_TIMEOUT, storage_retry
+from shared.uploads import form_file
 
 log = get_logger("users.avatar")
 
@@ -66,16 +67,8 @@ def read_image_body(request: flask.Request) -> bytes:
     one byte past the limit, so a huge body is refused without being held."""
     if request.content_length is not None and request.content_length > MAX_AVATAR_BYTES + 64 * 1024:
         raise PayloadTooLarge(f"An avatar is at most {MAX_AVATAR_BYTES} bytes.")
-    stream: IO[bytes]
-    if (request.mimetype or "") == "multipart/form-data":
-        part = request.files.get("file")
-        if part is None:
-            raise ValidationFailed(
-                "Send the image in a `file` field.", details=[{"field": "file", "message": "Field required."}]
-            )
-        stream = part.stream
-    else:
-        stream = request.stream
+    multipart = (request.mimetype or "") == "multipart/form-data"
+    stream: IO[bytes] = form_file(request, "file") if multipart else request.stream
     data = stream.read(MAX_AVATAR_BYTES + 1)
     if len(data) > MAX_AVATAR_BYTES:
         raise PayloadTooLarge(f"An avatar is at most {MAX_AVATAR_BYTES} bytes.")

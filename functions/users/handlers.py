@@ -6,13 +6,15 @@ from functions.users import avatar, export, service
 from functions.users.models import AvatarOut, ExportOut, StatusIn, UserPatchIn, UsersPage, UsersQuery
 from shared import accounts, store
 from shared.accounts import UserOut
-from shared.http import Call, HttpFunction, Response, Streamed, roles, self_or_admin
+from shared.http import Call, HttpFunction, Response, Streamed, Upload, roles, self_or_admin
 
 list_route = HttpFunction("users-list", "/api/v1/users")
 item_route = HttpFunction("users-item", "/api/v1/users/{id}")
 status_route = HttpFunction("users-status", "/api/v1/users/{id}/status")
 # Decoding and re-encoding an image takes more memory than JSON.
 avatar_route = HttpFunction("users-avatar", "/api/v1/users/{id}/avatar", memory="512Mi")
+# Judged by its bytes whatever the type claims (415 when it is none of these).
+AVATAR = Upload(("image/png", "image/jpeg", "image/webp"))
 export_route = HttpFunction("users-export", "/api/v1/users/{id}/export", memory="512Mi", timeout_seconds=120)
 
 
@@ -65,7 +67,7 @@ def set_status(call: Call[StatusIn, None]) -> UserOut:
     )
 
 
-@avatar_route.put(self_or_admin("id"), response=AvatarOut, raw_body=True, errors=(409, 415))
+@avatar_route.put(self_or_admin("id"), response=AvatarOut, raw_body=AVATAR, errors=(409, 415))
 def put_avatar(call: Call[None, None]) -> AvatarOut:
     """Set the profile picture (self or admin): a PNG, JPEG or WebP body up to 2 MiB."""
     data = avatar.read_image_body(call.request)

@@ -9,7 +9,7 @@ from pydantic import StringConstraints
 
 from shared.accounts import GradeLevel, Name, TimeZone, UserOut
 from shared.auth import Role as AnyRole
-from shared.validation import Out, Page, PageQuery, Payload
+from shared.validation import NotNull, Out, Page, PageQuery, Payload
 
 Role = Literal["student", "teacher", "admin"]
 
@@ -22,11 +22,11 @@ class UsersQuery(PageQuery):
 class UserPatchIn(Payload):
     """Names, grade and time zone: the user or an admin. `role`: an admin only, never on their own account."""
 
-    first_name: Name | None = None
-    last_name: Name | None = None
-    grade_level: GradeLevel | None = None
-    timezone: TimeZone | None = None
-    role: Role | None = None
+    first_name: NotNull[Name] = None
+    last_name: NotNull[Name] = None
+    grade_level: GradeLevel | None = None  # null: no grade
+    timezone: NotNull[TimeZone] = None
+    role: NotNull[Role] = None
     # A short public description; null or "" clears it.
     bio: Annotated[str, StringConstraints(max_length=500)] | None = None
 

@@ -28,7 +28,9 @@ def password_reset_request(call: Call[PasswordResetRequestIn, None]) -> MessageO
     return MessageOut(message="If an account uses this email, a reset link is on its way.")
 
 
-@reset_confirm_route.post(PUBLIC, body=PasswordResetConfirmIn, response=MessageOut, before=(RESET_LIMIT,))
+@reset_confirm_route.post(
+    PUBLIC, body=PasswordResetConfirmIn, response=MessageOut, before=(RESET_LIMIT,), errors=(404,)
+)
 def password_reset_confirm(call: Call[PasswordResetConfirmIn, None]) -> MessageOut:
     """Set a new password with the mailed single-use token; every session ends."""
     recovery.confirm_password_reset(

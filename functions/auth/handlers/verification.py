@@ -16,7 +16,7 @@ verify_resend_route = HttpFunction("auth-verify-email-resend", "/api/v1/auth/ver
 VERIFY_LIMIT = per_ip("verify_email", default=30, window_seconds=3600)
 
 
-@verify_email_route.post(PUBLIC, body=VerifyEmailIn, response=EmailVerifiedOut, before=(VERIFY_LIMIT,))
+@verify_email_route.post(PUBLIC, body=VerifyEmailIn, response=EmailVerifiedOut, before=(VERIFY_LIMIT,), errors=(404,))
 def verify_email(call: Call[VerifyEmailIn, None]) -> EmailVerifiedOut:
     """Confirm the email address with the mailed single-use token."""
     verification.verify(token=call.body.token, client=call.client, now=call.now)

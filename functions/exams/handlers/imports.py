@@ -11,13 +11,16 @@ from functions.exams.models import ImportOut, ImportQuery
 from shared import store
 from shared.errors import ValidationFailed
 from shared.events import StorageObject, on_object_finalized
-from shared.http import Call, HttpFunction, Response, roles
+from shared.http import Call, HttpFunction, Response, Upload, roles
 from shared.uploads import read_upload
 
 imports_route = HttpFunction("exams-imports", "/api/v1/imports", memory="512Mi", timeout_seconds=120)
 import_route = HttpFunction("exams-imports-item", "/api/v1/imports/{import_id}")
 
 ADMIN = roles("admin")
+# The document states the header in its canonical order (docs/api-contract.md); any order,
+# spacing, case or `_` for `-` of the same columns, and extra columns, are accepted too.
+UPLOAD = Upload(("text/csv", "application/csv", "text/plain"), pattern=csvrows.HEADER_PATTERN)
 
 
 # Imports ---------------------------------------------------------------------------------------------
@@ -37,10 +40,10 @@ def _check_header(upload: IO[bytes]) -> None:
         raise ValidationFailed(str(exc), details=[{"field": "file", "message": str(exc)}]) from exc
 
 
-@imports_route.post(ADMIN, query=ImportQuery, response=ImportOut, status=202, raw_body=True)
+@imports_route.post(ADMIN, query=ImportQuery, response=ImportOut, status=202, raw_body=UPLOAD)
 def upload_import(call: Call[None, ImportQuery]) -> Response:
     """Upload a question CSV to `questions/<exam_type>.csv`; the storage trigger imports it."""
-    upload, size = read_upload(call.request, field="file", body_types=("text/csv", "application/csv", "text/plain"))
+    upload, size = read_upload(call.request, field="file", body_types=UPLOAD.media_types)
     with upload:
         _check_header(upload)
         report = imports.upload_import(call.query.exam_type, upload, size, call.user.user_id, call.now)

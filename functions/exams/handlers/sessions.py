@@ -36,7 +36,7 @@ weak_areas_route = HttpFunction("exams-weak-areas", "/api/v1/users/{user_id}/wea
 # Sessions ---------------------------------------------------------------------------------------------
 
 
-@sessions_route.post(SIGNED_IN, body=SessionIn, response=SessionOut, status=201, errors=(409,))
+@sessions_route.post(SIGNED_IN, body=SessionIn, response=SessionOut, status=201, errors=(404, 409))
 def start_session(call: Call[SessionIn, None]) -> SessionOut:
     """Start a practice or exam session of random questions; a student gets no answers or explanations."""
     b = call.body
