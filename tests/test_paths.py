@@ -165,11 +165,11 @@ def test_a_practice_exam_lesson_passes_at_70_unless_told(api: Api, teacher: str,
     assert response.json["modules"][1]["lessons"][1]["pass_score"] == 70
 
 
-def test_unknown_exercise_or_exam_type_is_404_and_nothing_is_stored(api: Api, teacher: str) -> None:
-    # A reference to something that does not exist: 404, as for any other (docs/api-contract.md).
+def test_unknown_exercise_or_exam_type_is_422_and_nothing_is_stored(api: Api, teacher: str) -> None:
+    # API.md: a lesson that names an unknown exercise or exam type is 422 (docs/api-contract.md).
     exercise("ex-hello")
     response = api.post("/api/v1/paths", path_body(), token=teacher)  # no security-plus exam type yet
-    assert response.status_code == 404
+    assert response.status_code == 422
     assert response.json["error"]["details"] == [
         {"field": "modules.1.lessons.1.exam_type", "message": "Unknown exam type."}
     ]

@@ -22,7 +22,7 @@ from functions.paths.models import LessonIn, PathIn, PathOut, PathSummaryOut
 from shared import store
 from shared.auth import Principal, new_id
 from shared.collections import EXAM_TYPES, EXERCISES, PATHS
-from shared.errors import Forbidden, NotFound, PayloadTooLarge
+from shared.errors import Forbidden, NotFound, PayloadTooLarge, ValidationFailed
 from shared.logging import get_logger, log_fields
 from shared.registry import composite_index
 from shared.store import eq
@@ -176,7 +176,8 @@ def check_references(body: PathIn) -> None:
     ]
     if details:
         details.sort(key=lambda d: d["field"])
-        raise NotFound("A lesson names an exercise or exam type that does not exist.", details=details)
+        # API.md: a lesson naming an unknown exercise or exam type is a 422 (the body's own fault).
+        raise ValidationFailed("A lesson names an exercise or exam type that does not exist.", details=details)
 
 
 def _document(body: PathIn, modules: list[dict[str, Any]]) -> dict[str, Any]:
