@@ -18,15 +18,15 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from shared.registry import published
 
 # Each domain topic, named once: publishers and consumers (`@subscriber(..., topic=...)`) use these.
-USER_REGISTERED = published("user.registered")
-EXAM_ANSWERED = published("exam.answered")
-EXAM_COMPLETED = published("exam.completed")
-SUBMISSION_CREATED = published("submission.created")
-SUBMISSION_GRADED = published("submission.graded")
-LESSON_COMPLETED = published("lesson.completed")
-CLASS_JOINED = published("class.joined")
-CLASS_LEFT = published("class.left")
-MESSAGE_POSTED = published("chat.message.posted")
+USER_REGISTERED = published("user.registered", by=("auth", "classes", "schools"))
+EXAM_ANSWERED = published("exam.answered", by=("exams",))
+EXAM_COMPLETED = published("exam.completed", by=("exams",))
+SUBMISSION_CREATED = published("submission.created", by=("exercises",))
+SUBMISSION_GRADED = published("submission.graded", by=("exercises",))
+LESSON_COMPLETED = published("lesson.completed", by=("paths",))
+CLASS_JOINED = published("class.joined", by=("classes",))
+CLASS_LEFT = published("class.left", by=("classes",))
+MESSAGE_POSTED = published("chat.message.posted", by=("chat",))
 
 Key = Annotated[str, StringConstraints(min_length=1, max_length=128)]
 # An id that becomes a document path segment.

@@ -101,13 +101,17 @@ def ttl_collections() -> list[str]:
     return sorted(_ttl_collections)
 
 
-def published(topic: str) -> str:
+def published(topic: str, *, by: tuple[str, ...] = ()) -> str:
     """Declare a topic that code publishes to, so it exists even before any function consumes
-    it (publishing to a missing topic fails). Returns the name, so it reads as a constant."""
+    it (publishing to a missing topic fails). Returns the name, so it reads as a constant.
+    The areas that publish it are `by` (a topic declared in the kernel names them), or the
+    declaring area: their accounts get the publisher grant (infra/iam.py)."""
     _published_topics.add(topic)
+    areas = _publishers.setdefault(topic, set())
+    areas.update(by)
     declaring = sys._getframe(1).f_globals.get("__name__", "")
     if declaring.startswith("functions."):
-        _publishers.setdefault(topic, set()).add(declaring.split(".")[1])
+        areas.add(declaring.split(".")[1])
     return topic
 
 
