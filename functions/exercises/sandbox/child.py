@@ -103,6 +103,10 @@ def _harness():
     _write(1, mark + b"R")
     for index, code in enumerate(compiled):
         if index:
+            try:
+                _flush(out)  # what the submission printed, through the stream it started with
+            except _BaseException as exc:
+                fail(exc, 0, 1)
             for name in [n for n in _original if n not in _builtins]:
                 del _original[name]
             _original.update(_builtins)

@@ -50,7 +50,8 @@ CHILD = Path(__file__).resolve().with_name("child.py")
 START_CPU_MS = 1000
 STDOUT_CAP = 64 * 1024
 STDERR_CAP = 16 * 1024
-FILE_SIZE_MB = 16
+# One file may take a run's whole disk budget (a sparse write past it fails with EFBIG).
+FILE_SIZE_MB = 32
 DISK_BYTES = 32 * 1024 * 1024
 DISK_ENTRIES = 1000
 # RLIMIT_DATA: the child's own baseline (interpreter, wasmtime, its runtime threads, the mapped
