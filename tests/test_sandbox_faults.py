@@ -137,11 +137,10 @@ def test_time_is_guest_cpu_time_so_sleeping_reads_out_nothing(grader_tmp: Path) 
 # Fault 4: the harness looked `exec`, `compile` and `open` up after the submission ran.
 REBINDINGS = {
     "exec": "import builtins\nbuiltins.exec = lambda *args, **kwargs: print('ok')\n",
-    "compile": "import builtins\nreal = compile\nbuiltins.compile = lambda *a, **k: real(\"print('ok')\", 't', 'exec')\n",
-    "open": (
-        "import builtins, io\n"
-        "builtins.open = lambda *args, **kwargs: io.StringIO(\"print('ok')\")\n"
+    "compile": (
+        "import builtins\nreal = compile\nbuiltins.compile = lambda *a, **k: real(\"print('ok')\", 't', 'exec')\n"
     ),
+    "open": ("import builtins, io\nbuiltins.open = lambda *args, **kwargs: io.StringIO(\"print('ok')\")\n"),
     "os._exit": "import os\nos._exit = lambda status: None\nos.write = lambda fd, data: len(data)\n",
 }
 
@@ -199,9 +198,7 @@ def test_calibration_verdicts_are_the_same_beside_a_cpu_hog(grader_tmp: Path) ->
     spec = exercise(*(case(name, code, out) for name, (code, out) in CALIBRATION.items()), time_limit_ms=400)
     expected = {name: "accepted" for name in CALIBRATION} | {"too long": "time_limit_exceeded"}
     assert verdicts("", spec) == expected
-    hogs = [
-        subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2 * (os.cpu_count() or 1))
-    ]
+    hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2 * (os.cpu_count() or 1))]
     try:
         assert verdicts("", spec) == expected
     finally:

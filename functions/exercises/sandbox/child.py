@@ -231,8 +231,17 @@ GUARD_WAT = r"""
     (local.get $r))
 )
 """
-GUARDED = ("fd_write", "fd_pwrite", "fd_allocate", "path_open", "path_create_directory", "path_symlink",
-           "path_link", "fd_close", "fd_renumber")
+GUARDED = (
+    "fd_write",
+    "fd_pwrite",
+    "fd_allocate",
+    "path_open",
+    "path_create_directory",
+    "path_symlink",
+    "path_link",
+    "fd_close",
+    "fd_renumber",
+)
 
 
 def _leb(data: bytes, at: int) -> tuple[int, int]:
