@@ -137,8 +137,10 @@ def _floor_cpu_ms(code: str) -> float:
     linker = wasmtime.Linker(engine)
     linker.define_wasi()
     started = time.thread_time()
+    start = linker.instantiate(store, module).exports(store)["_start"]
+    assert isinstance(start, wasmtime.Func)
     with contextlib.suppress(wasmtime.ExitTrap):
-        linker.instantiate(store, module).exports(store)["_start"](store)
+        start(store)
     return (time.thread_time() - started) * 1000
 
 
@@ -152,7 +154,11 @@ def sandbox_speed(rounds: int = 5, tests: int = 10) -> list[str]:
     from functions.exercises.sandbox.runner import Limits, TestInput, run_tests
 
     limits = Limits(10_000, 128)
-    floor_loop, sandbox_loop, per_test, alone, graded = [], [], [], [], []
+    floor_loop: list[float] = []
+    sandbox_loop: list[float] = []
+    per_test: list[float] = []
+    alone: list[float] = []
+    graded: list[float] = []
     empty = {
         "time_limit_ms": 1000,
         "memory_limit_mb": 128,

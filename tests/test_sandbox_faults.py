@@ -213,11 +213,10 @@ def test_a_grader_that_cannot_clean_up_takes_itself_out_of_service(
     monkeypatch.setattr(runner, "_out_of_service", None)
     records: list[logging.LogRecord] = []
     handler = logging.Handler()
-    handler.emit = records.append  # type: ignore[method-assign]
+    handler.emit = records.append  # type: ignore[method-assign,assignment]
     logger = logging.getLogger("studyhall.exercises.sandbox")
     logger.addHandler(handler)
     monkeypatch.setattr(logger, "handlers", [handler])
-    real = runner.remove_tree
     mocker.patch.object(runner, "remove_tree", side_effect=OSError(28, "No space left on device"))
     spec = exercise(case("a", "print('ok')", "ok"))
     with pytest.raises(runner.SandboxOutOfService):
@@ -231,4 +230,4 @@ def test_a_grader_that_cannot_clean_up_takes_itself_out_of_service(
         judge.run_exercise("", spec)
     assert len(os.listdir(grader_tmp)) == started
     for left in os.listdir(grader_tmp):
-        real(str(grader_tmp / left))
+        remove_tree(str(grader_tmp / left))
