@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from functions.exercises.sandbox.runner import Limits, TestInput, TestRun, run_tests
+from functions.exercises.sandbox.runner import Limits, TestInput, TestRun, prestart, run_tests
 
 STDOUT_SHOWN = 4 * 1024
 ERROR_LINES = 5
@@ -136,3 +136,8 @@ def run_exercise(code: str, exercise: dict[str, Any]) -> list[Judged]:
         return verdict_of(run, tests[index]["expected_output"]) == "accepted"
 
     return judge(tests, run_tests(code, inputs, limits, passes))
+
+
+# Whatever loads the judge (the grader, the routes that check a solution) will run the sandbox:
+# its child starts now, beside the rest of the function's loading.
+prestart()

@@ -203,6 +203,24 @@ def _child(module: str) -> subprocess.Popen[bytes]:
     return ready
 
 
+def prestart() -> None:
+    """Start the spare child now, in the background, if the compiled module is already there
+    (it never compiles): a new grader instance's first submission then finds a child with
+    wasmtime imported and the module loaded while the rest of the function was loading."""
+
+    def start() -> None:
+        global _spare
+        with contextlib.suppress(Exception):  # only an early start is lost: the job spawns one
+            module = modcache.existing_module(wasm_path(), cache_dir())
+            if module is None:
+                return
+            with _spare_lock:
+                if _spare is None:
+                    _spare = _spawn(str(module))
+
+    threading.Thread(target=start, name="sandbox-prestart", daemon=True).start()
+
+
 def _run_child(
     job: dict[str, Any], runs: list[_Run], limits: Limits, deadline: float
 ) -> tuple[dict[int, dict[str, Any]], int | None]:
