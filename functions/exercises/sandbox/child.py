@@ -28,6 +28,7 @@ import stat
 import sys
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 # The engine configuration: part of the compiled module's cache key (a serialised module only
@@ -140,97 +141,11 @@ def _harness():
 _harness()
 """
 
-# Wraps the WASI calls that create entries or write files. The guard's checks are host functions
-# (`guard.*`, in Python); the real WASI call is made from here, inside the instance's call chain,
+# guard.wat wraps the WASI calls that create entries or write files. The guard's checks are host
+# functions (`guard.*`, in Python); the real WASI call is made there, inside the instance's calls,
 # because WASI reads the caller's exported memory (the interpreter's, imported as env.memory and
 # exported again here). Counted: bytes written to files the guest opened, entries it created.
-GUARD_WAT = r"""
-(module
-  (import "env" "memory" (memory $mem 0))
-  (import "wasi" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
-  (import "wasi" "fd_pwrite" (func $fd_pwrite (param i32 i32 i32 i64 i32) (result i32)))
-  (import "wasi" "fd_allocate" (func $fd_allocate (param i32 i64 i64) (result i32)))
-  (import "wasi" "path_open" (func $path_open (param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32)))
-  (import "wasi" "path_create_directory" (func $mkdir (param i32 i32 i32) (result i32)))
-  (import "wasi" "path_symlink" (func $symlink (param i32 i32 i32 i32 i32) (result i32)))
-  (import "wasi" "path_link" (func $link (param i32 i32 i32 i32 i32 i32 i32) (result i32)))
-  (import "wasi" "fd_close" (func $fd_close (param i32) (result i32)))
-  (import "wasi" "fd_renumber" (func $fd_renumber (param i32 i32) (result i32)))
-  (import "guard" "write" (func $may_write (param i32 i32 i32) (result i32)))
-  (import "guard" "allocate" (func $may_allocate (param i32 i64) (result i32)))
-  (import "guard" "written" (func $written (param i32 i32)))
-  (import "guard" "entry" (func $may_create (result i32)))
-  (import "guard" "created" (func $created))
-  (import "guard" "opened" (func $opened (param i32)))
-  (import "guard" "closed" (func $closed (param i32)))
-  (import "guard" "renumbered" (func $renumbered (param i32 i32)))
-  (export "memory" (memory $mem))
-  (func (export "fd_write") (param i32 i32 i32 i32) (result i32) (local $r i32)
-    (local.set $r (call $may_write (local.get 0) (local.get 1) (local.get 2)))
-    (if (local.get $r) (then (return (local.get $r))))
-    (local.set $r (call $fd_write (local.get 0) (local.get 1) (local.get 2) (local.get 3)))
-    (if (i32.eqz (local.get $r)) (then (call $written (local.get 0) (i32.load (local.get 3)))))
-    (local.get $r))
-  (func (export "fd_pwrite") (param i32 i32 i32 i64 i32) (result i32) (local $r i32)
-    (local.set $r (call $may_write (local.get 0) (local.get 1) (local.get 2)))
-    (if (local.get $r) (then (return (local.get $r))))
-    (local.set $r (call $fd_pwrite (local.get 0) (local.get 1) (local.get 2) (local.get 3) (local.get 4)))
-    (if (i32.eqz (local.get $r)) (then (call $written (local.get 0) (i32.load (local.get 4)))))
-    (local.get $r))
-  (func (export "fd_allocate") (param i32 i64 i64) (result i32) (local $r i32)
-    (local.set $r (call $may_allocate (local.get 0) (local.get 2)))
-    (if (local.get $r) (then (return (local.get $r))))
-    (call $fd_allocate (local.get 0) (local.get 1) (local.get 2)))
-  (func (export "path_open") (param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32) (local $r i32)
-    (if (i32.and (local.get 4) (i32.const 1))
-      (then
-        (if (call $may_create)
-          (then
-            ;; No room for a new entry: an existing file may still be opened, nothing created.
-            (local.set $r (call $path_open (local.get 0) (local.get 1) (local.get 2) (local.get 3)
-              (i32.and (local.get 4) (i32.const -6)) (local.get 5) (local.get 6) (local.get 7) (local.get 8)))
-            (if (i32.eq (local.get $r) (i32.const 44)) (then (return (i32.const 19)))))
-          (else
-            ;; Exclusive first: success means a new entry; "exists" means an existing file.
-            (local.set $r (call $path_open (local.get 0) (local.get 1) (local.get 2) (local.get 3)
-              (i32.or (local.get 4) (i32.const 4)) (local.get 5) (local.get 6) (local.get 7) (local.get 8)))
-            (if (i32.eqz (local.get $r))
-              (then (call $created))
-              (else
-                (if (i32.and (i32.eq (local.get $r) (i32.const 20)) (i32.eqz (i32.and (local.get 4) (i32.const 4))))
-                  (then (local.set $r (call $path_open (local.get 0) (local.get 1) (local.get 2) (local.get 3)
-                    (local.get 4) (local.get 5) (local.get 6) (local.get 7) (local.get 8))))))))))
-      (else
-        (local.set $r (call $path_open (local.get 0) (local.get 1) (local.get 2) (local.get 3)
-          (local.get 4) (local.get 5) (local.get 6) (local.get 7) (local.get 8)))))
-    (if (i32.eqz (local.get $r)) (then (call $opened (i32.load (local.get 8)))))
-    (local.get $r))
-  (func (export "path_create_directory") (param i32 i32 i32) (result i32) (local $r i32)
-    (if (call $may_create) (then (return (i32.const 19))))
-    (local.set $r (call $mkdir (local.get 0) (local.get 1) (local.get 2)))
-    (if (i32.eqz (local.get $r)) (then (call $created)))
-    (local.get $r))
-  (func (export "path_symlink") (param i32 i32 i32 i32 i32) (result i32) (local $r i32)
-    (if (call $may_create) (then (return (i32.const 19))))
-    (local.set $r (call $symlink (local.get 0) (local.get 1) (local.get 2) (local.get 3) (local.get 4)))
-    (if (i32.eqz (local.get $r)) (then (call $created)))
-    (local.get $r))
-  (func (export "path_link") (param i32 i32 i32 i32 i32 i32 i32) (result i32) (local $r i32)
-    (if (call $may_create) (then (return (i32.const 19))))
-    (local.set $r (call $link (local.get 0) (local.get 1) (local.get 2) (local.get 3) (local.get 4)
-      (local.get 5) (local.get 6)))
-    (if (i32.eqz (local.get $r)) (then (call $created)))
-    (local.get $r))
-  (func (export "fd_close") (param i32) (result i32) (local $r i32)
-    (local.set $r (call $fd_close (local.get 0)))
-    (if (i32.eqz (local.get $r)) (then (call $closed (local.get 0))))
-    (local.get $r))
-  (func (export "fd_renumber") (param i32 i32) (result i32) (local $r i32)
-    (local.set $r (call $fd_renumber (local.get 0) (local.get 1)))
-    (if (i32.eqz (local.get $r)) (then (call $renumbered (local.get 0) (local.get 1))))
-    (local.get $r))
-)
-"""
+GUARD_WAT = Path(__file__).with_name("guard.wat")
 GUARDED = (
     "fd_write",
     "fd_pwrite",
@@ -536,7 +451,7 @@ class _Child:
         self.lock = threading.Lock()
         self.current: _Run | None = None
         self.engine = _engine()
-        self.guard_module = wasmtime.Module(self.engine, GUARD_WAT)
+        self.guard_module = wasmtime.Module(self.engine, GUARD_WAT.read_text(encoding="utf-8"))
         self.main_clock = time.pthread_getcpuclockid(threading.get_ident())
         self.module_path = ""
         with contextlib.suppress(Exception):  # a module that does not load fails the job, below

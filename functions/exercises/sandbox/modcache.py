@@ -46,9 +46,9 @@ def _digest(wasm: Path) -> str:
     memo = (str(wasm), stat.st_size, stat.st_mtime_ns)
     recorded = digest_file(wasm)
     if memo not in _digests and recorded.exists():
-        digest, _, size = recorded.read_text(encoding="utf-8").strip().partition(" ")
+        checked, _, size = recorded.read_text(encoding="utf-8").strip().partition(" ")
         if size == str(stat.st_size):  # written by assets.fetch once it had checked the file
-            _digests[memo] = digest
+            _digests[memo] = checked
     if memo not in _digests:
         digest = hashlib.sha256()
         with wasm.open("rb") as data:
