@@ -11,6 +11,7 @@ Prints markdown tables.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import statistics
@@ -60,7 +61,7 @@ loaded = time.perf_counter()
 response = app.test_client().post("/", json=json.loads(sys.argv[1]))
 done = time.perf_counter()
 print(json.dumps({"import_ms": (loaded - started) * 1000, "first_grading_ms": (done - loaded) * 1000,
-                  "status": response.status_code, "modules": len(sys.modules)}))
+                  "status": response.status_code, "modules": len(sys.modules), "ready_at": done}))
 """
 
 
@@ -114,24 +115,85 @@ def submit_to_graded(stack: Any, api: Any, exercise_id: str, count: int) -> list
     ]
 
 
-def sandbox_start(runs: int = 5, tests: int = 10) -> list[str]:
+LOOP = "s = 0\nfor i in range(3 * 10**6):\n    s += i\nprint(s)"
+
+
+def _floor_cpu_ms(code: str) -> float:
+    """CPU time of `code` on the same interpreter under wasmtime with no limits at all (its
+    default engine: guard pages, no fuel, no epochs, native CPU features), in this process."""
+    import wasmtime
+
+    from functions.exercises.sandbox.runner import wasm_path
+
+    global _floor
+    if _floor is None:
+        engine = wasmtime.Engine()
+        _floor = engine, wasmtime.Module.from_file(engine, str(wasm_path()))
+    engine, module = _floor
+    store = wasmtime.Store(engine)
+    wasi = wasmtime.WasiConfig()
+    wasi.argv = ["python", "-I", "-S", "-c", code]
+    store.set_wasi(wasi)
+    linker = wasmtime.Linker(engine)
+    linker.define_wasi()
+    started = time.thread_time()
+    start = linker.instantiate(store, module).exports(store)["_start"]
+    assert isinstance(start, wasmtime.Func)
+    with contextlib.suppress(wasmtime.ExitTrap):
+        start(store)
+    return (time.thread_time() - started) * 1000
+
+
+_floor: Any = None
+
+
+def sandbox_speed(rounds: int = 5, tests: int = 10) -> list[str]:
+    """Side by side, interleaved: the loop's CPU cost in the sandbox against the floor, a test's
+    start over a submission of `tests` empty tests, and submissions graded per minute."""
+    from functions.exercises import judge
     from functions.exercises.sandbox.runner import Limits, TestInput, run_tests
 
+    limits = Limits(10_000, 128)
+    floor_loop: list[float] = []
+    sandbox_loop: list[float] = []
     per_test: list[float] = []
-    process: list[float] = []
-    for _ in range(runs):
+    alone: list[float] = []
+    graded: list[float] = []
+    empty = {
+        "time_limit_ms": 1000,
+        "memory_limit_mb": 128,
+        "tests": [{"name": f"t{i}", "code": "pass", "expected_output": ""} for i in range(tests)],
+    }
+    for _ in range(rounds):
+        floor_loop.append(_floor_cpu_ms(LOOP) - _floor_cpu_ms("pass"))
+        loop, nothing = run_tests("", [TestInput(LOOP, ""), TestInput("pass", "")], limits)
+        sandbox_loop.append(loop.time_ms - nothing.time_ms)
         started = time.perf_counter()
-        results = run_tests("", [TestInput(code="pass", stdin="")] * tests, Limits(1000, 128))
-        process.append((time.perf_counter() - started) * 1000)
-        per_test.extend(r.time_ms for r in results)
-        assert all(r.status == "exit" and r.exit_code == 0 for r in results)
+        assert all(j.passed for j in judge.run_exercise("", empty))
+        per_test.append((time.perf_counter() - started) * 1000 / tests)
+        started = time.perf_counter()
+        run_tests("", [TestInput("pass", "")], limits)
+        alone.append((time.perf_counter() - started) * 1000)
+        started = time.perf_counter()
+        assert all(j.passed for j in judge.run_exercise(SOLUTION, EXERCISE))
+        graded.append(time.perf_counter() - started)
+    ratios = sorted(s / f for s, f in zip(sandbox_loop, floor_loop, strict=True))
+    floor_ms, sandbox_ms = statistics.median(floor_loop), statistics.median(sandbox_loop)
     return [
-        "| measure | p50 (ms) | p95 (ms) | samples |",
-        "| --- | ---: | ---: | ---: |",
-        f"| one test: new Store, instantiate, interpreter start, empty program | {statistics.median(per_test):.0f} | "
-        f"{_percentile(per_test, 0.95):.0f} | {len(per_test)} |",
-        f"| one submission of {tests} empty tests: child process + module load + tests | "
-        f"{statistics.median(process):.0f} | {_percentile(process, 0.95):.0f} | {runs} |",
+        "| measure | p50 | p95 | samples | target |",
+        "| --- | ---: | ---: | ---: | --- |",
+        f"| 3M-iteration loop, CPU ms: floor (wasmtime, no limits) | {floor_ms:.0f} | "
+        f"{_percentile(floor_loop, 0.95):.0f} | {rounds} | |",
+        f"| same loop, CPU ms: sandbox (`time_ms`) | {sandbox_ms:.0f} | {_percentile(sandbox_loop, 0.95):.0f} | "
+        f"{rounds} | |",
+        f"| loop cost, sandbox / floor (per round) | {statistics.median(ratios):.2f}x | {ratios[-1]:.2f}x (max) | "
+        f"{rounds} | ≤ 1.3x |",
+        f"| a test's start, over a submission of {tests} empty tests (wall ms / {tests}) | "
+        f"{statistics.median(per_test):.1f} | {_percentile(per_test, 0.95):.1f} | {rounds} | ≤ 20 ms |",
+        f"| a submission of 1 empty test, alone (wall ms) | {statistics.median(alone):.0f} | "
+        f"{_percentile(alone, 0.95):.0f} | {rounds} | |",
+        f"| submissions graded per minute per instance (3 tests, one after another) | "
+        f"{60 / statistics.median(graded):.0f} | {60 / _percentile(graded, 0.95):.0f} (p95 time) | {rounds} | |",
     ]
 
 
@@ -145,28 +207,22 @@ WORKLOADS = {
 
 
 def calibration() -> list[str]:
-    """Guest against native time and fuel per guest millisecond (what FUEL_PER_MS rests on)."""
+    """Guest CPU time (what `time_limit_ms` limits) against native CPython's CPU time."""
     from functions.exercises.sandbox.runner import Limits, TestInput, run_tests
 
     def native(code: str) -> float:
-        started = time.perf_counter()
-        subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
-        return (time.perf_counter() - started) * 1000
+        probe = f"import time\nstarted = time.process_time()\nexec({code!r})\nprint(time.process_time() - started)"
+        out = subprocess.run([sys.executable, "-c", probe], check=True, capture_output=True, text=True).stdout
+        return float(out.strip().splitlines()[-1]) * 1000
 
-    empty_native = native("pass")
-    empty = run_tests("", [TestInput(code="pass", stdin="")], Limits(10_000, 128))[0]
     rows = [
-        "| workload | native (ms) | guest (ms) | guest / native | fuel per guest ms |",
-        "| --- | ---: | ---: | ---: | ---: |",
+        "| workload | native CPU (ms) | guest CPU, `time_ms` | guest / native |",
+        "| --- | ---: | ---: | ---: |",
     ]
     for name, code in WORKLOADS.items():
-        native_ms = max(1.0, native(code) - empty_native)
+        native_ms = max(1.0, native(code))
         run = run_tests("", [TestInput(code=code, stdin="")], Limits(10_000, 128))[0]
-        guest_ms = max(1, run.time_ms - empty.time_ms)
-        fuel = run.fuel_used - empty.fuel_used
-        rows.append(
-            f"| {name} | {native_ms:.0f} | {guest_ms} | {guest_ms / native_ms:.1f}x | {fuel / guest_ms / 1e6:.1f}M |"
-        )
+        rows.append(f"| {name} | {native_ms:.0f} | {run.time_ms} | {run.time_ms / native_ms:.1f}x |")
     return rows
 
 
@@ -207,12 +263,14 @@ def cold_start(api: Any, exercise_id: str, runs: int = 3) -> list[str]:
     with tempfile.TemporaryDirectory() as empty_cache:
         compiling = one({"STUDYHALL_SANDBOX_CACHE_DIR": empty_cache})
     rows = [
-        "| grader instance | import + load (ms) | first grading, 3 tests (ms) | modules |",
+        "| grader instance | import + load (ms) | first grading, 3 tests (ms) | launch → first verdict (ms) |",
         "| --- | ---: | ---: | ---: |",
-        f"| compiled module on disk (median of {runs}) | {statistics.median(r['import_ms'] for r in cached):.0f} | "
-        f"{statistics.median(r['first_grading_ms'] for r in cached):.0f} | {cached[0]['modules']} |",
-        f"| first ever: compiles and caches the module | {compiling['import_ms']:.0f} | "
-        f"{compiling['first_grading_ms']:.0f} | {compiling['modules']} |",
+        f"| compiled module shipped (median of {runs}; target ≤ 1,000) | "
+        f"{statistics.median(r['import_ms'] for r in cached):.0f} | "
+        f"{statistics.median(r['first_grading_ms'] for r in cached):.0f} | "
+        f"{statistics.median(r['ready_ms'] for r in cached):.0f} |",
+        f"| no module shipped: compiles it first | {compiling['import_ms']:.0f} | "
+        f"{compiling['first_grading_ms']:.0f} | {compiling['ready_ms']:.0f} |",
     ]
     return rows
 
@@ -223,8 +281,8 @@ def main() -> None:
     print(f"Machine: {os.cpu_count()} cores (shared). Command: `.venv/bin/python -m bench.exercises {count}`.\n")
     print("### Submission to verdict (local stack: gateway in process, emulators, the drain delivers)\n")
     print("\n".join(submit_to_graded(stack, api, exercise_id, count)))
-    print("\n### Sandbox start per test (compiled module cached)\n")
-    print("\n".join(sandbox_start()))
+    print("\n### Sandbox speed (side by side, one run)\n")
+    print("\n".join(sandbox_speed()))
     print("\n### Grader cold start (fresh process)\n")
     print("\n".join(cold_start(api, exercise_id)))
     print("\n### Time-limit calibration (guest against native CPython)\n")

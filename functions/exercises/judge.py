@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from functions.exercises.sandbox.runner import Limits, TestInput, TestRun, run_tests
+from functions.exercises.sandbox.runner import Limits, TestInput, TestRun, prestart, run_tests
 
 STDOUT_SHOWN = 4 * 1024
 ERROR_LINES = 5
@@ -78,7 +78,7 @@ def verdict_of(run: TestRun, expected_output: str) -> str:
     if run.stdout_overflow:
         return "output_limit_exceeded"
     if run.status == "trap":
-        if run.trap == "out_of_fuel":
+        if run.trap == "cpu_limit":
             return "time_limit_exceeded"
         if run.trap == "instantiate":
             return "memory_limit_exceeded"
@@ -130,5 +130,14 @@ def run_exercise(code: str, exercise: dict[str, Any]) -> list[Judged]:
         time_limit_ms=int(exercise.get("time_limit_ms", 2000)),
         memory_limit_mb=int(exercise.get("memory_limit_mb", 128)),
     )
-    runs = run_tests(code, [TestInput(code=t.get("code", ""), stdin=t.get("stdin", "")) for t in tests], limits)
-    return judge(tests, runs)
+    inputs = [TestInput(code=t.get("code", ""), stdin=t.get("stdin", ""), hidden=bool(t.get("hidden"))) for t in tests]
+
+    def passes(index: int, run: TestRun) -> bool:
+        return verdict_of(run, tests[index]["expected_output"]) == "accepted"
+
+    return judge(tests, run_tests(code, inputs, limits, passes))
+
+
+# Whatever loads the judge (the grader, the routes that check a solution) will run the sandbox:
+# its child starts now, beside the rest of the function's loading.
+prestart()

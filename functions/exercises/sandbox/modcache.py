@@ -21,12 +21,15 @@ import threading
 from importlib.metadata import version
 from pathlib import Path
 
+from functions.exercises.sandbox.assets import digest_file
 from functions.exercises.sandbox.child import ENGINE_CONFIG
 
 CHILD = Path(__file__).resolve().with_name("child.py")
 COMPILE_TIMEOUT_SECONDS = 600
 
 _known: dict[tuple[str, str], Path] = {}
+_digests: dict[tuple[str, int, int], str] = {}
+_rejected: set[Path] = set()  # shipped modules that did not load here: compiled again in the temp dir
 _lock = threading.Lock()
 
 
@@ -38,15 +41,33 @@ def wasmtime_path() -> str:
     return str(Path(spec.origin).parent.parent)
 
 
-def cache_key(wasm: Path) -> str:
+def _digest(wasm: Path) -> str:
     stat = wasm.stat()
+    memo = (str(wasm), stat.st_size, stat.st_mtime_ns)
+    recorded = digest_file(wasm)
+    if memo not in _digests and recorded.exists():
+        checked, _, size = recorded.read_text(encoding="utf-8").strip().partition(" ")
+        if size == str(stat.st_size):  # written by assets.fetch once it had checked the file
+            _digests[memo] = checked
+    if memo not in _digests:
+        digest = hashlib.sha256()
+        with wasm.open("rb") as data:
+            for chunk in iter(lambda: data.read(1 << 20), b""):
+                digest.update(chunk)
+        _digests[memo] = digest.hexdigest()
+    return _digests[memo]
+
+
+def cache_key(wasm: Path) -> str:
+    """The same on every machine of the same architecture (the engine builds for a baseline CPU,
+    the interpreter is named by its content): a module compiled at deploy time is found and
+    loaded by every instance."""
     material = json.dumps(
         {
             "wasmtime": version("wasmtime"),
             "engine": ENGINE_CONFIG,
             "machine": platform.machine(),
-            "python": sys.version_info[:2],
-            "wasm": [wasm.name, stat.st_size, int(stat.st_mtime)],
+            "wasm": _digest(wasm),
         },
         sort_keys=True,
     )
@@ -54,8 +75,9 @@ def cache_key(wasm: Path) -> str:
 
 
 def default_cache_dir(wasm: Path) -> Path:
-    """Next to the interpreter when that is writable (the local stack), else the temp dir (a
-    deployed function's source is read-only; its /tmp lives as long as the instance)."""
+    """Next to the interpreter when that is writable (the local stack, the deploy's build step),
+    else the temp dir (a deployed function's source is read-only; its /tmp lives as long as the
+    instance)."""
     if os.access(wasm.parent, os.W_OK):
         return wasm.parent
     return Path(tempfile.gettempdir()) / "studyhall-sandbox"
@@ -63,13 +85,32 @@ def default_cache_dir(wasm: Path) -> Path:
 
 def compiled_module(wasm: Path, cache_dir: Path | None = None) -> Path:
     """The serialised module for `wasm`, compiling it first if no process has yet."""
+    module = _module(wasm, cache_dir, build=True)
+    assert module is not None
+    return module
+
+
+def existing_module(wasm: Path, cache_dir: Path | None = None) -> Path | None:
+    """The serialised module for `wasm` if it is already there (shipped or cached); never compiles."""
+    return _module(wasm, cache_dir, build=False)
+
+
+def _module(wasm: Path, cache_dir: Path | None, *, build: bool) -> Path | None:
     directory = cache_dir or default_cache_dir(wasm)
     memo = (str(wasm), str(directory))
     with _lock:
         if memo in _known and _known[memo].exists():
             return _known[memo]
+        name = f"python-{cache_key(wasm)}.cwasm"
+        shipped = wasm.parent / name
+        if cache_dir is None and shipped.exists() and shipped not in _rejected:
+            # Compiled by the deploy (read-only beside the interpreter): nothing to build.
+            _known[memo] = shipped
+            return shipped
+        target = directory / name
+        if not build and not target.exists():
+            return None
         directory.mkdir(parents=True, exist_ok=True)
-        target = directory / f"python-{cache_key(wasm)}.cwasm"
         if not target.exists():
             with (directory / f"{target.name}.lock").open("w") as lock_file:
                 fcntl.flock(lock_file, fcntl.LOCK_EX)
@@ -89,5 +130,8 @@ def forget(wasm: Path, cache_dir: Path | None = None) -> None:
     """Drop a cached module that failed to load (another wasmtime build or CPU): it is rebuilt."""
     directory = cache_dir or default_cache_dir(wasm)
     with _lock:
-        _known.pop((str(wasm), str(directory)), None)
+        memo = (str(wasm), str(directory))
+        known = _known.pop(memo, None)
+        if known is not None and known.parent != directory:
+            _rejected.add(known)
         (directory / f"python-{cache_key(wasm)}.cwasm").unlink(missing_ok=True)
