@@ -49,6 +49,7 @@ from tests.test_exercises import ADD, SOLUTION
 FULL = os.environ.get("STUDYHALL_FAULTS") == "full"
 RETRIES = 3
 SEC = "security-plus"
+TUTOR_BUCKET = f"{PROJECT}-tutor-index"  # set only while chat-index-rebuild's scenario runs
 # The exercises suite's exercise, without its solution: writing it runs no sandbox.
 EXERCISE: dict[str, Any] = {k: v for k, v in ADD.items() if k != "solution"}
 
@@ -60,8 +61,8 @@ class World:
     """Accounts and content, each made the first time a scenario asks for it (and its events
     delivered), so a run builds only what its scenario needs."""
 
-    def __init__(self, api: Api, stack: Stack) -> None:
-        self.api, self.stack = api, stack
+    def __init__(self, api: Api, stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.api, self.stack, self.monkeypatch = api, stack, monkeypatch
         self.counter = 0
 
     def drain(self) -> None:
@@ -197,12 +198,51 @@ class World:
         assert made.status_code == 201, made.json
         return dict(made.json)
 
-    def mailed_token(self, email: str, kind: str) -> str:
+    def mailed_token(self, email: str, kind: str, param: str = "token") -> str:
+        """The token of the last `kind` mail to `email`, from its link's `param`."""
         mails = [m.to_dict() or {} for m in store.db().collection("mail").stream()]
         texts = [m["message"]["text"] for m in mails if m.get("to") == [email] and kind in m["message"]["text"]]
-        found = re.search(r"token=([A-Za-z0-9_\-]+)", texts[-1])
+        found = re.search(rf"{param}=([A-Za-z0-9_.\-]+)", texts[-1])
         assert found is not None
-        return found.group(1)
+        return found.group(1).rstrip(".")  # a token has no dot at its end: the sentence's
+
+    @cached_property
+    def school(self) -> dict[str, Any]:
+        made = self.api.post("/api/v1/schools", {"name": "Hill School"}, token=self.admin["token"])
+        assert made.status_code == 201, made.json
+        return dict(made.json)
+
+    @cached_property
+    def invitation(self) -> dict[str, Any]:
+        """The teacher's invitation into the school, as a teacher (its mail queued)."""
+        assert self.teacher
+        body = {"email": "teacher@example.com", "role": "teacher"}
+        made = self.api.post(f"/api/v1/schools/{self.school['id']}/invitations", body, token=self.admin["token"])
+        assert made.status_code == 201, made.json
+        return dict(made.json)
+
+    @cached_property
+    def staff(self) -> dict[str, Any]:
+        """The teacher, a verified teacher of the school (the invitation accepted)."""
+        token = self.invitation and self.mailed_token("teacher@example.com", "/join", "invitation")
+        accepted = self.api.post("/api/v1/schools/invitations/accept", {"token": token}, token=self.teacher["token"])
+        assert accepted.status_code == 200, accepted.json
+        return self.teacher
+
+    @cached_property
+    def shared_index(self) -> str:
+        """A bucket the tutor's index is shared through, empty (the rebuild job writes it)."""
+        from google.cloud import storage
+
+        from functions.chat.retrieval import CONTENT
+
+        client = storage.Client(project=PROJECT)
+        bucket = client.lookup_bucket(TUTOR_BUCKET) or client.create_bucket(TUTOR_BUCKET)
+        for blob in bucket.list_blobs():
+            blob.delete()
+        self.monkeypatch.setattr(settings(), "tutor_index_bucket", TUTOR_BUCKET)
+        CONTENT.forget()
+        return TUTOR_BUCKET
 
     @cached_property
     def avatar(self) -> bytes:
@@ -403,6 +443,66 @@ SCENARIOS: list[Scenario] = [
         "/api/v1/chat/sessions/{session_id}/end",
         200,
         lambda w: Request("POST", f"/api/v1/chat/sessions/{w.chat['id']}/end", w.student["token"]),
+    ),
+    # schools
+    route(
+        "POST",
+        "/api/v1/schools",
+        201,
+        lambda w: Request("POST", "/api/v1/schools", w.admin["token"], json={"name": "Hill School"}),
+    ),
+    route(
+        "PATCH",
+        "/api/v1/schools/{school_id}",
+        200,
+        lambda w: Request("PATCH", f"/api/v1/schools/{w.school['id']}", w.admin["token"], json={"name": "Dale"}),
+    ),
+    route(
+        "POST",
+        "/api/v1/schools/{school_id}/invitations",
+        201,
+        lambda w: Request(
+            "POST",
+            f"/api/v1/schools/{w.school['id']}/invitations",
+            w.admin["token"],
+            json={"email": "teacher@example.com", "role": "teacher"},
+        ),
+    ),
+    route(
+        "DELETE",
+        "/api/v1/schools/{school_id}/invitations/{invitation_id}",
+        204,
+        lambda w: Request(
+            "DELETE", f"/api/v1/schools/{w.school['id']}/invitations/{w.invitation['id']}", w.admin["token"]
+        ),
+    ),
+    route(
+        "POST",
+        "/api/v1/schools/invitations/accept",
+        200,
+        lambda w: Request(
+            "POST",
+            "/api/v1/schools/invitations/accept",
+            w.teacher["token"],
+            json={"token": w.invitation and w.mailed_token("teacher@example.com", "/join", "invitation")},
+        ),
+    ),
+    route(
+        "PATCH",
+        "/api/v1/schools/{school_id}/members/{user_id}",
+        200,
+        lambda w: Request(
+            "PATCH",
+            f"/api/v1/schools/{w.school['id']}/members/{w.staff['id']}",
+            w.admin["token"],
+            json={"role": "school_admin"},
+        ),
+    ),
+    route(
+        "DELETE",
+        "/api/v1/schools/{school_id}/members/{user_id}",
+        204,
+        lambda w: Request("DELETE", f"/api/v1/schools/{w.school['id']}/members/{w.staff['id']}", w.admin["token"]),
     ),
     # classes
     route(
@@ -705,6 +805,7 @@ SCENARIOS: list[Scenario] = [
     consumer("exercises-sweep", _stale_submission),
     consumer("leaderboards-rebuild", lambda w: w.run_job("leaderboards-rebuild", after=w.member)),
     consumer("ops-flush-outbox", _parked_event),
+    consumer("chat-index-rebuild", lambda w: w.shared_index and w.path and w.run_job("chat-index-rebuild")),
 ]
 
 
@@ -867,11 +968,13 @@ def end_state() -> Counter[str]:
     # An avatar object no user points at is an orphan nobody can find (avatar.py `_delete_quietly`
     # accepts it after a failed delete): not an outcome.
     pictures = {str((u.to_dict() or {}).get("avatar_object")) for u in store.db().collection("users").stream()}
-    for bucket in (settings().imports_bucket, settings().avatars_bucket):
+    buckets = [settings().imports_bucket, settings().avatars_bucket, settings().tutor_index_bucket]
+    for bucket in filter(None, buckets):  # the tutor's index bucket: only while its job's scenario runs
         for blob in storage.Client(project=PROJECT).bucket(bucket).list_blobs():
             if bucket == settings().avatars_bucket and blob.name not in pictures:
                 continue
-            state[json.dumps([bucket, _normal(blob.name), blob.size, blob.content_type])] += 1
+            passages = (blob.metadata or {}).get("passages")  # the tutor index's: what a reply can cite
+            state[json.dumps([bucket, _normal(blob.name), blob.size, blob.content_type, passages])] += 1
     return state
 
 
@@ -893,13 +996,14 @@ class Runner:
     api: Api
     stack: Stack
     faults: Faults
+    monkeypatch: pytest.MonkeyPatch
     watcher: StorageWatcher = field(init=False)
 
     def fresh(self) -> World:
         clear_firestore(PROJECT, TEST_PORTS["firestore"])
         self.stack.purge()
         self.stack.reset_storage()
-        return World(self.api, self.stack)
+        return World(self.api, self.stack, self.monkeypatch)
 
     def send(self, request: Request) -> JsonResponse:
         kwargs: dict[str, Any] = {"token": request.token}
@@ -1060,10 +1164,12 @@ def differences() -> list[str]:
 
 
 @pytest.mark.parametrize("name", [s.name for s in SCENARIOS])
-def test_nothing_lost_nothing_doubled(api: Api, stack: Stack, mocker: MockerFixture, name: str) -> None:
+def test_nothing_lost_nothing_doubled(
+    api: Api, stack: Stack, mocker: MockerFixture, monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
     scenario = BY_NAME[name]
     faults = Faults(mocker).install()
-    runner = Runner(api, stack, faults)
+    runner = Runner(api, stack, faults, monkeypatch)
     happy, statuses = runner.run(scenario, mocker)
     assert scenario.status is None or statuses == [scenario.status], statuses
     plan = fault_plan(faults)
