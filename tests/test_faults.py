@@ -805,7 +805,7 @@ SCENARIOS: list[Scenario] = [
     consumer("exercises-sweep", _stale_submission),
     consumer("leaderboards-rebuild", lambda w: w.run_job("leaderboards-rebuild", after=w.member)),
     consumer("ops-flush-outbox", _parked_event),
-    consumer("chat-index-rebuild", lambda w: w.shared_index and w.path and w.run_job("chat-index-rebuild")),
+    consumer("chat-index-rebuild", lambda w: w.run_job("chat-index-rebuild", after=(w.shared_index, w.path))),
 ]
 
 
