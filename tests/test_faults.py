@@ -42,7 +42,7 @@ from shared import store
 from shared.config import settings
 from shared.registry import load_all
 from tests.conftest import PROJECT, ROOT
-from tests.faults import FIRESTORE_ERRORS, OTHER_ERRORS, Faults
+from tests.faults import FIRESTORE_ERRORS, KINDS, OTHER_ERRORS, Faults
 from tests.support import PASSWORD, Api, JsonResponse, Stack
 from tests.test_exercises import ADD, SOLUTION
 
@@ -1092,30 +1092,74 @@ COMMAND = "STUDYHALL_FAULTS=full STUDYHALL_TEST_PROJECT=studyhall-faults .venv/b
 
 
 @pytest.fixture(scope="module", autouse=True)
-def report() -> Iterator[None]:
-    """In full mode, write the figures of the whole matrix to docs/reliability.md."""
+def report(request: pytest.FixtureRequest) -> Iterator[None]:
+    """In full mode, write the figures of the whole matrix to docs/reliability.md; a run of some
+    scenarios only (`-k`) replaces their rows of the page and keeps the others'."""
     started = time.monotonic()
     yield
     if FULL and RESULTS:
-        REPORT.write_text(reliability_page(time.monotonic() - started))
+        minutes = (time.monotonic() - started) / 60
+        rows = scenario_rows()
+        if set(rows) == set(BY_NAME):
+            REPORT.write_text(reliability_page(minutes, rows))
+        else:
+            REPORT.write_text(rerun_page(REPORT.read_text(), minutes, rows, str(request.config.option.keyword)))
 
 
-def reliability_page(seconds: float) -> str:
+def scenario_rows() -> dict[str, str]:
+    """The table row of each scenario this run: its happy-path calls and its faults' outcomes."""
     by_scenario: dict[str, list[Outcome]] = {}
     for outcome in RESULTS:
         by_scenario.setdefault(outcome.scenario, []).append(outcome)
-    kinds = ("firestore", "pubsub", "storage", "sandbox")
-    rows = []
-    for name in sorted(by_scenario):
-        outcomes, calls = by_scenario[name], HAPPY_CALLS.get(name, Counter())
+    rows = {}
+    for name, outcomes in by_scenario.items():
+        calls = HAPPY_CALLS.get(name, Counter())
         retried = sum(1 for o in outcomes if len(o.statuses) > 1)
         differing = [o.fault for o in outcomes if not o.equal]
-        rows.append(
-            f"| {name} | {' / '.join(str(calls[k]) for k in kinds)} | {len(outcomes)} | {retried} | "
+        rows[name] = (
+            f"| {name} | {' / '.join(str(calls[k]) for k in KINDS)} | {len(outcomes)} | {retried} | "
             f"{len(outcomes) - len(differing)} | {', '.join(differing) or '-'} |"
         )
-    equal = sum(1 for o in RESULTS if o.equal)
+    return rows
+
+
+def totals_line(rows: list[str]) -> str:
+    """The page's bold summary, from its table rows (faults in the third column, equal in the fifth)."""
+    cells = [row.split(" | ") for row in rows]
+    faults, equal = sum(int(c[2]) for c in cells), sum(int(c[4]) for c in cells)
+    summary = (
+        f"{faults} faults injected into {len(rows)} scenarios: {equal} equal to the happy path, {faults - equal} not"
+    )
+    return f"**{summary}.**"
+
+
+def rerun_page(page: str, minutes: float, rows: dict[str, str], keyword: str) -> str:
+    """The page with the rows of the scenarios just run replaced (or added), the others' kept
+    from the run that wrote them, the totals counted again and the re-run named under the run's
+    line; what this run found that differs goes after what the page said already."""
+    lines = page.rstrip("\n").split("\n")
+    table = [
+        i for i, line in enumerate(lines) if line.startswith("| ") and not line.startswith(("| scenario", "| ---"))
+    ]
+    first, last = table[0], table[-1]  # the table's header and its rule are the two lines above
+    kept = {line.split(" | ")[0][2:]: line for line in lines[first : last + 1]}
+    merged = [row for _, row in sorted({**kept, **rows}.items())]
+    header = lines[: first - 2]
+    ran = max(i for i, line in enumerate(header) if line.startswith(("Run ", "Re-run ")))
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    rerun = f"Re-run {when}, {minutes:.1f} min, the rows of {', '.join(sorted(rows))} only: `{COMMAND} -k '{keyword}'`."
+    header = [*header[: ran + 1], rerun, *header[ran + 1 :]]
+    header = [totals_line(merged) if line.startswith("**") else line for line in header]
+    found = differences()
+    return (
+        "\n".join([*header, *lines[first - 2 : first], *merged, *lines[last + 1 :], *([""] if found else []), *found])
+        + "\n"
+    )
+
+
+def reliability_page(minutes: float, rows: dict[str, str]) -> str:
+    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    table = [rows[name] for name in sorted(rows)]
     return "\n".join(
         [
             "# Reliability: faults injected, outcomes",
@@ -1124,7 +1168,7 @@ def reliability_page(seconds: float) -> str:
             "",
             f"    {COMMAND}",
             "",
-            f"Run {when}, {seconds / 60:.1f} min on the real emulators (2 shared cores).",
+            f"Run {when}, {minutes:.1f} min on the real emulators (2 shared cores).",
             "",
             "Every event consumer and every route that writes (found in the registry) runs its happy path,",
             "which counts its calls; then each run fails one of them: every Firestore RPC in turn (UNAVAILABLE,",
@@ -1137,13 +1181,12 @@ def reliability_page(seconds: float) -> str:
             "lost, nothing doubled. `make test` runs a subset: one fault at every Firestore write (errors",
             "taking turns), the first publish, Storage call and sandbox run of each scenario.",
             "",
-            f"**{len(RESULTS)} faults injected into {len(by_scenario)} scenarios: {equal} equal to the happy"
-            f" path, {len(RESULTS) - equal} not.**",
+            totals_line(table),
             "",
             "| scenario | happy-path calls: Firestore / Pub/Sub / Storage / sandbox | faults | retried by the client |"
             " equal | not equal |",
             "| --- | --- | ---: | ---: | ---: | --- |",
-            *rows,
+            *table,
             "",
             *differences(),
         ]
