@@ -15,6 +15,8 @@ turns), the first publish, the first Storage call and the first sandbox run of e
 DEADLINE_EXCEEDED for Firestore) and writes docs/reliability.md:
 
     STUDYHALL_FAULTS=full STUDYHALL_TEST_PROJECT=studyhall-faults .venv/bin/pytest tests/test_faults.py -q
+
+With `-k` (new scenarios, a fix) it replaces only the rows of the scenarios it ran.
 """
 
 from __future__ import annotations
