@@ -70,6 +70,12 @@ class World:
     def drain(self) -> None:
         self.stack.drain()
 
+    def made(self, path: str, body: Any, who: dict[str, Any], status: int = 201) -> dict[str, Any]:
+        """What a POST by `who` answered, which must be `status`."""
+        response = self.api.post(path, body, token=who["token"])
+        assert response.status_code == status, response.json
+        return dict(response.json)
+
     def account(self, email: str, role: str = "student") -> dict[str, Any]:
         made = self.api.register(email, role=role)
         self.drain()
@@ -90,11 +96,7 @@ class World:
 
     @cached_property
     def klass(self) -> dict[str, Any]:
-        made = self.api.post(
-            "/api/v1/teachers/classes", {"name": "Sec", "subject": "security"}, token=self.teacher["token"]
-        )
-        assert made.status_code == 201, made.json
-        return dict(made.json)
+        return self.made("/api/v1/teachers/classes", {"name": "Sec", "subject": "security"}, self.teacher)
 
     @cached_property
     def member(self) -> dict[str, Any]:
@@ -122,18 +124,12 @@ class World:
                 "explanations": {"A": "Why a", "B": "Why b", "C": "Why c", "D": "Why d"},
                 "correct_answer": "A",
             }
-            made = self.api.post("/api/v1/questions", body, token=self.admin["token"])
-            assert made.status_code == 201, made.json
-            ids.append(str(made.json["id"]))
+            ids.append(str(self.made("/api/v1/questions", body, self.admin)["id"]))
         return ids
 
     def exam_session(self, mode: str = "practice") -> dict[str, Any]:
         assert self.bank
-        made = self.api.post(
-            "/api/v1/exam-sessions", {"exam_type": SEC, "question_count": 2, "mode": mode}, token=self.student["token"]
-        )
-        assert made.status_code == 201, made.json
-        return dict(made.json)
+        return self.made("/api/v1/exam-sessions", {"exam_type": SEC, "question_count": 2, "mode": mode}, self.student)
 
     @cached_property
     def session(self) -> dict[str, Any]:
@@ -149,16 +145,12 @@ class World:
 
     @cached_property
     def exercise(self) -> dict[str, Any]:
-        made = self.api.post("/api/v1/exercises", EXERCISE, token=self.teacher["token"])
-        assert made.status_code == 201, made.json
-        return dict(made.json)
+        return self.made("/api/v1/exercises", EXERCISE, self.teacher)
 
     def submit(self, who: dict[str, Any] | None = None) -> dict[str, Any]:
         """A submission of the solution, by `who` (the student, in the class, by default)."""
         body = {"exercise_id": self.exercise["id"], "code": SOLUTION, "language": "python"}
-        made = self.api.post("/api/v1/submissions", body, token=(who or self.member)["token"])
-        assert made.status_code == 202, made.json
-        return dict(made.json)
+        return self.made("/api/v1/submissions", body, who or self.member, 202)
 
     @cached_property
     def graded(self) -> dict[str, Any]:
@@ -174,9 +166,7 @@ class World:
             title="Add", kind="exercise", topic="python", duration_seconds=600, exercise_id=self.exercise["id"]
         )
         body["modules"][0]["lessons"].append(exercise)
-        made = self.api.post("/api/v1/paths", body, token=self.teacher["token"])
-        assert made.status_code == 201, made.json
-        return dict(made.json)
+        return self.made("/api/v1/paths", body, self.teacher)
 
     @cached_property
     def enrolled(self) -> dict[str, Any]:
@@ -189,16 +179,12 @@ class World:
 
     @cached_property
     def chat(self) -> dict[str, Any]:
-        made = self.api.post("/api/v1/chat/sessions", {"topic": "sums"}, token=self.student["token"])
-        assert made.status_code == 201, made.json
-        return dict(made.json)
+        return self.made("/api/v1/chat/sessions", {"topic": "sums"}, self.student)
 
     @cached_property
     def student_request(self) -> dict[str, Any]:
         body = {"class_id": self.klass["id"], "email": "kim@example.com", "first_name": "Kim", "last_name": "K"}
-        made = self.api.post("/api/v1/teachers/student-requests", body, token=self.teacher["token"])
-        assert made.status_code == 201, made.json
-        return dict(made.json)
+        return self.made("/api/v1/teachers/student-requests", body, self.teacher)
 
     def mailed_token(self, email: str, kind: str, param: str = "token") -> str:
         """The token of the last `kind` mail to `email`, from its link's `param`."""
@@ -210,18 +196,14 @@ class World:
 
     @cached_property
     def school(self) -> dict[str, Any]:
-        made = self.api.post("/api/v1/schools", {"name": "Hill School"}, token=self.admin["token"])
-        assert made.status_code == 201, made.json
-        return dict(made.json)
+        return self.made("/api/v1/schools", {"name": "Hill School"}, self.admin)
 
     @cached_property
     def invitation(self) -> dict[str, Any]:
         """The teacher's invitation into the school, as a teacher (its mail queued)."""
         assert self.teacher
         body = {"email": "teacher@example.com", "role": "teacher"}
-        made = self.api.post(f"/api/v1/schools/{self.school['id']}/invitations", body, token=self.admin["token"])
-        assert made.status_code == 201, made.json
-        return dict(made.json)
+        return self.made(f"/api/v1/schools/{self.school['id']}/invitations", body, self.admin)
 
     @cached_property
     def staff(self) -> dict[str, Any]:
