@@ -15,6 +15,8 @@ turns), the first publish, the first Storage call and the first sandbox run of e
 DEADLINE_EXCEEDED for Firestore) and writes docs/reliability.md:
 
     STUDYHALL_FAULTS=full STUDYHALL_TEST_PROJECT=studyhall-faults .venv/bin/pytest tests/test_faults.py -q
+
+With `-k` (new scenarios, a fix) it replaces only the rows of the scenarios it ran.
 """
 
 from __future__ import annotations
@@ -42,13 +44,14 @@ from shared import store
 from shared.config import settings
 from shared.registry import load_all
 from tests.conftest import PROJECT, ROOT
-from tests.faults import FIRESTORE_ERRORS, OTHER_ERRORS, Faults
+from tests.faults import FIRESTORE_ERRORS, KINDS, OTHER_ERRORS, Faults
 from tests.support import PASSWORD, Api, JsonResponse, Stack
 from tests.test_exercises import ADD, SOLUTION
 
 FULL = os.environ.get("STUDYHALL_FAULTS") == "full"
 RETRIES = 3
 SEC = "security-plus"
+TUTOR_BUCKET = f"{PROJECT}-tutor-index"  # set only while chat-index-rebuild's scenario runs
 # The exercises suite's exercise, without its solution: writing it runs no sandbox.
 EXERCISE: dict[str, Any] = {k: v for k, v in ADD.items() if k != "solution"}
 
@@ -60,12 +63,18 @@ class World:
     """Accounts and content, each made the first time a scenario asks for it (and its events
     delivered), so a run builds only what its scenario needs."""
 
-    def __init__(self, api: Api, stack: Stack) -> None:
-        self.api, self.stack = api, stack
+    def __init__(self, api: Api, stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.api, self.stack, self.monkeypatch = api, stack, monkeypatch
         self.counter = 0
 
     def drain(self) -> None:
         self.stack.drain()
+
+    def made(self, path: str, body: Any, who: dict[str, Any], status: int = 201) -> dict[str, Any]:
+        """What a POST by `who` answered, which must be `status`."""
+        response = self.api.post(path, body, token=who["token"])
+        assert response.status_code == status, response.json
+        return dict(response.json)
 
     def account(self, email: str, role: str = "student") -> dict[str, Any]:
         made = self.api.register(email, role=role)
@@ -87,11 +96,7 @@ class World:
 
     @cached_property
     def klass(self) -> dict[str, Any]:
-        made = self.api.post(
-            "/api/v1/teachers/classes", {"name": "Sec", "subject": "security"}, token=self.teacher["token"]
-        )
-        assert made.status_code == 201, made.json
-        return dict(made.json)
+        return self.made("/api/v1/teachers/classes", {"name": "Sec", "subject": "security"}, self.teacher)
 
     @cached_property
     def member(self) -> dict[str, Any]:
@@ -119,18 +124,12 @@ class World:
                 "explanations": {"A": "Why a", "B": "Why b", "C": "Why c", "D": "Why d"},
                 "correct_answer": "A",
             }
-            made = self.api.post("/api/v1/questions", body, token=self.admin["token"])
-            assert made.status_code == 201, made.json
-            ids.append(str(made.json["id"]))
+            ids.append(str(self.made("/api/v1/questions", body, self.admin)["id"]))
         return ids
 
     def exam_session(self, mode: str = "practice") -> dict[str, Any]:
         assert self.bank
-        made = self.api.post(
-            "/api/v1/exam-sessions", {"exam_type": SEC, "question_count": 2, "mode": mode}, token=self.student["token"]
-        )
-        assert made.status_code == 201, made.json
-        return dict(made.json)
+        return self.made("/api/v1/exam-sessions", {"exam_type": SEC, "question_count": 2, "mode": mode}, self.student)
 
     @cached_property
     def session(self) -> dict[str, Any]:
@@ -146,16 +145,12 @@ class World:
 
     @cached_property
     def exercise(self) -> dict[str, Any]:
-        made = self.api.post("/api/v1/exercises", EXERCISE, token=self.teacher["token"])
-        assert made.status_code == 201, made.json
-        return dict(made.json)
+        return self.made("/api/v1/exercises", EXERCISE, self.teacher)
 
     def submit(self, who: dict[str, Any] | None = None) -> dict[str, Any]:
         """A submission of the solution, by `who` (the student, in the class, by default)."""
         body = {"exercise_id": self.exercise["id"], "code": SOLUTION, "language": "python"}
-        made = self.api.post("/api/v1/submissions", body, token=(who or self.member)["token"])
-        assert made.status_code == 202, made.json
-        return dict(made.json)
+        return self.made("/api/v1/submissions", body, who or self.member, 202)
 
     @cached_property
     def graded(self) -> dict[str, Any]:
@@ -171,9 +166,7 @@ class World:
             title="Add", kind="exercise", topic="python", duration_seconds=600, exercise_id=self.exercise["id"]
         )
         body["modules"][0]["lessons"].append(exercise)
-        made = self.api.post("/api/v1/paths", body, token=self.teacher["token"])
-        assert made.status_code == 201, made.json
-        return dict(made.json)
+        return self.made("/api/v1/paths", body, self.teacher)
 
     @cached_property
     def enrolled(self) -> dict[str, Any]:
@@ -186,23 +179,54 @@ class World:
 
     @cached_property
     def chat(self) -> dict[str, Any]:
-        made = self.api.post("/api/v1/chat/sessions", {"topic": "sums"}, token=self.student["token"])
-        assert made.status_code == 201, made.json
-        return dict(made.json)
+        return self.made("/api/v1/chat/sessions", {"topic": "sums"}, self.student)
 
     @cached_property
     def student_request(self) -> dict[str, Any]:
         body = {"class_id": self.klass["id"], "email": "kim@example.com", "first_name": "Kim", "last_name": "K"}
-        made = self.api.post("/api/v1/teachers/student-requests", body, token=self.teacher["token"])
-        assert made.status_code == 201, made.json
-        return dict(made.json)
+        return self.made("/api/v1/teachers/student-requests", body, self.teacher)
 
-    def mailed_token(self, email: str, kind: str) -> str:
+    def mailed_token(self, email: str, kind: str, param: str = "token") -> str:
+        """The token of the last `kind` mail to `email`, from its link's `param`."""
         mails = [m.to_dict() or {} for m in store.db().collection("mail").stream()]
         texts = [m["message"]["text"] for m in mails if m.get("to") == [email] and kind in m["message"]["text"]]
-        found = re.search(r"token=([A-Za-z0-9_\-]+)", texts[-1])
+        found = re.search(rf"{param}=([A-Za-z0-9_.\-]+)", texts[-1])
         assert found is not None
-        return found.group(1)
+        return found.group(1).rstrip(".")  # a token has no dot at its end: the sentence's
+
+    @cached_property
+    def school(self) -> dict[str, Any]:
+        return self.made("/api/v1/schools", {"name": "Hill School"}, self.admin)
+
+    @cached_property
+    def invitation(self) -> dict[str, Any]:
+        """The teacher's invitation into the school, as a teacher (its mail queued)."""
+        assert self.teacher
+        body = {"email": "teacher@example.com", "role": "teacher"}
+        return self.made(f"/api/v1/schools/{self.school['id']}/invitations", body, self.admin)
+
+    @cached_property
+    def staff(self) -> dict[str, Any]:
+        """The teacher, a verified teacher of the school (the invitation accepted)."""
+        token = self.invitation and self.mailed_token("teacher@example.com", "/join", "invitation")
+        accepted = self.api.post("/api/v1/schools/invitations/accept", {"token": token}, token=self.teacher["token"])
+        assert accepted.status_code == 200, accepted.json
+        return self.teacher
+
+    @cached_property
+    def shared_index(self) -> str:
+        """A bucket the tutor's index is shared through, empty (the rebuild job writes it)."""
+        from google.cloud import storage
+
+        from functions.chat.retrieval import CONTENT
+
+        client = storage.Client(project=PROJECT)
+        bucket = client.lookup_bucket(TUTOR_BUCKET) or client.create_bucket(TUTOR_BUCKET)
+        for blob in bucket.list_blobs():
+            blob.delete()
+        self.monkeypatch.setattr(settings(), "tutor_index_bucket", TUTOR_BUCKET)
+        CONTENT.forget()
+        return TUTOR_BUCKET
 
     @cached_property
     def avatar(self) -> bytes:
@@ -403,6 +427,66 @@ SCENARIOS: list[Scenario] = [
         "/api/v1/chat/sessions/{session_id}/end",
         200,
         lambda w: Request("POST", f"/api/v1/chat/sessions/{w.chat['id']}/end", w.student["token"]),
+    ),
+    # schools
+    route(
+        "POST",
+        "/api/v1/schools",
+        201,
+        lambda w: Request("POST", "/api/v1/schools", w.admin["token"], json={"name": "Hill School"}),
+    ),
+    route(
+        "PATCH",
+        "/api/v1/schools/{school_id}",
+        200,
+        lambda w: Request("PATCH", f"/api/v1/schools/{w.school['id']}", w.admin["token"], json={"name": "Dale"}),
+    ),
+    route(
+        "POST",
+        "/api/v1/schools/{school_id}/invitations",
+        201,
+        lambda w: Request(
+            "POST",
+            f"/api/v1/schools/{w.school['id']}/invitations",
+            w.admin["token"],
+            json={"email": "teacher@example.com", "role": "teacher"},
+        ),
+    ),
+    route(
+        "DELETE",
+        "/api/v1/schools/{school_id}/invitations/{invitation_id}",
+        204,
+        lambda w: Request(
+            "DELETE", f"/api/v1/schools/{w.school['id']}/invitations/{w.invitation['id']}", w.admin["token"]
+        ),
+    ),
+    route(
+        "POST",
+        "/api/v1/schools/invitations/accept",
+        200,
+        lambda w: Request(
+            "POST",
+            "/api/v1/schools/invitations/accept",
+            w.teacher["token"],
+            json={"token": w.invitation and w.mailed_token("teacher@example.com", "/join", "invitation")},
+        ),
+    ),
+    route(
+        "PATCH",
+        "/api/v1/schools/{school_id}/members/{user_id}",
+        200,
+        lambda w: Request(
+            "PATCH",
+            f"/api/v1/schools/{w.school['id']}/members/{w.staff['id']}",
+            w.admin["token"],
+            json={"role": "school_admin"},
+        ),
+    ),
+    route(
+        "DELETE",
+        "/api/v1/schools/{school_id}/members/{user_id}",
+        204,
+        lambda w: Request("DELETE", f"/api/v1/schools/{w.school['id']}/members/{w.staff['id']}", w.admin["token"]),
     ),
     # classes
     route(
@@ -705,6 +789,7 @@ SCENARIOS: list[Scenario] = [
     consumer("exercises-sweep", _stale_submission),
     consumer("leaderboards-rebuild", lambda w: w.run_job("leaderboards-rebuild", after=w.member)),
     consumer("ops-flush-outbox", _parked_event),
+    consumer("chat-index-rebuild", lambda w: w.run_job("chat-index-rebuild", after=(w.shared_index, w.path))),
 ]
 
 
@@ -867,11 +952,13 @@ def end_state() -> Counter[str]:
     # An avatar object no user points at is an orphan nobody can find (avatar.py `_delete_quietly`
     # accepts it after a failed delete): not an outcome.
     pictures = {str((u.to_dict() or {}).get("avatar_object")) for u in store.db().collection("users").stream()}
-    for bucket in (settings().imports_bucket, settings().avatars_bucket):
+    buckets = [settings().imports_bucket, settings().avatars_bucket, settings().tutor_index_bucket]
+    for bucket in filter(None, buckets):  # the tutor's index bucket: only while its job's scenario runs
         for blob in storage.Client(project=PROJECT).bucket(bucket).list_blobs():
             if bucket == settings().avatars_bucket and blob.name not in pictures:
                 continue
-            state[json.dumps([bucket, _normal(blob.name), blob.size, blob.content_type])] += 1
+            passages = (blob.metadata or {}).get("passages")  # the tutor index's: what a reply can cite
+            state[json.dumps([bucket, _normal(blob.name), blob.size, blob.content_type, passages])] += 1
     return state
 
 
@@ -893,13 +980,14 @@ class Runner:
     api: Api
     stack: Stack
     faults: Faults
+    monkeypatch: pytest.MonkeyPatch
     watcher: StorageWatcher = field(init=False)
 
     def fresh(self) -> World:
         clear_firestore(PROJECT, TEST_PORTS["firestore"])
         self.stack.purge()
         self.stack.reset_storage()
-        return World(self.api, self.stack)
+        return World(self.api, self.stack, self.monkeypatch)
 
     def send(self, request: Request) -> JsonResponse:
         kwargs: dict[str, Any] = {"token": request.token}
@@ -988,30 +1076,74 @@ COMMAND = "STUDYHALL_FAULTS=full STUDYHALL_TEST_PROJECT=studyhall-faults .venv/b
 
 
 @pytest.fixture(scope="module", autouse=True)
-def report() -> Iterator[None]:
-    """In full mode, write the figures of the whole matrix to docs/reliability.md."""
+def report(request: pytest.FixtureRequest) -> Iterator[None]:
+    """In full mode, write the figures of the whole matrix to docs/reliability.md; a run of some
+    scenarios only (`-k`) replaces their rows of the page and keeps the others'."""
     started = time.monotonic()
     yield
     if FULL and RESULTS:
-        REPORT.write_text(reliability_page(time.monotonic() - started))
+        minutes = (time.monotonic() - started) / 60
+        rows = scenario_rows()
+        if set(rows) == set(BY_NAME):
+            REPORT.write_text(reliability_page(minutes, rows))
+        else:
+            REPORT.write_text(rerun_page(REPORT.read_text(), minutes, rows, str(request.config.option.keyword)))
 
 
-def reliability_page(seconds: float) -> str:
+def scenario_rows() -> dict[str, str]:
+    """The table row of each scenario this run: its happy-path calls and its faults' outcomes."""
     by_scenario: dict[str, list[Outcome]] = {}
     for outcome in RESULTS:
         by_scenario.setdefault(outcome.scenario, []).append(outcome)
-    kinds = ("firestore", "pubsub", "storage", "sandbox")
-    rows = []
-    for name in sorted(by_scenario):
-        outcomes, calls = by_scenario[name], HAPPY_CALLS.get(name, Counter())
+    rows = {}
+    for name, outcomes in by_scenario.items():
+        calls = HAPPY_CALLS.get(name, Counter())
         retried = sum(1 for o in outcomes if len(o.statuses) > 1)
         differing = [o.fault for o in outcomes if not o.equal]
-        rows.append(
-            f"| {name} | {' / '.join(str(calls[k]) for k in kinds)} | {len(outcomes)} | {retried} | "
+        rows[name] = (
+            f"| {name} | {' / '.join(str(calls[k]) for k in KINDS)} | {len(outcomes)} | {retried} | "
             f"{len(outcomes) - len(differing)} | {', '.join(differing) or '-'} |"
         )
-    equal = sum(1 for o in RESULTS if o.equal)
+    return rows
+
+
+def totals_line(rows: list[str]) -> str:
+    """The page's bold summary, from its table rows (faults in the third column, equal in the fifth)."""
+    cells = [row.split(" | ") for row in rows]
+    faults, equal = sum(int(c[2]) for c in cells), sum(int(c[4]) for c in cells)
+    summary = (
+        f"{faults} faults injected into {len(rows)} scenarios: {equal} equal to the happy path, {faults - equal} not"
+    )
+    return f"**{summary}.**"
+
+
+def rerun_page(page: str, minutes: float, rows: dict[str, str], keyword: str) -> str:
+    """The page with the rows of the scenarios just run replaced (or added), the others' kept
+    from the run that wrote them, the totals counted again and the re-run named under the run's
+    line; what this run found that differs goes after what the page said already."""
+    lines = page.rstrip("\n").split("\n")
+    table = [
+        i for i, line in enumerate(lines) if line.startswith("| ") and not line.startswith(("| scenario", "| ---"))
+    ]
+    first, last = table[0], table[-1]  # the table's header and its rule are the two lines above
+    kept = {line.split(" | ")[0][2:]: line for line in lines[first : last + 1]}
+    merged = [row for _, row in sorted({**kept, **rows}.items())]
+    header = lines[: first - 2]
+    ran = max(i for i, line in enumerate(header) if line.startswith(("Run ", "Re-run ")))
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    rerun = f"Re-run {when}, {minutes:.1f} min, the rows of {', '.join(sorted(rows))} only: `{COMMAND} -k '{keyword}'`."
+    header = [*header[: ran + 1], rerun, *header[ran + 1 :]]
+    header = [totals_line(merged) if line.startswith("**") else line for line in header]
+    found = differences()
+    return (
+        "\n".join([*header, *lines[first - 2 : first], *merged, *lines[last + 1 :], *([""] if found else []), *found])
+        + "\n"
+    )
+
+
+def reliability_page(minutes: float, rows: dict[str, str]) -> str:
+    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    table = [rows[name] for name in sorted(rows)]
     return "\n".join(
         [
             "# Reliability: faults injected, outcomes",
@@ -1020,7 +1152,7 @@ def reliability_page(seconds: float) -> str:
             "",
             f"    {COMMAND}",
             "",
-            f"Run {when}, {seconds / 60:.1f} min on the real emulators (2 shared cores).",
+            f"Run {when}, {minutes:.1f} min on the real emulators (2 shared cores).",
             "",
             "Every event consumer and every route that writes (found in the registry) runs its happy path,",
             "which counts its calls; then each run fails one of them: every Firestore RPC in turn (UNAVAILABLE,",
@@ -1033,13 +1165,12 @@ def reliability_page(seconds: float) -> str:
             "lost, nothing doubled. `make test` runs a subset: one fault at every Firestore write (errors",
             "taking turns), the first publish, Storage call and sandbox run of each scenario.",
             "",
-            f"**{len(RESULTS)} faults injected into {len(by_scenario)} scenarios: {equal} equal to the happy"
-            f" path, {len(RESULTS) - equal} not.**",
+            totals_line(table),
             "",
             "| scenario | happy-path calls: Firestore / Pub/Sub / Storage / sandbox | faults | retried by the client |"
             " equal | not equal |",
             "| --- | --- | ---: | ---: | ---: | --- |",
-            *rows,
+            *table,
             "",
             *differences(),
         ]
@@ -1060,10 +1191,12 @@ def differences() -> list[str]:
 
 
 @pytest.mark.parametrize("name", [s.name for s in SCENARIOS])
-def test_nothing_lost_nothing_doubled(api: Api, stack: Stack, mocker: MockerFixture, name: str) -> None:
+def test_nothing_lost_nothing_doubled(
+    api: Api, stack: Stack, mocker: MockerFixture, monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
     scenario = BY_NAME[name]
     faults = Faults(mocker).install()
-    runner = Runner(api, stack, faults)
+    runner = Runner(api, stack, faults, monkeypatch)
     happy, statuses = runner.run(scenario, mocker)
     assert scenario.status is None or statuses == [scenario.status], statuses
     plan = fault_plan(faults)
