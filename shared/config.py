@@ -71,7 +71,7 @@ class Settings(BaseModel):
     ip_limit_password_reset: int | None = None
     # How many trusted proxies append to X-Forwarded-For (0: none, the header is ignored), and
     # the networks of those behind the outermost (comma-separated CIDRs): an entry is stepped
-    # over only when it is in one of them (shared/http.py, client_address).
+    # over only when it is in one of them (shared/client_address.py).
     trusted_proxy_hops: int = 0
     trusted_proxies: str = ""
     # The coding-exercise sandbox: CPython for WASI (default .wasm/python.wasm, fetched by

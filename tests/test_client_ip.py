@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 
 from shared import store
+from shared.client_address import client_address
 from shared.config import settings
-from shared.http import client_address
 from tests.support import PASSWORD, Api, fields
 
 HOSTING = "35.191.0.0/16,130.211.0.0/22"  # the build's default _TRUSTED_PROXIES
