@@ -58,7 +58,7 @@ lock: setup
 # against firebase-tools' schema, the uploads and their entry points, the incremental plan.
 deploy-check: setup node-tools
 	STUDYHALL_ENV=test $(PY) -m infra.deploy_check
-	STUDYHALL_ENV=test $(VENV)/bin/pytest -q -p no:cacheprovider tests/test_deploy.py tests/test_incremental.py
+	STUDYHALL_ENV=test $(VENV)/bin/pytest tests/test_deploy.py tests/test_incremental.py
 
 bench: setup
 	$(PY) -m bench.run
