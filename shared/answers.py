@@ -128,16 +128,20 @@ def questions_in_running_exams(user_id: str) -> frozenset[str]:
     return frozenset(str(q["id"]) for s in found for q in (s.to_dict() or {}).get("questions") or [])
 
 
-def citable_questions(viewer: Viewer, question_ids: Iterable[str]) -> frozenset[str]:
+def citable_questions(
+    viewer: Viewer, question_ids: Iterable[str], *, running: frozenset[str] | None = None
+) -> frozenset[str]:
     """Of `question_ids`, those whose key `viewer` may see now, outside any exam of theirs in
     progress: what the tutor may quote or cite. Reads: one per candidate (a batched get of the
-    grants) plus the query of the running exams; none for a candidate list that is empty."""
+    grants) plus the query of the running exams, unless the caller read them already
+    (`running`, from `questions_in_running_exams`); none for a candidate list that is empty."""
     from shared import store
 
     wanted = list(dict.fromkeys(str(q) for q in question_ids))
     if not wanted:
         return frozenset()
-    running = questions_in_running_exams(viewer.user_id)
+    if running is None:
+        running = questions_in_running_exams(viewer.user_id)
     candidates = [q for q in wanted if q not in running]
     if sees_every_question_key(viewer) or not candidates:
         return frozenset(candidates)

@@ -142,7 +142,7 @@ def retrieve(message: str, history: list[Turn], context: dict[str, str], viewer:
     hits = [h for h in candidates(index, message, history, context) if h.score >= RELEVANT]
     running = answers.questions_in_running_exams(viewer.user_id)
     asked = [h.passage.id for h in hits if h.passage.kind == "question"][:QUESTION_CANDIDATES]
-    citable = answers.citable_questions(viewer, asked) if asked and not running else frozenset()
+    citable = answers.citable_questions(viewer, asked, running=running) if asked and not running else frozenset()
     allowed = [h for h in hits if h.passage.kind != "question" or h.passage.id in citable]
     # Asked for a question the caller may not see (its text, or "just tell me the option: ..."):
     # Khanmigo's answer, not the key. A general question that merely brushes one is not that.
